@@ -1,0 +1,261 @@
+// Package config loads, validates and prints hubd's TOML configuration.
+//
+// One Config struct holds every setting. Default() gives a working
+// configuration for a standard install; Load merges a file over it and
+// rejects unknown keys and bad values with the file, line and a hint.
+package config
+
+import (
+	"time"
+)
+
+// DefaultPath is where hubd looks for its configuration file when neither
+// --config nor HUBD_CONFIG names one.
+const DefaultPath = "/etc/hubd/hubd.toml"
+
+// EnvVar names the environment variable that overrides DefaultPath.
+const EnvVar = "HUBD_CONFIG"
+
+// Config is the whole configuration of hubd.
+type Config struct {
+	Hub       Hub       `toml:"hub"`
+	Data      Data      `toml:"data"`
+	Auth      Auth      `toml:"auth"`
+	Spawner   Spawner   `toml:"spawner"`
+	Proxy     Proxy     `toml:"proxy"`
+	Admin     Admin     `toml:"admin"`
+	Culler    Culler    `toml:"culler"`
+	Backups   Backups   `toml:"backups"`
+	SharedEnv SharedEnv `toml:"shared_env"`
+
+	// Source is the file the configuration was read from ("" for defaults).
+	Source string `toml:"-"`
+}
+
+// Hub holds the listeners and the public face of the hub.
+type Hub struct {
+	// Listen is the public address (browsers and API clients).
+	Listen string `toml:"listen"`
+	// InternalListen is the loopback address user servers call back to.
+	InternalListen string `toml:"internal_listen"`
+	// BaseURL is the URL prefix the hub is served under, e.g. "/jupyter/".
+	BaseURL string `toml:"base_url"`
+	// TrustForwardedHeaders accepts X-Forwarded-* from a fronting proxy.
+	TrustForwardedHeaders bool `toml:"trust_forwarded_headers"`
+	// CookieMaxAge bounds how long a login cookie is accepted.
+	CookieMaxAge Duration `toml:"cookie_max_age"`
+	// JupyterHubVersion is the version announced to clients and servers.
+	JupyterHubVersion string `toml:"jupyterhub_version"`
+	// AutoUpgradeDB lets serve apply pending schema upgrades (with a backup).
+	AutoUpgradeDB bool `toml:"auto_upgrade_db"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `toml:"log_level"`
+}
+
+// Data holds the paths of hubd's own state.
+type Data struct {
+	// DB is the sqlite state file.
+	DB string `toml:"db"`
+	// CookieSecretFile holds the key that signs cookies (mode 0600).
+	CookieSecretFile string `toml:"cookie_secret_file"`
+	// LogDir receives one log file per user server.
+	LogDir string `toml:"log_dir"`
+	// RuntimeDir holds sockets and per-server runtime files.
+	RuntimeDir string `toml:"runtime_dir"`
+}
+
+// Auth decides who may log in and who is an admin.
+type Auth struct {
+	PAMService string `toml:"pam_service"`
+	// AllowedGroup is the Linux group whose members may log in.
+	AllowedGroup string   `toml:"allowed_group"`
+	AllowedUsers []string `toml:"allowed_users"`
+	AdminGroup   string   `toml:"admin_group"`
+	AdminUsers   []string `toml:"admin_users"`
+	// MinUID refuses system accounts (and root) whatever the groups say.
+	MinUID int `toml:"min_uid"`
+	// PAMWorkers bounds concurrent PAM conversations.
+	PAMWorkers int `toml:"pam_workers"`
+	// FailuresPerUser and FailuresPerAddress within FailureWindow slow
+	// further attempts down; they never lock the Unix account.
+	FailuresPerUser    int      `toml:"failures_per_user"`
+	FailuresPerAddress int      `toml:"failures_per_address"`
+	FailureWindow      Duration `toml:"failure_window"`
+	// OpenSessions runs pam_open_session on login (failures only warn).
+	OpenSessions bool `toml:"open_sessions"`
+}
+
+// Spawner says how user servers are started.
+type Spawner struct {
+	// Kind is "sudo" (mediator through sudo), "systemd" (transient units)
+	// or "local" (same uid as the hub; development and benchmarks only).
+	Kind string `toml:"kind"`
+	// Command is the single-user server, absolute path first.
+	Command     []string          `toml:"command"`
+	Args        []string          `toml:"args"`
+	Environment map[string]string `toml:"environment"`
+	// WorkingDir is the server's directory; "" or "~" means the home.
+	WorkingDir string `toml:"working_dir"`
+	// DefaultURL is the page a user lands on, e.g. "/tree" or "/lab".
+	DefaultURL string `toml:"default_url"`
+	// Path is the PATH user servers get (the shared environment's bin is
+	// put in front of it when enabled).
+	Path                 string   `toml:"path"`
+	StartTimeout         Duration `toml:"start_timeout"`
+	HTTPTimeout          Duration `toml:"http_timeout"`
+	StopTimeout          Duration `toml:"stop_timeout"`
+	PollInterval         Duration `toml:"poll_interval"`
+	ConcurrentSpawnLimit int      `toml:"concurrent_spawn_limit"`
+	// SudoPath and HelperPath form the one command the sudoers rule allows.
+	SudoPath   string  `toml:"sudo_path"`
+	HelperPath string  `toml:"helper_path"`
+	Systemd    Systemd `toml:"systemd"`
+}
+
+// Systemd holds the transient-unit settings of the systemd spawner.
+type Systemd struct {
+	UnitPrefix      string   `toml:"unit_prefix"`
+	Slice           string   `toml:"slice"`
+	MemoryMax       ByteSize `toml:"memory_max"`
+	CPUQuotaPercent int      `toml:"cpu_quota_percent"`
+	TasksMax        int      `toml:"tasks_max"`
+	PrivateTmp      bool     `toml:"private_tmp"`
+	NoNewPrivileges bool     `toml:"no_new_privileges"`
+	ReadOnlyPaths   []string `toml:"read_only_paths"`
+	ReadWritePaths  []string `toml:"read_write_paths"`
+	// ExtraProperties are passed through as unit properties (strings).
+	ExtraProperties map[string]string `toml:"extra_properties"`
+}
+
+// Proxy tunes the built-in reverse proxy.
+type Proxy struct {
+	MaxIdleConnsPerHost int      `toml:"max_idle_conns_per_host"`
+	DialTimeout         Duration `toml:"dial_timeout"`
+	IdleConnTimeout     Duration `toml:"idle_conn_timeout"`
+	MaxHeaderBytes      int      `toml:"max_header_bytes"`
+	MaxBodyBytes        ByteSize `toml:"max_body_bytes"`
+	ReadHeaderTimeout   Duration `toml:"read_header_timeout"`
+}
+
+// Admin configures the unix-socket admin API.
+type Admin struct {
+	Socket string `toml:"socket"`
+	// RestartMinInterval rate-limits `hubd restart`.
+	RestartMinInterval Duration `toml:"restart_min_interval"`
+}
+
+// Culler stops idle servers.
+type Culler struct {
+	Enabled     bool     `toml:"enabled"`
+	Timeout     Duration `toml:"timeout"`
+	Interval    Duration `toml:"interval"`
+	MaxAge      Duration `toml:"max_age"`
+	Concurrency int      `toml:"concurrency"`
+	// Activity is "server" (reported by the server), "proxy" (traffic
+	// seen by the proxy) or "both".
+	Activity string `toml:"activity"`
+}
+
+// Backups configures where snapshots go and how many are kept.
+type Backups struct {
+	Dir    string   `toml:"dir"`
+	Keep   int      `toml:"keep"`
+	MaxAge Duration `toml:"max_age"`
+}
+
+// SharedEnv configures the group-writable Python environment.
+type SharedEnv struct {
+	Enabled             bool   `toml:"enabled"`
+	Path                string `toml:"path"`
+	SystemSitePackages  bool   `toml:"system_site_packages"`
+	Python              string `toml:"python"`
+	KernelName          string `toml:"kernel_name"`
+	KernelDisplayName   string `toml:"kernel_display_name"`
+	KernelSpecDirectory string `toml:"kernel_spec_dir"`
+}
+
+// Default returns the configuration of a standard install.
+func Default() Config {
+	return Config{
+		Hub: Hub{
+			Listen:            ":8000",
+			InternalListen:    "127.0.0.1:8081",
+			BaseURL:           "/",
+			CookieMaxAge:      Duration(14 * 24 * time.Hour),
+			JupyterHubVersion: "3.0.0",
+			LogLevel:          "info",
+		},
+		Data: Data{
+			DB:               "/var/lib/hubd/hubd.sqlite",
+			CookieSecretFile: "/var/lib/hubd/cookie_secret",
+			LogDir:           "/var/log/hubd",
+			RuntimeDir:       "/run/hubd",
+		},
+		Auth: Auth{
+			PAMService:         "hubd",
+			AllowedGroup:       "jupyterhub",
+			AllowedUsers:       []string{},
+			AdminUsers:         []string{},
+			MinUID:             1000,
+			PAMWorkers:         4,
+			FailuresPerUser:    5,
+			FailuresPerAddress: 20,
+			FailureWindow:      Duration(5 * time.Minute),
+		},
+		Spawner: Spawner{
+			Kind:                 "sudo",
+			Command:              []string{"/usr/bin/jupyterhub-singleuser"},
+			Args:                 []string{},
+			Environment:          map[string]string{},
+			DefaultURL:           "/tree",
+			Path:                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			StartTimeout:         Duration(60 * time.Second),
+			HTTPTimeout:          Duration(30 * time.Second),
+			StopTimeout:          Duration(10 * time.Second),
+			PollInterval:         Duration(30 * time.Second),
+			ConcurrentSpawnLimit: 20,
+			SudoPath:             "/usr/bin/sudo",
+			HelperPath:           "/usr/local/bin/hubd",
+			Systemd: Systemd{
+				UnitPrefix:      "hubd-server",
+				Slice:           "hubd-users.slice",
+				TasksMax:        4096,
+				NoNewPrivileges: true,
+				ReadOnlyPaths:   []string{},
+				ReadWritePaths:  []string{},
+				ExtraProperties: map[string]string{},
+			},
+		},
+		Proxy: Proxy{
+			MaxIdleConnsPerHost: 256,
+			DialTimeout:         Duration(5 * time.Second),
+			IdleConnTimeout:     Duration(90 * time.Second),
+			MaxHeaderBytes:      64 << 10,
+			MaxBodyBytes:        ByteSize(1 << 20),
+			ReadHeaderTimeout:   Duration(10 * time.Second),
+		},
+		Admin: Admin{
+			Socket:             "/run/hubd/hubd.sock",
+			RestartMinInterval: Duration(10 * time.Second),
+		},
+		Culler: Culler{
+			Timeout:     Duration(time.Hour),
+			Interval:    Duration(5 * time.Minute),
+			Concurrency: 5,
+			Activity:    "server",
+		},
+		Backups: Backups{
+			Dir:  "/var/backups/hubd",
+			Keep: 14,
+		},
+		SharedEnv: SharedEnv{
+			Enabled:             true,
+			Path:                "/opt/hubd/env",
+			SystemSitePackages:  true,
+			Python:              "/usr/bin/python3",
+			KernelName:          "hubd-shared",
+			KernelDisplayName:   "Shared (hubd)",
+			KernelSpecDirectory: "/usr/local/share/jupyter/kernels",
+		},
+	}
+}

@@ -1,0 +1,209 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/hubd/hubd/core/names"
+)
+
+// validator collects problems keyed by their dotted setting name.
+type validator struct{ problems []Problem }
+
+func (v *validator) add(key, msg, hint string) {
+	v.problems = append(v.problems, Problem{Key: key, Msg: msg, Hint: hint})
+}
+
+func (v *validator) absPath(key, p string) {
+	if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		v.add(key, fmt.Sprintf("%q is not a clean absolute path", p), "write it like \"/var/lib/hubd/hubd.sqlite\"")
+	}
+}
+
+func (v *validator) positive(key string, d Duration) {
+	if d <= 0 {
+		v.add(key, "must be longer than zero", "write it like \"30s\"")
+	}
+}
+
+func (v *validator) oneOf(key, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.add(key, fmt.Sprintf("%q is not one of %s", val, strings.Join(allowed, ", ")), "")
+}
+
+func (v *validator) atLeast(key string, n, lo int) {
+	if n < lo {
+		v.add(key, fmt.Sprintf("%d is below the minimum %d", n, lo), "")
+	}
+}
+
+func (v *validator) name(key, n string) {
+	if n == "" {
+		return
+	}
+	if err := names.Check(n); err != nil {
+		v.add(key, fmt.Sprintf("%s: %v", names.Quote(n), err), "use a plain Unix user or group name")
+	}
+}
+
+func (v *validator) names(key string, list []string) {
+	for _, n := range list {
+		v.name(key, n)
+	}
+}
+
+func (v *validator) listen(key, addr string, loopbackOnly bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(key, fmt.Sprintf("%q is not host:port", addr), "write it like \":8000\" or \"127.0.0.1:8081\"")
+		return
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		v.add(key, fmt.Sprintf("port %q is not between 1 and 65535", port), "")
+	}
+	if !loopbackOnly {
+		return
+	}
+	if host == "localhost" {
+		return
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		v.add(key, fmt.Sprintf("%q is not a loopback address", host), "user servers call this address; keep it on 127.0.0.1")
+	}
+}
+
+var (
+	versionRE  = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	unitNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
+
+// Validate checks every value and returns an *Error listing all problems.
+func (c Config) Validate() error {
+	v := &validator{}
+
+	v.listen("hub.listen", c.Hub.Listen, false)
+	v.listen("hub.internal_listen", c.Hub.InternalListen, true)
+	b := c.Hub.BaseURL
+	if !strings.HasPrefix(b, "/") || !strings.HasSuffix(b, "/") || strings.Contains(b, "//") ||
+		strings.ContainsAny(b, "?#% \\") || strings.Contains(b, "/../") || strings.Contains(b, "/./") {
+		v.add("hub.base_url", fmt.Sprintf("%q is not a URL path prefix", b), "it must start and end with '/', like \"/\" or \"/jupyter/\"")
+	}
+	v.positive("hub.cookie_max_age", c.Hub.CookieMaxAge)
+	if !versionRE.MatchString(c.Hub.JupyterHubVersion) {
+		v.add("hub.jupyterhub_version", fmt.Sprintf("%q is not a version like \"3.0.0\"", c.Hub.JupyterHubVersion), "")
+	}
+	v.oneOf("hub.log_level", c.Hub.LogLevel, "debug", "info", "warn", "error")
+
+	v.absPath("data.db", c.Data.DB)
+	v.absPath("data.cookie_secret_file", c.Data.CookieSecretFile)
+	v.absPath("data.log_dir", c.Data.LogDir)
+	v.absPath("data.runtime_dir", c.Data.RuntimeDir)
+
+	if c.Auth.PAMService == "" || strings.ContainsAny(c.Auth.PAMService, "/ ") {
+		v.add("auth.pam_service", fmt.Sprintf("%q is not a PAM service name", c.Auth.PAMService), "the name of a file in /etc/pam.d, like \"hubd\"")
+	}
+	v.name("auth.allowed_group", c.Auth.AllowedGroup)
+	v.names("auth.allowed_users", c.Auth.AllowedUsers)
+	v.name("auth.admin_group", c.Auth.AdminGroup)
+	v.names("auth.admin_users", c.Auth.AdminUsers)
+	if c.Auth.AllowedGroup == "" && len(c.Auth.AllowedUsers) == 0 {
+		v.add("auth.allowed_group", "nobody could log in", "set allowed_group (e.g. \"jupyterhub\") or allowed_users")
+	}
+	v.atLeast("auth.min_uid", c.Auth.MinUID, 1)
+	v.atLeast("auth.pam_workers", c.Auth.PAMWorkers, 1)
+	v.atLeast("auth.failures_per_user", c.Auth.FailuresPerUser, 1)
+	v.atLeast("auth.failures_per_address", c.Auth.FailuresPerAddress, 1)
+	v.positive("auth.failure_window", c.Auth.FailureWindow)
+
+	s := c.Spawner
+	v.oneOf("spawner.kind", s.Kind, "sudo", "systemd", "local")
+	if len(s.Command) == 0 || !filepath.IsAbs(s.Command[0]) {
+		v.add("spawner.command", "must start with an absolute path", "e.g. [\"/usr/bin/jupyterhub-singleuser\"]")
+	}
+	for k := range s.Environment {
+		if !envNameRE.MatchString(k) {
+			v.add("spawner.environment", fmt.Sprintf("%q is not an environment variable name", k), "")
+		}
+	}
+	if s.WorkingDir != "" && s.WorkingDir != "~" && !filepath.IsAbs(s.WorkingDir) && !strings.HasPrefix(s.WorkingDir, "~/") {
+		v.add("spawner.working_dir", fmt.Sprintf("%q is neither absolute nor under ~/", s.WorkingDir), "")
+	}
+	if s.DefaultURL != "" && !strings.HasPrefix(s.DefaultURL, "/") {
+		v.add("spawner.default_url", fmt.Sprintf("%q must start with '/'", s.DefaultURL), "e.g. \"/tree\" or \"/lab\"")
+	}
+	if s.Path == "" {
+		v.add("spawner.path", "must not be empty", "a system PATH like \"/usr/local/bin:/usr/bin:/bin\"")
+	}
+	v.positive("spawner.start_timeout", s.StartTimeout)
+	v.positive("spawner.http_timeout", s.HTTPTimeout)
+	v.positive("spawner.stop_timeout", s.StopTimeout)
+	v.positive("spawner.poll_interval", s.PollInterval)
+	v.atLeast("spawner.concurrent_spawn_limit", s.ConcurrentSpawnLimit, 0)
+	v.absPath("spawner.sudo_path", s.SudoPath)
+	v.absPath("spawner.helper_path", s.HelperPath)
+	if !unitNameRE.MatchString(s.Systemd.UnitPrefix) {
+		v.add("spawner.systemd.unit_prefix", fmt.Sprintf("%q has characters not allowed in a unit name", s.Systemd.UnitPrefix), "letters, digits, '-' and '_'")
+	}
+	if s.Systemd.Slice != "" && (!strings.HasSuffix(s.Systemd.Slice, ".slice") || strings.Contains(s.Systemd.Slice, "/")) {
+		v.add("spawner.systemd.slice", fmt.Sprintf("%q is not a slice name", s.Systemd.Slice), "e.g. \"hubd-users.slice\"")
+	}
+	v.atLeast("spawner.systemd.cpu_quota_percent", s.Systemd.CPUQuotaPercent, 0)
+	v.atLeast("spawner.systemd.tasks_max", s.Systemd.TasksMax, 0)
+	for _, p := range s.Systemd.ReadOnlyPaths {
+		v.absPath("spawner.systemd.read_only_paths", p)
+	}
+	for _, p := range s.Systemd.ReadWritePaths {
+		v.absPath("spawner.systemd.read_write_paths", p)
+	}
+
+	v.atLeast("proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, 1)
+	v.positive("proxy.dial_timeout", c.Proxy.DialTimeout)
+	v.positive("proxy.idle_conn_timeout", c.Proxy.IdleConnTimeout)
+	v.atLeast("proxy.max_header_bytes", c.Proxy.MaxHeaderBytes, 4096)
+	if c.Proxy.MaxBodyBytes < 1024 {
+		v.add("proxy.max_body_bytes", "must be at least 1K", "")
+	}
+	v.positive("proxy.read_header_timeout", c.Proxy.ReadHeaderTimeout)
+
+	v.absPath("admin.socket", c.Admin.Socket)
+	v.positive("admin.restart_min_interval", c.Admin.RestartMinInterval)
+
+	if c.Culler.Enabled {
+		v.positive("culler.timeout", c.Culler.Timeout)
+		v.positive("culler.interval", c.Culler.Interval)
+	}
+	if c.Culler.MaxAge < 0 {
+		v.add("culler.max_age", "must not be negative", "0 turns it off")
+	}
+	v.atLeast("culler.concurrency", c.Culler.Concurrency, 1)
+	v.oneOf("culler.activity", c.Culler.Activity, "server", "proxy", "both")
+
+	v.absPath("backups.dir", c.Backups.Dir)
+	v.atLeast("backups.keep", c.Backups.Keep, 0)
+	if c.Backups.MaxAge < 0 {
+		v.add("backups.max_age", "must not be negative", "0 keeps backups of any age")
+	}
+
+	v.absPath("shared_env.path", c.SharedEnv.Path)
+	v.absPath("shared_env.python", c.SharedEnv.Python)
+	v.absPath("shared_env.kernel_spec_dir", c.SharedEnv.KernelSpecDirectory)
+	if !unitNameRE.MatchString(c.SharedEnv.KernelName) {
+		v.add("shared_env.kernel_name", fmt.Sprintf("%q is not a kernel name", c.SharedEnv.KernelName), "letters, digits, '-' and '_'")
+	}
+
+	if len(v.problems) > 0 {
+		return &Error{Problems: v.problems}
+	}
+	return nil
+}
