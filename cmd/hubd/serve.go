@@ -1,0 +1,9 @@
+package main
+
+import "context"
+
+func cmdServe(_ context.Context, e *env, _ []string) int { return e.fail("serve is not built yet") }
+
+func cmdUpgradeDB(_ context.Context, e *env, _ []string) int {
+	return e.fail("upgrade-db is not built yet")
+}

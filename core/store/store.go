@@ -1,0 +1,215 @@
+// Package store is hubd's state in one sqlite file: users, servers, API
+// tokens, OAuth clients and codes, login sessions and the audit log. The
+// schema itself lives in package upgrade; this package only reads and
+// writes rows of the newest schema.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/hubd/hubd/upgrade"
+)
+
+// Domain errors; callers test them with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+	ErrBusy     = errors.New("database is busy")
+)
+
+// Store is an open state database.
+type Store struct {
+	db   *sql.DB
+	path string
+	now  func() time.Time
+}
+
+// Options tune Open.
+type Options struct {
+	// BusyTimeout is how long a statement waits for a lock before ErrBusy.
+	BusyTimeout time.Duration
+	// ReadOnly opens the file without write access (backups, doctor).
+	ReadOnly bool
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// DSN is the modernc connection string for path: WAL, a busy timeout,
+// foreign keys on, FULL sync (an acknowledged write survives a crash), and
+// immediate write transactions so a read never has to be upgraded to a
+// write halfway (which fails with SQLITE_BUSY instead of waiting).
+func DSN(path string, busy time.Duration, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Set("mode", "ro")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database at path. It does not change
+// the schema: see CreateOrCheck.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if !filepath.IsAbs(path) {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("database path %s: %w", path, err)
+		}
+		path = abs
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("database directory %s does not exist: create it (hubd setup does) or set data.db", dir)
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("database %s: %w", path, err)
+		}
+	}
+	db, err := sql.Open("sqlite", DSN(path, opts.BusyTimeout, opts.ReadOnly))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	// Readers run in parallel under WAL; writers queue on sqlite's lock.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	if err := probe(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, explainOpen(err, path))
+	}
+	return &Store{db: db, path: path, now: opts.Now}, nil
+}
+
+// probe runs a read and, for writable handles, makes sure the file really
+// is writable, so a read-only or corrupt file fails at startup, not on the
+// first login.
+func probe(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return err
+	}
+	var n int
+	return db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n)
+}
+
+func explainOpen(err error, path string) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+			return fmt.Errorf("%w: the hub's user needs read and write access to %s and its directory", err, path)
+		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("%w: the file is damaged or not a database; restore a backup with `hubd backup restore`", err)
+		}
+	}
+	return mapErr(err)
+}
+
+// CreateOrCheck creates the schema in an empty database (at the newest
+// version, nothing to back up) and otherwise checks that the database is
+// at the version this binary needs (*upgrade.BehindError,
+// *upgrade.NewerError).
+func (s *Store) CreateOrCheck(ctx context.Context) error {
+	v, err := upgrade.Version(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	if v == 0 {
+		if _, err := upgrade.Apply(ctx, s.db, upgrade.Steps(), upgrade.Options{Now: s.now}); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+		return nil
+	}
+	return upgrade.Check(ctx, s.db, upgrade.Steps())
+}
+
+// DB exposes the handle for backups and upgrades.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database; the last close checkpoints the WAL.
+func (s *Store) Close() error { return s.db.Close() }
+
+// mapErr turns driver errors into the domain errors.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT:
+			if se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
+				return fmt.Errorf("%w: %v", ErrConflict, err)
+			}
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("%w: %v", ErrBusy, err)
+		}
+	}
+	return err
+}
+
+// tx runs f in a write transaction and maps its errors.
+func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(fmt.Errorf("begin: %w", err))
+	}
+	defer tx.Rollback()
+	if err := f(tx); err != nil {
+		return mapErr(err)
+	}
+	return mapErr(tx.Commit())
+}
+
+// timeFormat is the fixed-width UTC form stored in every timestamp column.
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+// FormatTime renders t for storage and for the JupyterHub API.
+func FormatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// nullTime converts a zero time to NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return FormatTime(t)
+}
+
+// parseTime reads a stored timestamp; NULL gives the zero time.
+func parseTime(v sql.NullString) time.Time {
+	if !v.Valid || v.String == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v.String)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
