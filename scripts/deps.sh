@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs everything hubd's build, tests and benchmarks need on Debian 12,
+# as root, without prompts. Safe to run again: it only installs what is
+# missing. Usage: scripts/deps.sh [build|test|bench]   (default: test)
+set -euo pipefail
+what=${1:-test}
+export DEBIAN_FRONTEND=noninteractive
+export PATH=/usr/local/go/bin:$HOME/go/bin:$PATH
+
+build_pkgs=(make git gcc libc6-dev libpam0g-dev ca-certificates)
+run_pkgs=(sudo acl procps psmisc util-linux passwd
+  jupyterhub python3-notebook python3-ipykernel
+  python3-venv python3-pip python3-setuptools python3-wheel)
+test_pkgs=(pamtester libpam-wrapper socat tmux sqlite3 curl systemd dbus chromium)
+bench_pkgs=(wrk)
+
+pkgs=("${build_pkgs[@]}")
+case $what in
+build) ;;
+run) pkgs+=("${run_pkgs[@]}") ;;
+test) pkgs+=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+bench) pkgs+=("${run_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*) echo "usage: $0 [build|run|test|bench]" >&2; exit 2 ;;
+esac
+
+if [ "$(id -u)" != 0 ]; then
+  echo "deps: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  # Wait for another apt run instead of failing on the dpkg lock.
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null; then
+  echo "deps: Go 1.26 is required at /usr/local/go (https://go.dev/doc/install)" >&2
+  exit 1
+fi
+
+# Node.js and npm for the browser test (playwright-core drives Debian's Chromium).
+if [ "$what" = test ] || [ "$what" = bench ]; then
+  if ! command -v npm >/dev/null; then
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  if [ ! -d test/browser/node_modules/playwright-core ]; then
+    (cd test/browser && npm install --no-audit --no-fund --silent >/dev/null)
+  fi
+fi
+
+if ! command -v staticcheck >/dev/null; then
+  go install honnef.co/go/tools/cmd/staticcheck@2026.2.2
+fi
+echo "deps: ok ($what)"
