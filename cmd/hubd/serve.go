@@ -4,6 +4,3 @@ import "context"
 
 func cmdServe(_ context.Context, e *env, _ []string) int { return e.fail("serve is not built yet") }
 
-func cmdUpgradeDB(_ context.Context, e *env, _ []string) int {
-	return e.fail("upgrade-db is not built yet")
-}

@@ -1,0 +1,175 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hubd/hubd/core/store"
+)
+
+func open(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hubd.sqlite"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateOrCheck(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestUsersAndDomainErrors(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	u, err := s.CreateUser(ctx, "alice", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "alice", true); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate user: %v; want ErrConflict", err)
+	}
+	if _, err := s.UserByName(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing user: %v; want ErrNotFound", err)
+	}
+	if err := s.SetAdmin(ctx, "nobody", true); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SetAdmin on missing user: %v", err)
+	}
+	got, err := s.EnsureUser(ctx, "alice", true)
+	if err != nil || got.ID != u.ID || !got.Admin {
+		t.Fatalf("EnsureUser = %+v, %v", got, err)
+	}
+}
+
+func TestServerLifecycleRevokesCredentials(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	u, _ := s.CreateUser(ctx, "bob", false)
+	start := store.ServerStart{UserID: u.ID, UserName: "bob", Spawner: "sudo", Port: 4000,
+		TokenHash: store.HashToken("tok"), TokenPrefix: "tok", TokenScopes: `[]`,
+		ClientID: store.OAuthClientID("bob", ""), RedirectURI: "/user/bob/oauth_callback", Note: "Server at /user/bob/"}
+	srv, err := s.BeginStart(ctx, start)
+	if err != nil || srv.State != store.StateStarting {
+		t.Fatalf("BeginStart = %+v, %v", srv, err)
+	}
+	if _, err := s.BeginStart(ctx, start); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second start: %v; want ErrConflict", err)
+	}
+	if _, err := s.TokenByHash(ctx, store.HashToken("tok")); err != nil {
+		t.Fatalf("server token missing: %v", err)
+	}
+	if err := s.CreateOAuthCode(ctx, store.HashToken("code"), store.OAuthCode{ClientID: start.ClientID, UserID: u.ID,
+		RedirectURI: start.RedirectURI, Scopes: "[]", ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateToken(ctx, store.Token{UserID: u.ID, Hash: store.HashToken("oauth"), Prefix: "oaut", Kind: store.TokenOAuth,
+		ClientID: start.ClientID, Scopes: "[]"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRunning(ctx, srv.ID, "3.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStopped(ctx, srv.ID, store.StateStopped, "idle", "culler"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"tok", "oauth"} {
+		if _, err := s.TokenByHash(ctx, store.HashToken(tok)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("token %q survived the stop: %v", tok, err)
+		}
+	}
+	if _, err := s.TakeOAuthCode(ctx, store.HashToken("code")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("OAuth code survived the stop: %v", err)
+	}
+	got, _ := s.Server(ctx, u.ID, "")
+	if got.State != store.StateStopped || got.StopReason != "idle" || got.StoppedBy != "culler" {
+		t.Errorf("stopped server = %+v", got)
+	}
+	// A stopped server can start again.
+	if _, err := s.BeginStart(ctx, start); err != nil {
+		t.Fatalf("restart after stop: %v", err)
+	}
+}
+
+func TestOAuthCodeIsGoodOnce(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	u, _ := s.CreateUser(ctx, "carl", false)
+	start := store.ServerStart{UserID: u.ID, UserName: "carl", TokenHash: "h", TokenPrefix: "h", TokenScopes: "[]",
+		ClientID: store.OAuthClientID("carl", ""), RedirectURI: "/user/carl/oauth_callback"}
+	if _, err := s.BeginStart(ctx, start); err != nil {
+		t.Fatal(err)
+	}
+	code := store.OAuthCode{ClientID: start.ClientID, UserID: u.ID, RedirectURI: start.RedirectURI, Scopes: "[]", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := s.CreateOAuthCode(ctx, "c1", code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TakeOAuthCode(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TakeOAuthCode(ctx, "c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("reused code: %v; want ErrNotFound", err)
+	}
+	code.ExpiresAt = time.Now().Add(-time.Second)
+	if err := s.CreateOAuthCode(ctx, "c2", code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TakeOAuthCode(ctx, "c2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired code: %v; want ErrNotFound", err)
+	}
+}
+
+func TestListUsersFilters(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	for _, n := range []string{"ann", "ben", "a_b", "axb"} {
+		if _, err := s.CreateUser(ctx, n, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ben, _ := s.UserByName(ctx, "ben")
+	if _, err := s.BeginStart(ctx, store.ServerStart{UserID: ben.ID, UserName: "ben", TokenHash: "x", TokenPrefix: "x",
+		TokenScopes: "[]", ClientID: store.OAuthClientID("ben", ""), RedirectURI: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		f    store.UserFilter
+		want []string
+	}{
+		{store.UserFilter{Limit: 10}, []string{"ann", "ben", "a_b", "axb"}},
+		{store.UserFilter{Limit: 2, Offset: 1}, []string{"ben", "a_b"}},
+		{store.UserFilter{State: "active", Limit: 10}, []string{"ben"}},
+		{store.UserFilter{State: "ready", Limit: 10}, nil},
+		{store.UserFilter{State: "inactive", Limit: 10}, []string{"ann", "a_b", "axb"}},
+		{store.UserFilter{NameFilter: "_", Limit: 10}, []string{"a_b"}},
+	}
+	for _, c := range cases {
+		users, _, err := s.ListUsers(ctx, c.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, u := range users {
+			got = append(got, u.Name)
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%+v: got %v want %v", c.f, got, c.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("%+v: got %v want %v", c.f, got, c.want)
+			}
+		}
+	}
+}
+
+func TestOpenRefusesMissingDirectory(t *testing.T) {
+	_, err := store.Open(context.Background(), "/nonexistent-hubd-dir/hubd.sqlite", store.Options{})
+	if err == nil {
+		t.Fatal("opened a database in a missing directory")
+	}
+}
