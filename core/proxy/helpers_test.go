@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"bufio"
-		"io"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
