@@ -1,0 +1,65 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/hubd/hubd/core/store"
+)
+
+// ServerPrefix is the URL prefix of a user's server: <base>user/<name>/.
+func ServerPrefix(base, user, server string) string {
+	p := base + "user/" + url.PathEscape(user) + "/"
+	if server != "" {
+		p += url.PathEscape(server) + "/"
+	}
+	return p
+}
+
+// internalAPIURL is where servers reach the hub's API: the loopback
+// listener, never the public one.
+func (h *Hub) internalAPIURL() string {
+	host, port, _ := net.SplitHostPort(h.cfg.Hub.InternalListen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + h.cfg.Hub.BaseURL + "hub/api"
+}
+
+// serverEnv is the environment of jupyterhub-contract.md §1.2, with the
+// configured spawner.environment applied last.
+func (h *Hub) serverEnv(user, server, token string, port int) map[string]string {
+	base := h.cfg.Hub.BaseURL
+	prefix := ServerPrefix(base, user, server)
+	api := h.internalAPIURL()
+	scopes, _ := json.Marshal([]string{
+		fmt.Sprintf("access:servers!server=%s/%s", user, server),
+		"access:servers!user=" + user,
+	})
+	env := map[string]string{
+		"JUPYTERHUB_API_TOKEN":                   token,
+		"JPY_API_TOKEN":                          token,
+		"JUPYTERHUB_CLIENT_ID":                   store.OAuthClientID(user, server),
+		"JUPYTERHUB_API_URL":                     api,
+		"JUPYTERHUB_ACTIVITY_URL":                api + "/users/" + url.PathEscape(user) + "/activity",
+		"JUPYTERHUB_BASE_URL":                    base,
+		"JUPYTERHUB_HOST":                        "",
+		"JUPYTERHUB_SERVICE_PREFIX":              prefix,
+		"JUPYTERHUB_SERVICE_URL":                 fmt.Sprintf("http://127.0.0.1:%d%s", port, prefix),
+		"JUPYTERHUB_OAUTH_CALLBACK_URL":          prefix + "oauth_callback",
+		"JUPYTERHUB_OAUTH_ACCESS_SCOPES":         string(scopes),
+		"JUPYTERHUB_OAUTH_SCOPES":                string(scopes),
+		"JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES": "[]",
+		"JUPYTERHUB_USER":                        user,
+		"JUPYTERHUB_SERVER_NAME":                 server,
+		"JUPYTERHUB_DEFAULT_URL":                 h.cfg.Spawner.DefaultURL,
+		"LANG":                                   "C.UTF-8",
+	}
+	for k, v := range h.cfg.Spawner.Environment {
+		env[k] = strings.ReplaceAll(v, "{username}", user)
+	}
+	return env
+}

@@ -1,0 +1,361 @@
+// Package hub runs user servers: it starts them through a spawner, waits
+// until they answer HTTP, publishes their routes, stops them, re-attaches
+// to them after a hub restart and notices when they die. The database is
+// the source of truth; the route table is derived from it.
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/proxy"
+	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/store"
+)
+
+// Errors the API maps to JupyterHub's answers.
+var (
+	ErrAlreadyRunning = errors.New("server is already running")
+	ErrPendingStop    = errors.New("server is being stopped; try again in a moment")
+	ErrNamedServers   = errors.New("named servers are not enabled")
+)
+
+// TooManyError means the concurrent spawn limit is reached.
+type TooManyError struct{ RetryAfter time.Duration }
+
+func (e *TooManyError) Error() string {
+	return fmt.Sprintf("too many servers are starting; try again in %d seconds", int(e.RetryAfter.Seconds()))
+}
+
+// Options build a Hub. Every dependency is explicit.
+type Options struct {
+	Config   config.Config
+	Store    *store.Store
+	Spawners map[string]spawner.Spawner // by kind; Config.Spawner.Kind starts new servers
+	Routes   *proxy.Table
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Hub manages user servers.
+type Hub struct {
+	cfg      config.Config
+	store    *store.Store
+	spawners map[string]spawner.Spawner
+	routes   *proxy.Table
+	log      *slog.Logger
+	now      func() time.Time
+	probe    *http.Client
+
+	mu       sync.Mutex
+	ops      map[string]*Op // "user/server" → in-flight start or stop
+	starting int
+	bg       sync.WaitGroup
+}
+
+// New builds a Hub.
+func New(o Options) *Hub {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Hub{
+		cfg: o.Config, store: o.Store, spawners: o.Spawners, routes: o.Routes,
+		log: o.Logger.With("component", "hub"), now: o.Now,
+		// Readiness probes must not follow the server's redirects (a 302
+		// to /tree already means "up") and never reuse connections to a
+		// server that may be restarting.
+		probe: &http.Client{
+			Timeout:       5 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Transport:     &http.Transport{DisableKeepAlives: true},
+		},
+		ops: map[string]*Op{},
+	}
+}
+
+func opKey(user, server string) string { return user + "/" + server }
+
+// Pending returns the in-flight start or stop of a server, if any.
+func (h *Hub) Pending(user, server string) *Op {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ops[opKey(user, server)]
+}
+
+// Start begins starting a user's server and returns the op to follow. It
+// returns the pending op when a start is already under way.
+func (h *Hub) Start(ctx context.Context, u store.User, server string) (*Op, error) {
+	if server != "" {
+		return nil, ErrNamedServers
+	}
+	key := opKey(u.Name, server)
+	h.mu.Lock()
+	if op := h.ops[key]; op != nil {
+		h.mu.Unlock()
+		if op.Kind == "stop" {
+			return nil, ErrPendingStop
+		}
+		return op, nil
+	}
+	if limit := h.cfg.Spawner.ConcurrentSpawnLimit; limit > 0 && h.starting >= limit {
+		h.mu.Unlock()
+		// Spread retries over a window about a spawn long, as JupyterHub does.
+		return nil, &TooManyError{RetryAfter: time.Duration(5+rand.IntN(10)) * time.Second}
+	}
+	// Reserve the slot before leaving the lock so two requests cannot both
+	// pass the limit check.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	op := newOp("start", cancel)
+	h.ops[key] = op
+	h.starting++
+	h.mu.Unlock()
+
+	release := func() {
+		h.mu.Lock()
+		delete(h.ops, key)
+		h.starting--
+		h.mu.Unlock()
+	}
+	srv, token, err := h.beginStart(ctx, u, server)
+	if err != nil {
+		release()
+		cancel()
+		return nil, err
+	}
+	op.add(Event{Progress: 0, Message: "Server requested"})
+	h.bg.Add(1)
+	go func() {
+		defer h.bg.Done()
+		defer cancel()
+		err := h.runStart(runCtx, op, u, srv, token)
+		release()
+		op.finish(err)
+	}()
+	return op, nil
+}
+
+func (h *Hub) beginStart(ctx context.Context, u store.User, server string) (store.Server, string, error) {
+	port, err := spawner.FreePort()
+	if err != nil {
+		return store.Server{}, "", fmt.Errorf("find a free port: %w", err)
+	}
+	token := store.RandomID(16)
+	scopes, _ := json.Marshal(ServerTokenScopes(u.Name))
+	srv, err := h.store.BeginStart(ctx, store.ServerStart{
+		UserID: u.ID, UserName: u.Name, Name: server, Spawner: h.cfg.Spawner.Kind, Port: port,
+		TokenHash: store.HashToken(token), TokenPrefix: token[:4], TokenScopes: string(scopes),
+		ClientID:    store.OAuthClientID(u.Name, server),
+		RedirectURI: ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server) + "oauth_callback",
+		Note:        "Server at " + ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server),
+		UserOptions: "{}",
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return store.Server{}, "", ErrAlreadyRunning
+	}
+	return srv, token, err
+}
+
+// ServerTokenScopes are the scopes of a server's own API token (the
+// JupyterHub "server" role).
+func ServerTokenScopes(user string) []string {
+	return []string{"users:activity!user=" + user, "access:servers!user=" + user}
+}
+
+func (h *Hub) logPath(user, server string) string {
+	name := user
+	if server != "" {
+		name += "-" + server
+	}
+	return filepath.Join(h.cfg.Data.LogDir, name+".log")
+}
+
+// runStart starts the process, waits for HTTP readiness and publishes the
+// route. Any failure stops what was started and records why.
+func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Server, token string) error {
+	log := h.log.With("user", u.Name, "server", srv.Name)
+	started := h.now()
+	sp := h.spawners[h.cfg.Spawner.Kind]
+	req := spawner.Request{
+		User: u.Name, Server: srv.Name,
+		Command: h.cfg.Spawner.Command, Args: h.cfg.Spawner.Args,
+		Env:        h.serverEnv(u.Name, srv.Name, token, srv.Port),
+		WorkingDir: h.cfg.Spawner.WorkingDir, Path: h.cfg.Spawner.Path,
+		Port: srv.Port, LogPath: h.logPath(u.Name, srv.Name),
+	}
+	startCtx, cancel := context.WithTimeout(ctx, h.cfg.Spawner.StartTimeout.D())
+	state, err := sp.Start(startCtx, req)
+	cancel()
+	if err != nil {
+		return h.failStart(op, srv, log, state, fmt.Errorf("the server could not start: %w", err))
+	}
+	stateJSON, _ := json.Marshal(state)
+	if err := h.store.SetSpawned(ctx, srv.ID, string(stateJSON), srv.Port); err != nil {
+		return h.failStart(op, srv, log, state, fmt.Errorf("record the server: %w", err))
+	}
+	op.add(Event{Progress: 50, Message: "Server process started, waiting for it to answer"})
+
+	prefix := ServerPrefix(h.cfg.Hub.BaseURL, u.Name, srv.Name)
+	version, err := h.waitReady(ctx, sp, u.Name, state, srv.Port, prefix)
+	if err != nil {
+		return h.failStart(op, srv, log, state, err)
+	}
+	if err := h.routes.Set(proxy.Route{Prefix: prefix, Target: fmt.Sprintf("http://127.0.0.1:%d", srv.Port), User: u.Name, Server: srv.Name}); err != nil {
+		return h.failStart(op, srv, log, state, fmt.Errorf("add route: %w", err))
+	}
+	if err := h.store.SetRunning(ctx, srv.ID, version); err != nil {
+		h.routes.Delete(prefix)
+		return h.failStart(op, srv, log, state, fmt.Errorf("record the server as running: %w", err))
+	}
+	took := h.now().Sub(started)
+	log.Info("server ready", "url", prefix, "took", took.Round(time.Millisecond), "pid", state.PID)
+	h.audit(context.WithoutCancel(ctx), u.Name, "server.start", u.Name, fmt.Sprintf("ready in %s", took.Round(time.Millisecond)))
+	op.add(Event{Progress: 100, Ready: true, Message: "Server ready at " + prefix, URL: prefix})
+	return nil
+}
+
+// failStart stops whatever was started, marks the server failed with the
+// reason and tells the progress stream at once.
+func (h *Hub) failStart(op *Op, srv store.Server, log *slog.Logger, state spawner.State, cause error) error {
+	ctx := context.Background()
+	if state.PID != 0 || state.Unit != "" {
+		if err := h.spawners[state.Kind].Stop(ctx, srv.User, state, h.cfg.Spawner.StopTimeout.D()); err != nil {
+			log.Warn("stop after failed start", "err", err)
+		}
+	}
+	if err := h.store.SetStopped(ctx, srv.ID, store.StateFailed, cause.Error(), "hub"); err != nil {
+		log.Error("record failed start", "err", err)
+	}
+	log.Warn("server failed to start", "err", cause)
+	h.audit(ctx, srv.User, "server.start-failed", srv.User, cause.Error())
+	op.add(Event{Progress: 100, Failed: true, Message: "Spawn failed: " + cause.Error()})
+	return cause
+}
+
+// waitReady polls the server's prefix until it answers below 500, checking
+// between attempts that the process is still alive, so a crash is reported
+// with its reason immediately rather than after the timeout.
+func (h *Hub) waitReady(ctx context.Context, sp spawner.Spawner, user string, state spawner.State, port int, prefix string) (string, error) {
+	budget := h.cfg.Spawner.HTTPTimeout.D()
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	version, err := h.probeUntil(ctx, port, prefix, func() error {
+		st, err := sp.Poll(ctx, user, state)
+		if err == nil && !st.Running {
+			return fmt.Errorf("the server exited before it answered: %s%s", st.Reason, h.logHint(user))
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		return "", fmt.Errorf("the server did not answer at %s within %s%s", prefix, budget, h.logHint(user))
+	}
+	return version, err
+}
+
+// probeUntil asks the server for its prefix until it answers below 500 or
+// ctx ends. Between attempts, alive (when set) may end the wait early.
+func (h *Hub) probeUntil(ctx context.Context, port int, prefix string, alive func() error) (string, error) {
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, prefix)
+	wait := 50 * time.Millisecond
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := h.probe.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return resp.Header.Get("X-JupyterHub-Version"), nil
+			}
+			err = fmt.Errorf("answered %s", resp.Status)
+		}
+		if alive != nil {
+			if aerr := alive(); aerr != nil {
+				return "", aerr
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, time.Second)
+	}
+}
+
+func (h *Hub) logHint(user string) string {
+	return fmt.Sprintf(" (its log is %s)", h.logPath(user, ""))
+}
+
+// Stop stops a user's server and records who stopped it and why. A server
+// that is not running is not an error. A pending start is cancelled first.
+func (h *Hub) Stop(ctx context.Context, u store.User, server, reason, by string) error {
+	key := opKey(u.Name, server)
+	for {
+		h.mu.Lock()
+		op := h.ops[key]
+		if op == nil {
+			op = newOp("stop", func() {})
+			h.ops[key] = op
+			h.mu.Unlock()
+			err := h.stop(ctx, u, server, reason, by)
+			h.mu.Lock()
+			delete(h.ops, key)
+			h.mu.Unlock()
+			op.finish(err)
+			return err
+		}
+		h.mu.Unlock()
+		if op.Kind == "start" {
+			op.cancel()
+		}
+		if err := op.Wait(ctx); ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (h *Hub) stop(ctx context.Context, u store.User, server, reason, by string) error {
+	srv, err := h.store.Server(ctx, u.ID, server)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !srv.Active() {
+		return nil
+	}
+	if err := h.store.SetStopping(ctx, srv.ID); err != nil {
+		return err
+	}
+	h.routes.Delete(ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server))
+	var state spawner.State
+	_ = json.Unmarshal([]byte(srv.SpawnerState), &state)
+	if sp := h.spawners[state.Kind]; sp != nil && (state.PID != 0 || state.Unit != "") {
+		if err := sp.Stop(ctx, u.Name, state, h.cfg.Spawner.StopTimeout.D()); err != nil {
+			return fmt.Errorf("stop %s's server: %w", u.Name, err)
+		}
+	}
+	if err := h.store.SetStopped(context.WithoutCancel(ctx), srv.ID, store.StateStopped, reason, by); err != nil {
+		return err
+	}
+	h.log.Info("server stopped", "user", u.Name, "reason", reason, "by", by)
+	h.audit(context.WithoutCancel(ctx), by, "server.stop", u.Name, reason)
+	return nil
+}
+
+func (h *Hub) audit(ctx context.Context, actor, action, target, detail string) {
+	if err := h.store.AddEvent(ctx, store.Event{Actor: actor, ActorUID: -1, Source: "hub", Action: action, Target: target, Detail: detail}); err != nil {
+		h.log.Warn("audit log write failed", "action", action, "err", err)
+	}
+}
+
+// Wait blocks until background starts have finished (for shutdown).
+func (h *Hub) Wait() { h.bg.Wait() }

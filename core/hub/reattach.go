@@ -1,0 +1,154 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hubd/hubd/core/proxy"
+	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/store"
+)
+
+// ReattachResult counts what Reattach found.
+type ReattachResult struct {
+	Restored, Stopped int
+}
+
+// Reattach runs at startup, before the hub reports ready: every server the
+// database says is active is checked (process alive, HTTP answering); live
+// ones get their route back, dead ones are recorded as stopped. Checks run
+// in parallel, bounded, so a thousand recorded servers take seconds.
+func (h *Hub) Reattach(ctx context.Context) (ReattachResult, error) {
+	servers, err := h.store.ActiveServers(ctx)
+	if err != nil {
+		return ReattachResult{}, fmt.Errorf("list servers to re-attach: %w", err)
+	}
+	var (
+		mu  sync.Mutex
+		res ReattachResult
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, 32)
+	)
+	for _, srv := range servers {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			alive := h.reattachOne(ctx, srv)
+			mu.Lock()
+			if alive {
+				res.Restored++
+			} else {
+				res.Stopped++
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	h.log.Info("re-attached servers", "restored", res.Restored, "stopped", res.Stopped)
+	return res, nil
+}
+
+func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
+	log := h.log.With("user", srv.User, "server", srv.Name)
+	var state spawner.State
+	if err := json.Unmarshal([]byte(srv.SpawnerState), &state); err != nil || (state.PID == 0 && state.Unit == "") {
+		h.markGone(ctx, srv, "the hub stopped before the server had started")
+		return false
+	}
+	sp := h.spawners[state.Kind]
+	if sp == nil {
+		h.markGone(ctx, srv, fmt.Sprintf("started by the %q spawner, which this hub does not run", state.Kind))
+		return false
+	}
+	st, err := sp.Poll(ctx, srv.User, state)
+	if err != nil || !st.Running {
+		reason := "exited while the hub was down"
+		if st.Reason != "" {
+			reason += ": " + st.Reason
+		}
+		h.markGone(ctx, srv, reason)
+		return false
+	}
+	prefix := ServerPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name)
+	probeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	version, err := h.probeUntil(probeCtx, srv.Port, prefix, nil)
+	if err != nil {
+		log.Warn("re-attach: process alive but not answering; stopping it", "err", err)
+		if err := sp.Stop(ctx, srv.User, state, h.cfg.Spawner.StopTimeout.D()); err != nil {
+			log.Warn("re-attach: stop", "err", err)
+		}
+		h.markGone(ctx, srv, "did not answer after the hub restarted")
+		return false
+	}
+	if err := h.routes.Set(proxy.Route{Prefix: prefix, Target: fmt.Sprintf("http://127.0.0.1:%d", srv.Port), User: srv.User, Server: srv.Name}); err != nil {
+		log.Error("re-attach: add route", "err", err)
+		return false
+	}
+	if srv.State != store.StateRunning || (version != "" && version != srv.Version) {
+		if err := h.store.SetRunning(ctx, srv.ID, version); err != nil {
+			log.Error("re-attach: record running", "err", err)
+		}
+	}
+	log.Debug("re-attached", "pid", state.PID, "unit", state.Unit)
+	return true
+}
+
+func (h *Hub) markGone(ctx context.Context, srv store.Server, reason string) {
+	h.routes.Delete(ServerPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
+	if err := h.store.SetStopped(ctx, srv.ID, store.StateStopped, reason, "hub"); err != nil {
+		h.log.Error("record stopped server", "user", srv.User, "err", err)
+		return
+	}
+	h.log.Info("server gone", "user", srv.User, "server", srv.Name, "reason", reason)
+	h.audit(ctx, "hub", "server.gone", srv.User, reason)
+}
+
+// Poll checks every active server once and records the ones that died
+// behind the hub's back (OOM, crash, kill).
+func (h *Hub) Poll(ctx context.Context) {
+	servers, err := h.store.ActiveServers(ctx)
+	if err != nil {
+		h.log.Warn("poll servers", "err", err)
+		return
+	}
+	for _, srv := range servers {
+		if srv.State != store.StateRunning || h.Pending(srv.User, srv.Name) != nil {
+			continue
+		}
+		var state spawner.State
+		_ = json.Unmarshal([]byte(srv.SpawnerState), &state)
+		sp := h.spawners[state.Kind]
+		if sp == nil {
+			continue
+		}
+		st, err := sp.Poll(ctx, srv.User, state)
+		if err != nil || st.Running {
+			continue
+		}
+		reason := "exited"
+		if st.Reason != "" {
+			reason += ": " + st.Reason
+		}
+		h.markGone(ctx, srv, reason)
+	}
+}
+
+// RunPoller polls every spawner.poll_interval until ctx ends.
+func (h *Hub) RunPoller(ctx context.Context) {
+	t := time.NewTicker(h.cfg.Spawner.PollInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.Poll(ctx)
+		}
+	}
+}
