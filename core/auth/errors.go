@@ -1,0 +1,92 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kinds of login failure. Every error Login returns is an *Error whose Kind
+// is one of these, so callers can use errors.Is(err, auth.ErrThrottled) and
+// friends, and errors.As to reach the user-facing text.
+var (
+	// ErrBadUsername: the name breaks the username rules (names.Check) and
+	// never reached PAM.
+	ErrBadUsername = errors.New("invalid user name")
+	// ErrInvalidCredentials: wrong password, unknown user or a locked
+	// password; deliberately one kind so the caller cannot tell them apart.
+	ErrInvalidCredentials = errors.New("wrong user name or password")
+	// ErrAccountUnavailable: the password was right (or was never asked
+	// for) but the account may not log in: expired, password expired,
+	// refused by an account module, or logins disabled by /etc/nologin.
+	ErrAccountUnavailable = errors.New("account unavailable")
+	// ErrNotAllowed: the password was right but the hub's policy refuses
+	// the user (not in the allowed group or list, a system account, root).
+	ErrNotAllowed = errors.New("user not allowed on this hub")
+	// ErrThrottled: too many recent failures from this address, or for
+	// this user from this address; see Error.RetryAfter.
+	ErrThrottled = errors.New("too many failed logins")
+	// ErrBusy: the request gave up (its context ended) before PAM answered.
+	ErrBusy = errors.New("login not completed")
+	// ErrCannotVerify: the hub's own account may not read /etc/shadow, so
+	// PAM cannot check anybody else's password. An operator problem.
+	ErrCannotVerify = errors.New("hub cannot verify other users' passwords")
+	// ErrUnavailable: PAM or the user database failed in some other way.
+	ErrUnavailable = errors.New("login service unavailable")
+)
+
+// Error is a failed login: the kind, the sentence to show on the login
+// page, and the cause for the log.
+type Error struct {
+	// Kind is one of the Err* values above.
+	Kind error
+	// Public is safe to show to the person logging in and says what to do
+	// next. It never names the cause for wrong credentials.
+	Public string
+	// RetryAfter is set for ErrThrottled: when another attempt may work.
+	RetryAfter time.Duration
+	// Err is the underlying cause (a PAM error, a lookup error); may be nil.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Kind.Error()
+	}
+	return fmt.Sprintf("%v: %v", e.Kind, e.Err)
+}
+
+// Is makes errors.Is(err, ErrNotAllowed) and the like work.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap exposes the cause, e.g. context.DeadlineExceeded for ErrBusy.
+func (e *Error) Unwrap() error { return e.Err }
+
+// The user-facing sentences, in one place so the web layer and tests agree.
+const (
+	msgBadUsername        = "That is not a valid user name. Use your Linux login name: lowercase letters, digits, '.', '_' or '-', starting with a letter."
+	msgInvalidCredentials = "Wrong user name or password. Check both and try again."
+	msgAccountExpired     = "Your account has expired or is locked. Ask an administrator to re-enable it."
+	msgPasswordExpired    = "Your password has expired. Log in with ssh to set a new one, then try again."
+	msgAccountRefused     = "Your account may not log in here. Ask an administrator."
+	msgLoginsDisabled     = "Logins are disabled on this server right now. Try again later."
+	msgRootRefused        = "root cannot log in to the hub. Log in as your own user."
+	msgSystemAccount      = "System accounts cannot log in to the hub. Log in as your own user."
+	msgNotInGroup         = "You are not a member of group %q. Ask an administrator to add you."
+	msgNotListed          = "You are not on this hub's list of allowed users. Ask an administrator to add you."
+	msgThrottled          = "Too many failed logins. Try again in %s."
+	msgBusy               = "The hub is busy checking other logins. Try again in a moment."
+	msgCannotVerify       = "The hub is misconfigured and cannot check passwords. Please tell the administrator."
+	msgUnavailable        = "The login service is not working right now. Try again in a minute, and tell the administrator if it keeps failing."
+)
+
+func newError(kind error, public string, cause error) *Error {
+	return &Error{Kind: kind, Public: public, Err: cause}
+}
+
+// throttled builds the ErrThrottled answer; wait is rounded up to whole
+// seconds so the page never says "try again in 0s".
+func throttled(wait time.Duration) *Error {
+	wait = wait.Truncate(time.Second) + time.Second
+	return &Error{Kind: ErrThrottled, Public: fmt.Sprintf(msgThrottled, wait), RetryAfter: wait}
+}

@@ -1,0 +1,180 @@
+// Package auth logs members in with their Linux password through PAM and
+// decides who may use the hub and who is an admin.
+//
+// A login goes through these steps, in this order:
+//
+//  1. Normalise and check the name (names.Normalize, names.Check); refuse
+//     root and impossible passwords. None of this depends on whether the
+//     account exists, so answering early gives nothing away.
+//  2. The throttle: too many recent failures from this address, or for
+//     this user from this address, are refused without asking PAM.
+//  3. The worker pool: at most auth.pam_workers PAM transactions at once,
+//     and one address holds only a small share of them.
+//  4. PAM: pam_authenticate (null passwords refused), then pam_acct_mgmt, so
+//     an expired or refused account fails even with the right password;
+//     optionally a session, whose failure only warns.
+//  5. Policy: uid >= auth.min_uid, never uid 0, member of the allowed group
+//     (primary group included) or listed, and admin by group or list.
+//
+// Policy runs after PAM on purpose. Deciding "not allowed" first would need
+// an account lookup, and answering quickly for "exists but not allowed"
+// and slowly for "wrong password" would tell a stranger which accounts
+// exist. Done this way, anyone without the right password gets the same
+// "wrong user name or password" at the same cost, and only a person who
+// knows the password learns that they are not a member of the group.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/names"
+)
+
+// User is a member who logged in.
+type User struct {
+	Name     string
+	UID, GID int
+	Home     string
+	Admin    bool
+}
+
+// Authenticator is what the web layer needs; tests there can use a fake.
+type Authenticator interface {
+	// Login checks a user name and password typed by a person at
+	// clientAddr (an IP address, with or without a port). Failures are
+	// *Error values; see the Err* kinds.
+	Login(ctx context.Context, username, password, clientAddr string) (User, error)
+}
+
+// passwordChecker is one PAM conversation (authenticate + account check).
+// It returns nil or an *Error.
+type passwordChecker interface {
+	check(username, password string) error
+}
+
+// Login is the PAM-backed Authenticator.
+type Login struct {
+	log      *slog.Logger
+	checker  passwordChecker
+	policy   policy
+	pool     *pool
+	throttle *throttle
+}
+
+var _ Authenticator = (*Login)(nil)
+
+// New builds the PAM authenticator from validated config (config.Validate).
+// It warns right away if this process cannot check other users'
+// passwords, since then every login will fail.
+func New(cfg config.Auth, logger *slog.Logger) (*Login, error) {
+	logger = logger.With("component", "auth")
+	if ok, why := CanReadShadow(); !ok {
+		logger.Warn("PAM logins of other users will fail", "why", why)
+	}
+	return newLogin(cfg, logger, newPAMChecker(cfg.PAMService, cfg.OpenSessions, logger), time.Now)
+}
+
+func newLogin(cfg config.Auth, logger *slog.Logger, checker passwordChecker, now func() time.Time) (*Login, error) {
+	if cfg.PAMWorkers < 1 || cfg.FailuresPerUser < 1 || cfg.FailuresPerAddress < 1 || cfg.FailureWindow <= 0 {
+		return nil, fmt.Errorf("auth settings not validated: pam_workers %d, failures_per_user %d, failures_per_address %d must be at least 1 and failure_window %s positive",
+			cfg.PAMWorkers, cfg.FailuresPerUser, cfg.FailuresPerAddress, cfg.FailureWindow.D())
+	}
+	return &Login{
+		log:      logger,
+		checker:  checker,
+		policy:   newPolicy(cfg, logger),
+		pool:     newPool(cfg.PAMWorkers),
+		throttle: newThrottle(now, cfg.FailureWindow.D(), cfg.FailuresPerUser, cfg.FailuresPerAddress),
+	}, nil
+}
+
+// Login implements Authenticator. When ctx ends while PAM is running, Login
+// returns ErrBusy at once, but the transaction finishes in the background:
+// it keeps its worker until PAM returns, and a wrong password still counts
+// in the throttle, so hanging up early buys an attacker nothing.
+func (l *Login) Login(ctx context.Context, username, password, clientAddr string) (User, error) {
+	name := names.Normalize(username)
+	addr := addrKey(clientAddr)
+	if e := precheck(name, password); e != nil {
+		return l.refuse(name, addr, e)
+	}
+	if wait := l.throttle.wait(name, addr); wait > 0 {
+		return l.refuse(name, addr, throttled(wait))
+	}
+	release, err := l.pool.acquire(ctx, addr)
+	if err != nil {
+		return l.refuse(name, addr, newError(ErrBusy, msgBusy, err))
+	}
+	type outcome struct {
+		user User
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		defer release()
+		u, err := l.verify(name, password, addr)
+		l.report(name, addr, u, err)
+		done <- outcome{u, err}
+	}()
+	select {
+	case o := <-done:
+		return o.user, o.err
+	case <-ctx.Done():
+		l.log.Debug("client stopped waiting; the PAM check finishes without it", "user", names.Quote(name), "addr", names.Quote(addr))
+		return User{}, newError(ErrBusy, msgBusy, ctx.Err())
+	}
+}
+
+// verify runs on a pool worker: throttle again (this attempt may have
+// queued behind failures from the same address), PAM, then policy.
+func (l *Login) verify(name, password, addr string) (User, error) {
+	if wait := l.throttle.wait(name, addr); wait > 0 {
+		return User{}, throttled(wait)
+	}
+	if err := l.checker.check(name, password); err != nil {
+		e := asError(err)
+		if e.Kind == ErrInvalidCredentials {
+			l.throttle.fail(name, addr)
+		}
+		return User{}, e
+	}
+	l.throttle.succeed(name, addr)
+	return l.policy.authorize(name)
+}
+
+func (l *Login) refuse(name, addr string, e *Error) (User, error) {
+	l.report(name, addr, User{}, e)
+	return User{}, e
+}
+
+// report logs the outcome of one attempt. Names and addresses come from
+// the client, so they are quoted: no forged log lines, no 1 MB entries.
+func (l *Login) report(name, addr string, u User, err error) {
+	log := l.log.With("user", names.Quote(name), "addr", names.Quote(addr))
+	if err == nil {
+		log.Info("login accepted", "uid", u.UID, "admin", u.Admin)
+		return
+	}
+	e := asError(err)
+	switch e.Kind {
+	case ErrCannotVerify, ErrUnavailable:
+		log.Error("login failed because of a problem on the hub", "outcome", e.Kind.Error(), "err", e.Err)
+	case ErrThrottled:
+		log.Warn("login refused by the throttle", "outcome", e.Kind.Error(), "retry_after", e.RetryAfter)
+	default:
+		log.Info("login refused", "outcome", e.Kind.Error(), "err", e.Err)
+	}
+}
+
+// asError makes any error an *Error; unexpected ones mean the service failed.
+func asError(err error) *Error {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e
+	}
+	return newError(ErrUnavailable, msgUnavailable, err)
+}
