@@ -1,7 +1,44 @@
 package main
 
-import "context"
+import (
+	"context"
 
-func cmdSpawnHelper(_ context.Context, e *env, _ []string) int {
-	return e.fail("spawn-helper is not built yet")
+	"github.com/hubd/hubd/core/spawner"
+)
+
+// cmdSpawnHelper is the mediator the sudo spawner runs as a member:
+// `sudo -n -u <member> /usr/local/bin/hubd spawn-helper`. It reads no
+// configuration: everything, secrets included, arrives in the request on
+// stdin, because sudo resets the environment and argv is world-readable.
+func cmdSpawnHelper(ctx context.Context, e *env, args []string) int {
+	fs := e.flags("spawn-helper", "spawn-helper < request.json", `
+Start, stop or check a user's single-user server. The hub runs this as the
+member, through the one sudoers rule it installs:
+
+    hub ALL=(%jupyterhub) NOPASSWD: /usr/local/bin/hubd spawn-helper
+
+It reads one JSON request on stdin and writes one JSON reply on stdout:
+
+    {"v":1,"action":"start","user":"alice","command":["/usr/bin/jupyterhub-singleuser"],
+     "args":[],"env":{"JUPYTERHUB_API_TOKEN":"…"},"working_dir":"~","path":"/usr/bin:/bin",
+     "port":41234,"grace_ms":1000}
+    {"v":1,"action":"stop","user":"alice","pid":1234,"pid_start":567890,"timeout_ms":10000}
+    {"v":1,"action":"status","user":"alice","pid":1234,"pid_start":567890}
+
+    {"ok":true,"pid":1234,"pid_start":567890,"running":true}
+    {"ok":false,"error":"…","exit_code":1}
+
+stderr is the server's log file: the helper's diagnostics and the started
+server's output go there. The helper refuses to run as root or as a system
+account, and signals only processes of its own uid whose start time matches.
+No configuration file is read; --config is ignored.
+
+To check the sudoers rule as the hub account, run `+"`hubd doctor`"+`.`)
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return e.fail("spawn-helper takes no arguments (the request comes on stdin); see `hubd spawn-helper --help`")
+	}
+	return spawner.RunHelper(ctx, e.stdin, e.stdout, e.stderr)
 }

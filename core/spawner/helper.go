@@ -1,0 +1,229 @@
+package spawner
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// protocolVersion is the "v" of helper requests. The hub and the helper
+// are the same binary, but a hub that was not restarted after an upgrade
+// talks to the new helper: a version mismatch is refused with a message
+// instead of being misread.
+const protocolVersion = 1
+
+// Helper actions.
+const (
+	actionStart  = "start"
+	actionStop   = "stop"
+	actionStatus = "status"
+)
+
+// maxRequest bounds the request the helper reads from stdin.
+const maxRequest = 1 << 20
+
+// maxStopTimeout bounds the SIGTERM wait a request may ask for.
+const maxStopTimeout = 5 * time.Minute
+
+// helperRequest is the one JSON object the hub writes to the helper's
+// stdin. It carries the secrets (the API token in Env), which is why it
+// never travels on a command line.
+type helperRequest struct {
+	V      int    `json:"v"`
+	Action string `json:"action"`
+	// User is who the hub means to act as; the helper checks that it runs
+	// as exactly that account.
+	User string `json:"user"`
+
+	// start
+	Command    []string          `json:"command,omitempty"`
+	Args       []string          `json:"args,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	WorkingDir string            `json:"working_dir,omitempty"`
+	Path       string            `json:"path,omitempty"`
+	Port       int               `json:"port,omitempty"`
+	GraceMS    int64             `json:"grace_ms,omitempty"`
+
+	// stop, status
+	PID       int    `json:"pid,omitempty"`
+	PIDStart  uint64 `json:"pid_start,omitempty"`
+	TimeoutMS int64  `json:"timeout_ms,omitempty"`
+}
+
+// helperReply is the one JSON object the helper writes to stdout.
+type helperReply struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	// ExitCode is the server's exit status when it exited during start.
+	ExitCode int `json:"exit_code,omitempty"`
+
+	PID      int    `json:"pid,omitempty"`       // start
+	PIDStart uint64 `json:"pid_start,omitempty"` // start
+	Running  bool   `json:"running"`             // start, status
+	// Signalled is false when stop found nothing to stop; Reason says why.
+	Signalled bool   `json:"signalled,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// Exit codes of the helper besides 0.
+const (
+	helperFailed     = 1 // the request was refused or failed; the reply says why
+	helperBadRequest = 2 // stdin did not hold a request
+)
+
+// RunHelper is `hubd spawn-helper`: it runs as a member through
+// `sudo -n -u <member> hubd spawn-helper`, reads one JSON request from
+// stdin, writes one JSON reply to stdout and returns the exit code.
+// stderr is the server's log file (the hub hands it to sudo): the helper's
+// diagnostics go there, and so does a started server's output when stderr
+// is an *os.File.
+func RunHelper(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "spawn-helper")
+	reply, code := runHelper(ctx, stdin, stderr, log)
+	if !reply.OK {
+		log.Error("request failed", "error", reply.Error)
+	}
+	if err := json.NewEncoder(stdout).Encode(reply); err != nil {
+		log.Error("cannot write the reply", "error", err)
+		return helperFailed
+	}
+	return code
+}
+
+func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, log *slog.Logger) (helperReply, int) {
+	var req helperRequest
+	dec := json.NewDecoder(io.LimitReader(stdin, maxRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return failed(fmt.Errorf("read the request from stdin: %w (the hub writes one JSON object; see `hubd spawn-helper --help`)", err)), helperBadRequest
+	}
+	if req.V != protocolVersion {
+		return failed(fmt.Errorf("request protocol version %d, this helper speaks %d: restart the hub after upgrading hubd", req.V, protocolVersion)), helperBadRequest
+	}
+	acct, err := helperAccount()
+	if err != nil {
+		return failed(err), helperFailed
+	}
+	if req.User != acct.name {
+		return failed(fmt.Errorf("request is for user %q but the helper runs as %q", req.User, acct.name)), helperFailed
+	}
+	switch req.Action {
+	case actionStart:
+		return helperStart(req, acct, serverOutput(stderr), log)
+	case actionStop:
+		timeout := time.Duration(req.TimeoutMS) * time.Millisecond
+		if timeout <= 0 || timeout > maxStopTimeout {
+			return failed(fmt.Errorf("stop timeout %v out of range (0, %v]", timeout, maxStopTimeout)), helperBadRequest
+		}
+		res, err := terminate(ctx, req.PID, req.PIDStart, acct.uid, timeout)
+		if err != nil {
+			return failed(err), helperFailed
+		}
+		log.Info("stop", "pid", req.PID, "signalled", res.signalled, "note", res.note)
+		return helperReply{OK: true, Signalled: res.signalled, Reason: res.note}, 0
+	case actionStatus:
+		id, err := identify(req.PID, req.PIDStart, acct.uid)
+		if err != nil {
+			return failed(err), helperFailed
+		}
+		r := helperReply{OK: true, Running: id == idRunning}
+		if !r.Running {
+			r.Reason = id.String()
+		}
+		return r, 0
+	default:
+		return failed(fmt.Errorf("unknown action %q (want %s, %s or %s)", req.Action, actionStart, actionStop, actionStatus)), helperBadRequest
+	}
+}
+
+func failed(err error) helperReply { return helperReply{Error: err.Error()} }
+
+// helperAccount refuses to act as root or a system account: the sudoers
+// rule only allows members, and a helper started any other way must not
+// become a way to run commands with elevated rights.
+func helperAccount() (account, error) {
+	if os.Getuid() == 0 || os.Geteuid() == 0 {
+		return account{}, errors.New("refusing to run as root: the hub runs `sudo -n -u <member> hubd spawn-helper` as its own unprivileged account")
+	}
+	if os.Getuid() != os.Geteuid() {
+		return account{}, errors.New("refusing to run with differing real and effective uids (setuid?): run it through sudo")
+	}
+	if first := uidMin(); os.Getuid() < first {
+		return account{}, fmt.Errorf("refusing to run as system uid %d (below UID_MIN %d in /etc/login.defs): servers run as members' login accounts", os.Getuid(), first)
+	}
+	return currentAccount()
+}
+
+// uidMin is UID_MIN from /etc/login.defs, the first uid of a login
+// account (1000 when the file does not say).
+func uidMin() int {
+	f, err := os.Open("/etc/login.defs")
+	if err != nil {
+		return 1000
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 2 && fields[0] == "UID_MIN" {
+			if n, err := strconv.Atoi(fields[1]); err == nil {
+				return n
+			}
+		}
+	}
+	return 1000
+}
+
+// serverOutput is where a started server's stdout and stderr go: the log
+// file sudo passed as the helper's stderr. Never the helper's stdout: the
+// hub reads that pipe to EOF and would wait for the server to exit. An
+// in-process caller with a non-file stderr gets the server's output
+// discarded.
+func serverOutput(stderr io.Writer) *os.File {
+	if f, ok := stderr.(*os.File); ok {
+		return f
+	}
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return os.Stderr
+	}
+	return f
+}
+
+func helperStart(req helperRequest, acct account, out *os.File, log *slog.Logger) (helperReply, int) {
+	l, err := prepare(req, acct)
+	if err != nil {
+		return failed(err), helperFailed
+	}
+	// Files the server creates are group-writable, for the shared
+	// environment and project directories (design.md §6). umask is per
+	// process, which is fine here: the helper does nothing else.
+	syscall.Umask(0o002)
+	log.Info("starting server", "user", acct.name, "command", l.argv[0], "port", req.Port, "dir", l.dir)
+	s, err := startServer(l, out, graceOf(req.GraceMS))
+	var ee *exitedError
+	if errors.As(err, &ee) {
+		return helperReply{Error: ee.Error(), ExitCode: ee.code}, helperFailed
+	}
+	if err != nil {
+		return failed(err), helperFailed
+	}
+	log.Info("server started", "pid", s.pid)
+	return helperReply{OK: true, PID: s.pid, PIDStart: s.pidStart, Running: true}, 0
+}
+
+func graceOf(ms int64) time.Duration {
+	if ms <= 0 {
+		return DefaultStartGrace
+	}
+	return time.Duration(ms) * time.Millisecond
+}

@@ -1,0 +1,143 @@
+package spawner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hubd/hubd/core/names"
+)
+
+// LocalOptions configures the local spawner. Zero values take the defaults.
+type LocalOptions struct {
+	// StartGrace is how long Start watches a new server for an immediate
+	// exit; default DefaultStartGrace. Benchmarks lower it.
+	StartGrace time.Duration
+	Logger     *slog.Logger
+}
+
+// Local runs every server as the hub's own uid, without sudo: for
+// development and benchmarks only. It uses the helper's start and stop
+// code in-process. One difference: the helper sets umask 0002 for the
+// server, but umask is per process and setting it in the hub would race
+// with the hub's own files, so local servers inherit the hub's umask.
+type Local struct {
+	o   LocalOptions
+	log *slog.Logger
+
+	mu sync.Mutex
+	// children are the servers this hub process started and reaps, so
+	// Poll can report their exit status. Servers re-attached after a
+	// restart are not here; Poll and Stop use /proc for them.
+	children map[int]*started
+}
+
+var _ Spawner = (*Local)(nil)
+
+// NewLocal returns a local spawner.
+func NewLocal(o LocalOptions) *Local {
+	if o.StartGrace <= 0 {
+		o.StartGrace = DefaultStartGrace
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Local{
+		o:        o,
+		log:      o.Logger.With("component", "spawner", "kind", KindLocal),
+		children: map[int]*started{},
+	}
+}
+
+// Start implements Spawner.
+func (l *Local) Start(_ context.Context, r Request) (State, error) {
+	if err := names.Check(r.User); err != nil {
+		return State{}, &StartError{Reason: fmt.Sprintf("refusing to spawn for user %s: %v", names.Quote(r.User), err)}
+	}
+	lg, err := openLog(r.LogPath)
+	if err != nil {
+		return State{}, &StartError{Reason: err.Error()}
+	}
+	defer lg.Close()
+	acct, err := currentAccount()
+	if err != nil {
+		return State{}, &StartError{Reason: err.Error()}
+	}
+	req := startRequest(r, l.o.StartGrace)
+	launch, err := prepare(req, acct)
+	if err != nil {
+		return State{}, &StartError{Reason: err.Error()}
+	}
+	s, err := startServer(launch, lg.f, l.o.StartGrace)
+	var ee *exitedError
+	switch {
+	case errors.As(err, &ee):
+		return State{}, &StartError{Reason: ee.Error(), ExitCode: ee.code, Output: lg.tail()}
+	case err != nil:
+		return State{}, &StartError{Reason: err.Error(), Output: lg.tail()}
+	}
+	l.mu.Lock()
+	l.children[s.pid] = s
+	l.mu.Unlock()
+	l.log.Debug("server started", "user", r.User, "server", r.Server, "pid", s.pid, "port", r.Port)
+	return State{Kind: KindLocal, PID: s.pid, PIDStart: s.pidStart}, nil
+}
+
+// Stop implements Spawner.
+func (l *Local) Stop(ctx context.Context, _ string, st State, timeout time.Duration) error {
+	if st.Kind != KindLocal {
+		return fmt.Errorf("server state of kind %q given to the local spawner", st.Kind)
+	}
+	if timeout <= 0 {
+		timeout = defaultStopTimeout
+	}
+	res, err := terminate(ctx, st.PID, st.PIDStart, os.Getuid(), timeout)
+	if err != nil {
+		return fmt.Errorf("stop pid %d: %w", st.PID, err)
+	}
+	if c := l.child(st); c != nil {
+		// terminate counts a zombie as gone; wait for our reaper so the
+		// entry can go and no zombie outlives Stop.
+		<-c.done
+		l.forget(st.PID)
+	}
+	l.log.Debug("server stopped", "pid", st.PID, "signalled", res.signalled, "note", res.note)
+	return nil
+}
+
+// Poll implements Spawner.
+func (l *Local) Poll(_ context.Context, _ string, st State) (Status, error) {
+	if st.Kind != KindLocal {
+		return Status{}, fmt.Errorf("server state of kind %q given to the local spawner", st.Kind)
+	}
+	if c := l.child(st); c != nil {
+		select {
+		case <-c.done:
+			l.forget(st.PID)
+			return Status{ExitCode: exitCode(c.cmd.ProcessState), Reason: "the process has exited"}, nil
+		default:
+			return Status{Running: true, ExitCode: -1}, nil
+		}
+	}
+	return pollProc(st, os.Getuid())
+}
+
+// child returns the reaped-by-us process for st, if it is one.
+func (l *Local) child(st State) *started {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.children[st.PID]; c != nil && c.pidStart == st.PIDStart {
+		return c
+	}
+	return nil
+}
+
+func (l *Local) forget(pid int) {
+	l.mu.Lock()
+	delete(l.children, pid)
+	l.mu.Unlock()
+}
