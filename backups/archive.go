@@ -2,6 +2,7 @@ package backups
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
@@ -188,12 +189,14 @@ func openArchive(path string) (*archiveReader, Manifest, error) {
 	if err != nil {
 		return nil, Manifest{}, fmt.Errorf("open backup: %w", err)
 	}
-	gz, err := gzip.NewReader(f)
+	br := bufio.NewReader(f)
+	if magic, _ := br.Peek(2); !bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		f.Close()
+		return nil, Manifest{}, fmt.Errorf("%s: %w (not a gzip file); pick a hubd-*.tar.gz file made by `hubd backup create`", path, ErrNotArchive)
+	}
+	gz, err := gzip.NewReader(br)
 	if err != nil {
 		f.Close()
-		if errors.Is(err, io.EOF) || errors.Is(err, gzip.ErrHeader) {
-			return nil, Manifest{}, fmt.Errorf("%s: %w (not a gzip file); pick a hubd-*.tar.gz file made by `hubd backup create`", path, ErrNotArchive)
-		}
 		return nil, Manifest{}, readError(path, "the gzip header", err)
 	}
 	a := &archiveReader{path: path, f: f, gz: gz, tr: tar.NewReader(gz)}
@@ -223,7 +226,10 @@ func (a *archiveReader) manifest() (Manifest, error) {
 	if len(data) > maxManifestSize || json.Unmarshal(data, &m) != nil {
 		return Manifest{}, fmt.Errorf("%s: %w: %s is not valid; use another backup", a.path, ErrDamaged, manifestMember)
 	}
-	if m.Format != Format {
+	if m.Format < 1 {
+		return Manifest{}, fmt.Errorf("%s: %w: %s has no format number; use another backup", a.path, ErrDamaged, manifestMember)
+	}
+	if m.Format > Format {
 		return Manifest{}, fmt.Errorf("%s: archive format %d is not format %d, which this hubd reads: use the hubd version that made it (%s)", a.path, m.Format, Format, m.HubdVersion)
 	}
 	return m, nil
