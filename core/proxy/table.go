@@ -28,17 +28,22 @@ type Route struct {
 
 // Table is a concurrent route table with CHP's matching rules: a route
 // matches its prefix on whole segments and the longest match wins. Lookups
-// cost one map probe per route depth level, whatever the number of routes.
+// cost one map probe per route depth level, whatever the number of routes,
+// and take no lock: on a many-core server an RWMutex's shared reader count
+// becomes the bottleneck (see BenchmarkLookup), and a copy-on-write map
+// makes each Set cost O(routes).
 //
 // A Table is meant to serve one Proxy: the proxy caches per-route state in
 // the table's entries.
 type Table struct {
-	mu     sync.RWMutex
-	routes map[string]*entry // key: prefix without its trailing slash
+	routes sync.Map // prefix without its trailing slash → *entry
+
+	mu sync.Mutex // serialises writers and guards the fields below
+	n  int
 	// depths counts routes per depth (number of segments), so lookups
 	// start at the deepest level that can match.
 	depths   [MaxRouteDepth + 1]int
-	maxDepth int
+	maxDepth atomic.Int32
 }
 
 // entry is immutable once published except for the proxy's cache; Set
@@ -51,7 +56,7 @@ type entry struct {
 
 // NewTable returns an empty table.
 func NewTable() *Table {
-	return &Table{routes: make(map[string]*entry)}
+	return &Table{}
 }
 
 // Set adds or replaces the route for r.Prefix. The route serves the next
@@ -70,11 +75,15 @@ func (t *Table) Set(r Route) error {
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.routes[key]; !ok {
+	if _, replaced := t.routes.Swap(key, e); !replaced {
+		t.n++
 		t.depths[depth]++
-		t.maxDepth = max(t.maxDepth, depth)
+		// Raised after the store: a lookup that sees the new depth
+		// also sees the route.
+		if int32(depth) > t.maxDepth.Load() {
+			t.maxDepth.Store(int32(depth))
+		}
 	}
-	t.routes[key] = e
 	return nil
 }
 
@@ -87,14 +96,16 @@ func (t *Table) Delete(prefix string) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.routes[key]; !ok {
+	if _, ok := t.routes.LoadAndDelete(key); !ok {
 		return false
 	}
-	delete(t.routes, key)
+	t.n--
 	t.depths[depth]--
-	for t.maxDepth > 0 && t.depths[t.maxDepth] == 0 {
-		t.maxDepth--
+	d := t.maxDepth.Load()
+	for d > 0 && t.depths[d] == 0 {
+		d--
 	}
+	t.maxDepth.Store(d)
 	return true
 }
 
@@ -113,15 +124,10 @@ func (t *Table) lookup(p string) *entry {
 	if p == "" || p[0] != '/' {
 		return nil
 	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if len(t.routes) == 0 {
-		return nil
-	}
-	end := cutSegments(p, t.maxDepth)
+	end := cutSegments(p, int(t.maxDepth.Load()))
 	for {
-		if e, ok := t.routes[p[:end]]; ok {
-			return e
+		if e, ok := t.routes.Load(p[:end]); ok {
+			return e.(*entry)
 		}
 		if end == 0 {
 			return nil
@@ -146,19 +152,20 @@ func cutSegments(p string, n int) int {
 
 // List returns all routes sorted by prefix.
 func (t *Table) List() []Route {
-	t.mu.RLock()
-	out := make([]Route, 0, len(t.routes))
-	for _, e := range t.routes {
-		out = append(out, e.route)
-	}
-	t.mu.RUnlock()
+	t.mu.Lock()
+	out := make([]Route, 0, t.n)
+	t.routes.Range(func(_, e any) bool {
+		out = append(out, e.(*entry).route)
+		return true
+	})
+	t.mu.Unlock()
 	slices.SortFunc(out, func(a, b Route) int { return cmp.Compare(a.Prefix, b.Prefix) })
 	return out
 }
 
 // Len returns the number of routes.
 func (t *Table) Len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.routes)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
 }
