@@ -148,3 +148,24 @@ func BenchmarkWebsocketEcho(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeadUpstream is the time to the 503 for a route whose server is
+// gone (targets.md item 18 wants well under a second).
+func BenchmarkDeadUpstream(b *testing.B) {
+	tab := NewTable()
+	mustSet(b, tab, "/user/alice/", deadTarget(b))
+	base := front(b, New(tab, Options{}))
+	c := client(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := c.Get(base + "/user/alice/")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusServiceUnavailable {
+			b.Fatalf("status %d", res.StatusCode)
+		}
+	}
+}

@@ -38,10 +38,11 @@ type Route struct {
 type Table struct {
 	routes sync.Map // prefix without its trailing slash → *entry
 
-	mu sync.Mutex // serialises writers and guards the fields below
+	mu sync.Mutex // serialises writers; guards n and depths
 	n  int
-	// depths counts routes per depth (number of segments), so lookups
-	// start at the deepest level that can match.
+	// depths counts routes per depth (number of segments); maxDepth, the
+	// deepest level in use, is where lookups start. Written under mu,
+	// read by lookups without it.
 	depths   [MaxRouteDepth + 1]int
 	maxDepth atomic.Int32
 }

@@ -22,11 +22,13 @@ type wsBackend struct {
 	mu   sync.Mutex
 	uris []string
 	host string
+	// ended receives once per websocket whose backend side has finished.
+	ended chan struct{}
 }
 
 func newWSBackend(t testing.TB) *wsBackend {
 	t.Helper()
-	wb := &wsBackend{}
+	wb := &wsBackend{ended: make(chan struct{}, 64)}
 	wb.backend = newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wb.mu.Lock()
 		wb.uris = append(wb.uris, r.RequestURI)
@@ -36,7 +38,10 @@ func newWSBackend(t testing.TB) *wsBackend {
 		if err != nil {
 			return
 		}
-		defer c.CloseNow()
+		defer func() {
+			c.CloseNow()
+			wb.ended <- struct{}{}
+		}()
 		c.SetReadLimit(1 << 20)
 		ctx := r.Context()
 		for {
@@ -165,6 +170,24 @@ func TestWebsocketToDeadServer(t *testing.T) {
 	}
 	if !bytes.HasPrefix(body, []byte("HTTP/1.1 503 ")) {
 		t.Fatalf("response %q, want a 503", body)
+	}
+}
+
+// TestClientVanishingClosesUpstream: when the browser side drops without
+// a close frame, the proxy must close the backend side too (CHP #557 (c)).
+func TestClientVanishingClosesUpstream(t *testing.T) {
+	wb := newWSBackend(t)
+	tab := NewTable()
+	mustSet(t, tab, "/user/alice/", wb.URL)
+	base := front(t, New(tab, Options{}))
+
+	c := dialWS(t, "ws"+strings.TrimPrefix(base, "http")+"/user/alice/api/kernels/k/channels")
+	echo(t, c, websocket.MessageText, []byte("hello"))
+	c.CloseNow() // TCP close, no websocket close handshake
+	select {
+	case <-wb.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("backend websocket still open after the client vanished")
 	}
 }
 
