@@ -20,9 +20,11 @@ import (
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/fsutil"
 	"github.com/hubd/hubd/internal/testutil"
+	"github.com/hubd/hubd/upgrade"
 )
 
-// newHubDB creates a hub database with the current schema at path.
+// newHubDB creates a hub database with the current schema at path (the
+// store's own DSN: WAL, synchronous=FULL).
 func newHubDB(t testing.TB, path string) *store.Store {
 	t.Helper()
 	ctx := context.Background()
@@ -31,7 +33,7 @@ func newHubDB(t testing.TB, path string) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if err := s.CreateOrCheck(ctx); err != nil {
+	if _, err := upgrade.Apply(ctx, s.DB(), upgrade.Steps(), upgrade.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	return s
