@@ -70,7 +70,7 @@ const (
 	msgPasswordExpired    = "Your password has expired. Log in with ssh to set a new one, then try again."
 	msgAccountRefused     = "Your account may not log in here. Ask an administrator."
 	msgLoginsDisabled     = "Logins are disabled on this server right now. Try again later."
-	msgRootRefused        = "root cannot log in to the hub. Log in as your own user."
+	msgRootRefused        = "The root account cannot log in to the hub. Log in as your own user."
 	msgSystemAccount      = "System accounts cannot log in to the hub. Log in as your own user."
 	msgNotInGroup         = "You are not a member of group %q. Ask an administrator to add you."
 	msgNotListed          = "You are not on this hub's list of allowed users. Ask an administrator to add you."
@@ -87,6 +87,8 @@ func newError(kind error, public string, cause error) *Error {
 // throttled builds the ErrThrottled answer; wait is rounded up to whole
 // seconds so the page never says "try again in 0s".
 func throttled(wait time.Duration) *Error {
-	wait = wait.Truncate(time.Second) + time.Second
+	if rest := wait % time.Second; rest != 0 {
+		wait += time.Second - rest
+	}
 	return &Error{Kind: ErrThrottled, Public: fmt.Sprintf(msgThrottled, wait), RetryAfter: wait}
 }
