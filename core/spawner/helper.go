@@ -28,6 +28,9 @@ const (
 	actionStatus = "status"
 )
 
+// helperComponent tags the helper's lines in the server log.
+const helperComponent = "spawn-helper"
+
 // maxRequest bounds the request the helper reads from stdin.
 const maxRequest = 1 << 20
 
@@ -87,7 +90,7 @@ const (
 // diagnostics go there, and so does a started server's output when stderr
 // is an *os.File.
 func RunHelper(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "spawn-helper")
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", helperComponent)
 	reply, code := runHelper(ctx, stdin, stderr, log)
 	if !reply.OK {
 		log.Error("request failed", "error", reply.Error)

@@ -110,12 +110,17 @@ func (e *StartError) Error() string {
 	return msg
 }
 
+// lastLine is the last line of output that is not the helper's own log
+// line (the helper's errors are already in the reason), for one-line
+// error messages.
 func lastLine(s string) string {
-	s = strings.TrimRight(s, "\n")
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" && !strings.Contains(l, "component="+helperComponent) {
+			return l
+		}
 	}
-	return strings.TrimSpace(s)
+	return ""
 }
 
 // FreePort returns a TCP port on the loopback interface that was free a

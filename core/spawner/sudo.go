@@ -199,6 +199,11 @@ func (s *Sudo) call(ctx context.Context, userName string, req helperRequest, std
 	cmd := exec.CommandContext(ctx, s.o.SudoPath, "-n", "-u", userName, "--", s.o.HelperPath, "spawn-helper")
 	cmd.Env = []string{"PATH=" + systemPath} // sudo's env_reset drops the rest anyway
 	cmd.Dir = "/"                            // sudo keeps the cwd; the member may not reach the hub's
+	// No controlling terminal for sudo, even when the hub runs in one:
+	// with Debian's use_pty sudo would otherwise interpose a pty and
+	// relay the helper's output, and a server writing to that relay
+	// after sudo exits would get SIGPIPE.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Stdin = bytes.NewReader(body)
 	var out bytes.Buffer
 	cmd.Stdout = &limitedWriter{w: &out, n: maxReply}
