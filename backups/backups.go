@@ -132,22 +132,25 @@ func Create(ctx context.Context, o CreateOptions) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	need, err := liveSize(ctx, o.DB)
+	live, err := liveSize(ctx, o.DB)
 	if err != nil {
 		return Info{}, err
 	}
+	// The snapshot and the archive exist side by side until the end.
+	need := 2 * live
+	const fix = "free some space or set backups.dir to a bigger disk"
 	// Everything is written inside one private directory and only the
 	// finished archive leaves it, so a failure or a cancel cleans up with
 	// one RemoveAll, and List never sees a half-written file.
 	work, err := os.MkdirTemp(o.Dir, ".hubd-backup-")
 	if err != nil {
-		return Info{}, dirError(o.Dir, err)
+		return Info{}, spaceError(o.Dir, need, fix, dirError(o.Dir, err))
 	}
 	defer os.RemoveAll(work)
 
 	snap := filepath.Join(work, dbMember)
-	if err := snapshot(ctx, o.DB, snap, need, o.Progress); err != nil {
-		return Info{}, spaceError(o.Dir, need, err)
+	if err := snapshot(ctx, o.DB, snap, live, o.Progress); err != nil {
+		return Info{}, spaceError(o.Dir, need, fix, err)
 	}
 	host, _ := os.Hostname()
 	m := Manifest{
@@ -161,11 +164,11 @@ func Create(ctx context.Context, o CreateOptions) (Info, error) {
 	}
 	tmp := filepath.Join(work, "archive.tar.gz")
 	if err := writeArchive(ctx, tmp, &m, snap, configs, o.Progress); err != nil {
-		return Info{}, spaceError(o.Dir, need, err)
+		return Info{}, spaceError(o.Dir, need, fix, err)
 	}
 	final, err := publish(tmp, o.Dir, m.Created, o.Label)
 	if err != nil {
-		return Info{}, spaceError(o.Dir, need, err)
+		return Info{}, spaceError(o.Dir, need, fix, err)
 	}
 	fi, err := os.Stat(final)
 	if err != nil {
@@ -198,12 +201,13 @@ func dirError(dir string, err error) error {
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
 		return fmt.Errorf("backup directory %s is not writable (uid %d): run the command as root or the hub's user, or set backups.dir to a writable directory: %w", dir, os.Geteuid(), err)
 	}
-	return spaceError(dir, 0, fmt.Errorf("create a file in backup directory %s: %w", dir, err))
+	return fmt.Errorf("create a file in backup directory %s: %w", dir, err)
 }
 
 // spaceError turns running out of space into ErrNoSpace with the numbers
-// an admin needs; other errors pass through.
-func spaceError(dir string, need int64, err error) error {
+// an admin needs; other errors pass through. need is the most the whole
+// operation writes into dir (0: unknown); fix says what to do about it.
+func spaceError(dir string, need int64, fix string, err error) error {
 	if !isNoSpace(err) {
 		return err
 	}
@@ -213,11 +217,10 @@ func spaceError(dir string, need int64, err error) error {
 		free = HumanSize(int64(st.Bavail) * st.Bsize)
 	}
 	if need > 0 {
-		// The snapshot and the archive exist side by side until the end.
-		return fmt.Errorf("%w in %s: a backup needs up to about %s there while it is written (%s free); free some space or set backups.dir to a bigger disk: %w",
-			ErrNoSpace, dir, HumanSize(2*need), free, err)
+		return fmt.Errorf("%w in %s: this needs up to about %s there while it runs (%s free); %s: %w",
+			ErrNoSpace, dir, HumanSize(need), free, fix, err)
 	}
-	return fmt.Errorf("%w in %s (%s free); free some space or set backups.dir to a bigger disk: %w", ErrNoSpace, dir, free, err)
+	return fmt.Errorf("%w in %s (%s free); %s: %w", ErrNoSpace, dir, free, fix, err)
 }
 
 func isNoSpace(err error) bool {

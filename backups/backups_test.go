@@ -216,7 +216,7 @@ func TestBackupCreateDiskFull(t *testing.T) {
 			_, err := backups.Create(context.Background(), backups.CreateOptions{
 				Dir: dir, DB: s.DB(), Progress: func(p backups.Progress) { last = p.Stage },
 			})
-			if !errors.Is(err, backups.ErrNoSpace) || !strings.Contains(err.Error(), "needs up to about") {
+			if !errors.Is(err, backups.ErrNoSpace) || !strings.Contains(err.Error(), "needs up to about") || !strings.Contains(err.Error(), "backups.dir") {
 				t.Fatalf("err = %v, want ErrNoSpace saying how much is needed", err)
 			}
 			if last != tc.stage {
@@ -567,10 +567,14 @@ func TestBackupRestoreFailureLeavesDatabaseIntact(t *testing.T) {
 	for _, tc := range []struct {
 		archive string
 		want    error
-	}{{bigArchive.Path, backups.ErrNoSpace}, {tampered, backups.ErrDamaged}} {
+		says    string
+	}{
+		{bigArchive.Path, backups.ErrNoSpace, "nothing was changed"},
+		{tampered, backups.ErrDamaged, "checksum mismatch in member hubd.sqlite"},
+	} {
 		_, err := backups.Restore(ctx, backups.RestoreOptions{Archive: tc.archive, DBPath: dbPath, Dir: bdir})
-		if !errors.Is(err, tc.want) {
-			t.Errorf("%s: err = %v, want %v", filepath.Base(tc.archive), err, tc.want)
+		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: err = %v, want %v saying %q", filepath.Base(tc.archive), err, tc.want, tc.says)
 		}
 		if got := names(t, dbDir); slices.ContainsFunc(got, func(n string) bool { return strings.Contains(n, "restore") }) {
 			t.Errorf("%s: temporary file left in the database directory: %v", filepath.Base(tc.archive), got)

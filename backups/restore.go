@@ -94,9 +94,16 @@ func Restore(ctx context.Context, o RestoreOptions) (res RestoreResult, err erro
 
 	// Extract and check beside the database, so the final step is one
 	// rename on the same file system.
+	var need int64
+	for _, mem := range m.Members {
+		if mem.Name == dbMember {
+			need = mem.Size
+		}
+	}
+	const fix = "free some space beside the database; nothing was changed"
 	f, err := os.CreateTemp(dbDir, "."+filepath.Base(o.DBPath)+".restore-")
 	if err != nil {
-		return res, spaceError(dbDir, 0, fmt.Errorf("create a file beside the database: %w", err))
+		return res, spaceError(dbDir, need, fix, fmt.Errorf("create a file beside the database: %w", err))
 	}
 	tmp := f.Name()
 	defer func() {
@@ -106,7 +113,7 @@ func Restore(ctx context.Context, o RestoreOptions) (res RestoreResult, err erro
 	}()
 	x, err := extractDB(ctx, o.Archive, f, o.Progress)
 	if err != nil {
-		return res, spaceError(dbDir, 0, err)
+		return res, spaceError(dbDir, need, fix, err)
 	}
 	old, err := os.Stat(o.DBPath)
 	switch {
