@@ -95,7 +95,9 @@ func RunHelper(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) i
 	if !reply.OK {
 		log.Error("request failed", "error", reply.Error)
 	}
-	if err := json.NewEncoder(stdout).Encode(reply); err != nil {
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false) // the reply is read by the hub, not a browser: keep "<member>" legible
+	if err := enc.Encode(reply); err != nil {
 		log.Error("cannot write the reply", "error", err)
 		return helperFailed
 	}
