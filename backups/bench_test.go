@@ -34,6 +34,10 @@ func BenchmarkCreate(b *testing.B) {
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
 	}
+	var dbBytes int64
+	if err := s.DB().QueryRow(`SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&dbBytes); err != nil {
+		b.Fatal(err)
+	}
 	out := filepath.Join(dir, "backups")
 	if err := os.Mkdir(out, 0o700); err != nil {
 		b.Fatal(err)
@@ -50,4 +54,5 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(size), "archive-bytes")
+	b.ReportMetric(float64(dbBytes), "db-bytes")
 }
