@@ -68,11 +68,11 @@ func (l *Local) Start(_ context.Context, r Request) (State, error) {
 		return State{}, &StartError{Reason: err.Error()}
 	}
 	req := startRequest(r, l.o.StartGrace)
-	launch, err := prepare(req, acct)
+	lc, err := prepare(req, acct)
 	if err != nil {
 		return State{}, &StartError{Reason: err.Error()}
 	}
-	s, err := startServer(launch, lg.f, l.o.StartGrace)
+	s, err := startServer(lc, lg.f, l.o.StartGrace)
 	var ee *exitedError
 	switch {
 	case errors.As(err, &ee):
