@@ -31,10 +31,11 @@ func (e *env) flags(name, synopsis, about string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags and reports the exit code to use when parsing ended
-// the command (help requested or bad flags).
+// parse parses flags (before or after positional arguments, so
+// `hubd config check --config x` works) and reports the exit code to use
+// when parsing ended the command (help requested or bad flags).
 func parse(fs *flag.FlagSet, args []string) (code int, done bool) {
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
 		if err == flag.ErrHelp {
 			return 0, true
 		}
@@ -61,4 +62,36 @@ func (e *env) logger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// flagsFirst moves flags (and their values) ahead of positional arguments;
+// "--" ends flag parsing as usual.
+func flagsFirst(fs *flag.FlagSet, args []string) []string {
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			rest = append(rest, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				continue
+			}
+			if i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	return append(flags, rest...)
 }

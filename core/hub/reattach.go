@@ -152,3 +152,26 @@ func (h *Hub) RunPoller(ctx context.Context) {
 		}
 	}
 }
+
+// RecordProxyActivity stores traffic the proxy saw for a server. The proxy
+// calls it at most once per route per interval, on a request's goroutine,
+// so the write happens in the background.
+func (h *Hub) RecordProxyActivity(user, server string, t time.Time) {
+	h.bg.Add(1)
+	go func() {
+		defer h.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		u, err := h.store.UserByName(ctx, user)
+		if err != nil {
+			return
+		}
+		srv, err := h.store.Server(ctx, u.ID, server)
+		if err != nil {
+			return
+		}
+		if err := h.store.RecordActivity(ctx, srv.ID, t, true); err != nil {
+			h.log.Debug("record proxy activity", "user", user, "err", err)
+		}
+	}()
+}

@@ -1,0 +1,381 @@
+package web
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/hubd/hubd/core/auth"
+	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/names"
+	"github.com/hubd/hubd/core/store"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+type pages struct {
+	t *template.Template
+}
+
+func newPages(string) *pages {
+	return &pages{t: template.Must(template.ParseFS(templateFiles, "templates/*.html"))}
+}
+
+// page is what every template sees.
+type page struct {
+	Title, Hub, User, XSRF string
+	// login
+	Error, Username, Next string
+	// home
+	Running, Started, ServerURL, Pending, Failure string
+	// pending
+	Progress             int
+	Message              string
+	ProgressURL, NextURL string
+	IsError, StartForm   bool
+}
+
+func (w *Web) render(rw http.ResponseWriter, status int, name string, p page) {
+	p.Hub = w.hubPrefix
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.Header().Set("Cache-Control", "no-store")
+	rw.WriteHeader(status)
+	if err := w.pages.t.ExecuteTemplate(rw, name, p); err != nil {
+		w.log.Error("render page", "page", name, "err", err)
+	}
+}
+
+func (w *Web) errorPage(rw http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	w.render(rw, status, "message.html", page{Title: title, Message: msg, IsError: true})
+}
+
+func (w *Web) notFound(rw http.ResponseWriter, r *http.Request) {
+	w.errorPage(rw, r, http.StatusNotFound, "Page not found", "There is nothing at this address.")
+}
+
+// safeNext keeps a post-login redirect on this hub: a local absolute path
+// with exactly one leading slash, no scheme, host or backslash tricks;
+// anything else falls back to the spawn page (CVE-2019-10255,
+// CVE-2026-33709).
+func (w *Web) safeNext(next string) string {
+	fallback := w.hubPrefix + "spawn"
+	if next == "" || len(next) > 2048 {
+		return fallback
+	}
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t\x00") {
+		return fallback
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, w.base) {
+		return fallback
+	}
+	return next
+}
+
+// currentUser returns the logged-in user of a page request.
+func (w *Web) currentUser(r *http.Request) (store.User, string, bool) {
+	sid, ok := w.sessionFromCookie(r)
+	if !ok {
+		return store.User{}, "", false
+	}
+	u, err := w.store.SessionUser(r.Context(), sid)
+	if err != nil {
+		return store.User{}, "", false
+	}
+	return u, sid, true
+}
+
+func (w *Web) toLogin(rw http.ResponseWriter, r *http.Request) {
+	http.Redirect(rw, r, w.hubPrefix+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
+}
+
+func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
+	next := w.safeNext(r.URL.Query().Get("next"))
+	if _, _, ok := w.currentUser(r); ok {
+		http.Redirect(rw, r, next, http.StatusFound)
+		return
+	}
+	tok := w.ensureXSRF(rw, r, "")
+	w.render(rw, http.StatusOK, "login.html", page{Title: "Log in", XSRF: tok, Next: url.QueryEscape(next)})
+}
+
+func clientAddr(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		w.errorPage(rw, r, http.StatusBadRequest, "Bad request", "The login form could not be read.")
+		return
+	}
+	next := w.safeNext(r.URL.Query().Get("next"))
+	if !w.checkXSRF(r, "") {
+		w.log.Warn("login without a valid xsrf token", "addr", clientAddr(r))
+		w.errorPage(rw, r, http.StatusForbidden, "Login form expired",
+			"The login form was not accepted (missing or stale security token). Reload the login page and try again.")
+		return
+	}
+	username := r.PostForm.Get("username")
+	au, err := w.auth.Login(r.Context(), username, r.PostForm.Get("password"), clientAddr(r))
+	if err != nil {
+		status, msg := http.StatusForbidden, "Login failed. Try again."
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			msg = ae.Public
+			if errors.Is(err, auth.ErrThrottled) {
+				status = http.StatusTooManyRequests
+				rw.Header().Set("Retry-After", strconv.Itoa(int(ae.RetryAfter.Seconds())))
+			}
+		}
+		tok := w.ensureXSRF(rw, r, "")
+		w.render(rw, status, "login.html", page{Title: "Log in", XSRF: tok, Error: msg,
+			Username: names.Normalize(username), Next: url.QueryEscape(next)})
+		return
+	}
+	u, err := w.store.EnsureUser(r.Context(), au.Name, au.Admin)
+	if err != nil {
+		w.log.Error("record login", "err", err)
+		w.errorPage(rw, r, http.StatusServiceUnavailable, "Login failed", "The hub could not record your login. Try again in a moment.")
+		return
+	}
+	sid := store.RandomID(16)
+	expires := w.now().Add(w.cfg.Hub.CookieMaxAge.D())
+	if err := w.store.CreateSession(r.Context(), store.Session{ID: sid, UserID: u.ID, ExpiresAt: expires,
+		ClientAddr: clientAddr(r), UserAgent: truncate(r.UserAgent(), 256)}); err != nil {
+		w.log.Error("create session", "err", err)
+		w.errorPage(rw, r, http.StatusServiceUnavailable, "Login failed", "The hub could not record your login. Try again in a moment.")
+		return
+	}
+	maxAge := int(w.cfg.Hub.CookieMaxAge.D().Seconds())
+	http.SetCookie(rw, w.cookie(r, loginCookie, w.sign.loginValue(sid, expires), w.hubPrefix, maxAge, true))
+	http.SetCookie(rw, w.cookie(r, sessionCookie, sid, w.base, 0, true))
+	// A fresh XSRF token bound to the new session.
+	http.SetCookie(rw, w.cookie(r, xsrfCookie, w.sign.xsrfToken(randomNonce(), sid), w.hubPrefix, 0, false))
+	w.auditWeb(r, u.Name, "login", u.Name, "from "+clientAddr(r))
+	http.Redirect(rw, r, next, http.StatusFound)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
+	if u, sid, ok := w.currentUser(r); ok {
+		if err := w.store.EndSession(r.Context(), sid); err != nil {
+			w.log.Warn("end session", "err", err)
+		}
+		w.auditWeb(r, u.Name, "logout", u.Name, "")
+	}
+	for _, c := range []struct{ name, path string }{{loginCookie, w.hubPrefix}, {xsrfCookie, w.hubPrefix}, {sessionCookie, w.base}} {
+		http.SetCookie(rw, &http.Cookie{Name: c.name, Value: "", Path: c.path, MaxAge: -1, HttpOnly: true})
+	}
+	http.Redirect(rw, r, w.hubPrefix+"login", http.StatusFound)
+}
+
+func (w *Web) home(rw http.ResponseWriter, r *http.Request) {
+	u, sid, ok := w.currentUser(r)
+	if !ok {
+		w.toLogin(rw, r)
+		return
+	}
+	p := page{Title: "Home", User: u.Name, XSRF: w.ensureXSRF(rw, r, sid)}
+	if srv, err := w.store.Server(r.Context(), u.ID, ""); err == nil {
+		switch {
+		case w.hub.Pending(u.Name, "") != nil || srv.State == store.StateStarting:
+			p.Pending = "starting"
+		case srv.State == store.StateRunning:
+			p.Running, p.ServerURL = "yes", hub.ServerPrefix(w.base, u.Name, "")
+			p.Started = srv.Started.UTC().Format("2006-01-02 15:04 UTC")
+		case srv.State == store.StateFailed:
+			p.Failure = srv.StopReason
+		}
+	}
+	w.render(rw, http.StatusOK, "home.html", p)
+}
+
+// spawn starts the user's server (if needed) and sends the browser to it
+// or to the progress page. POST comes from the home page's button; GET is
+// what JupyterHub clients and links use.
+func (w *Web) spawn(rw http.ResponseWriter, r *http.Request) {
+	u, sid, ok := w.currentUser(r)
+	if !ok {
+		w.toLogin(rw, r)
+		return
+	}
+	if r.Method == http.MethodPost && !w.checkXSRF(r, sid) {
+		w.errorPage(rw, r, http.StatusForbidden, "Form expired", "Reload the page and try again.")
+		return
+	}
+	srv, err := w.store.Server(r.Context(), u.ID, "")
+	if err == nil && srv.State == store.StateRunning && w.hub.Pending(u.Name, "") == nil {
+		http.Redirect(rw, r, hub.ServerPrefix(w.base, u.Name, ""), http.StatusFound)
+		return
+	}
+	_, err = w.hub.Start(r.Context(), u, "")
+	var tooMany *hub.TooManyError
+	switch {
+	case err == nil, errors.Is(err, hub.ErrAlreadyRunning):
+	case errors.As(err, &tooMany):
+		rw.Header().Set("Retry-After", strconv.Itoa(int(tooMany.RetryAfter.Seconds())))
+		w.errorPage(rw, r, http.StatusTooManyRequests, "The hub is busy", err.Error())
+		return
+	default:
+		w.log.Error("start from page", "user", u.Name, "err", err)
+		w.errorPage(rw, r, http.StatusInternalServerError, "Your server could not start", err.Error())
+		return
+	}
+	http.Redirect(rw, r, w.hubPrefix+"spawn-pending/"+url.PathEscape(u.Name), http.StatusFound)
+}
+
+func (w *Web) stopPost(rw http.ResponseWriter, r *http.Request) {
+	u, sid, ok := w.currentUser(r)
+	if !ok {
+		w.toLogin(rw, r)
+		return
+	}
+	if !w.checkXSRF(r, sid) {
+		w.errorPage(rw, r, http.StatusForbidden, "Form expired", "Reload the page and try again.")
+		return
+	}
+	if err := w.hub.Stop(r.Context(), u, "", "stopped by the user", u.Name); err != nil {
+		w.errorPage(rw, r, http.StatusInternalServerError, "Your server could not be stopped", err.Error())
+		return
+	}
+	http.Redirect(rw, r, w.hubPrefix+"home", http.StatusFound)
+}
+
+func (w *Web) spawnPending(rw http.ResponseWriter, r *http.Request) {
+	u, sid, ok := w.currentUser(r)
+	if !ok {
+		w.toLogin(rw, r)
+		return
+	}
+	if r.PathValue("name") != u.Name {
+		w.errorPage(rw, r, http.StatusForbidden, "Not your server", "You can only follow your own server's start.")
+		return
+	}
+	target := hub.ServerPrefix(w.base, u.Name, "")
+	srv, err := w.store.Server(r.Context(), u.ID, "")
+	op := w.hub.Pending(u.Name, "")
+	if op == nil && err == nil && srv.State == store.StateRunning {
+		http.Redirect(rw, r, target, http.StatusFound)
+		return
+	}
+	p := page{Title: "Starting", User: u.Name, XSRF: w.ensureXSRF(rw, r, sid), Progress: 0, Message: "Starting…",
+		ProgressURL: w.hubPrefix + "api/users/" + url.PathEscape(u.Name) + "/server/progress", NextURL: target}
+	if op == nil {
+		msg := "Your server is not running."
+		if err == nil && srv.State == store.StateFailed {
+			msg = "Your server failed to start: " + srv.StopReason
+		}
+		w.render(rw, http.StatusOK, "message.html", page{Title: "Server not running", User: u.Name, XSRF: p.XSRF,
+			Message: msg, IsError: err == nil && srv.State == store.StateFailed, StartForm: true})
+		return
+	}
+	if events, _, _ := op.Since(0); len(events) > 0 {
+		last := events[len(events)-1]
+		p.Progress, p.Message = last.Progress, last.Message
+	}
+	w.render(rw, http.StatusOK, "pending.html", p)
+}
+
+// UserFallback handles /user/<name>/… requests for which the proxy has no
+// route. The hub's login cookie is scoped to /hub/, so browsers are sent to
+// /hub/user/<name>/… where the hub can see who they are. Websockets and API
+// calls get a prompt answer instead of a redirect they cannot follow.
+func (w *Web) UserFallback() http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rest := strings.TrimPrefix(r.URL.Path, w.base+"user/")
+		name, _, _ := strings.Cut(rest, "/")
+		rw.Header().Set("X-JupyterHub-Version", w.cfg.Hub.JupyterHubVersion)
+		if names.Check(name) != nil {
+			w.notFound(rw, r)
+			return
+		}
+		if r.Header.Get("Upgrade") != "" || strings.Contains(rest, "/api/") {
+			jsonError(rw, http.StatusServiceUnavailable, name+"'s server is not running; start it from "+w.hubPrefix+"home")
+			return
+		}
+		target := w.hubPrefix + "user/" + rest
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		http.Redirect(rw, r, target, http.StatusFound)
+	})
+}
+
+// ProxyError answers when a routed server does not respond (it died before
+// the hub noticed): a clear page, and the poller is nudged to reconcile.
+func (w *Web) ProxyError(rw http.ResponseWriter, r *http.Request, name string, err error) {
+	w.log.Info("server did not answer through the proxy", "user", name, "err", err)
+	go w.hub.Poll(r.Context())
+	if r.Header.Get("Upgrade") != "" || strings.Contains(r.URL.Path, "/api/") {
+		jsonError(rw, http.StatusServiceUnavailable, name+"'s server is not responding")
+		return
+	}
+	w.render(rw, http.StatusServiceUnavailable, "message.html", page{Title: "Server not responding", IsError: true,
+		Message: name + "'s server is not responding. It may have stopped; go to the home page to start it again."})
+}
+
+// maxRedirects caps /hub/user/ → /user/ round trips (a redirect loop means
+// the route and the server disagree; JupyterHub caps it too).
+const maxRedirects = 4
+
+// userRedirect is /hub/user/<name>/…: the browser came here because the
+// proxy had no route for /user/<name>/….
+func (w *Web) userRedirect(rw http.ResponseWriter, r *http.Request) {
+	u, sid, ok := w.currentUser(r)
+	if !ok {
+		w.toLogin(rw, r)
+		return
+	}
+	name := r.PathValue("name")
+	if name != u.Name && !u.Admin {
+		w.errorPage(rw, r, http.StatusForbidden, "Not your server", "This address belongs to another user's server.")
+		return
+	}
+	target := w.base + "user/" + name + "/" + r.PathValue("rest")
+	owner, err := w.store.UserByName(r.Context(), name)
+	var srv store.Server
+	if err == nil {
+		srv, err = w.store.Server(r.Context(), owner.ID, "")
+	}
+	switch {
+	case err == nil && srv.State == store.StateRunning && w.hub.Pending(name, "") == nil:
+		n, _ := strconv.Atoi(r.URL.Query().Get("redirects"))
+		if n >= maxRedirects {
+			w.errorPage(rw, r, http.StatusInternalServerError, "Redirect loop detected",
+				"The hub and "+name+"'s server disagree about its address (hub "+w.cfg.Hub.JupyterHubVersion+
+					", server "+srv.Version+"). Stop and start the server from the home page.")
+			return
+		}
+		q := r.URL.Query()
+		q.Set("redirects", strconv.Itoa(n+1))
+		http.Redirect(rw, r, target+"?"+q.Encode(), http.StatusFound)
+	case w.hub.Pending(name, "") != nil:
+		http.Redirect(rw, r, w.hubPrefix+"spawn-pending/"+url.PathEscape(name), http.StatusSeeOther)
+	default:
+		// JupyterHub answers 424 with a start button and never starts a
+		// server behind the user's back.
+		w.render(rw, http.StatusFailedDependency, "message.html", page{Title: "Server not running", User: u.Name,
+			XSRF: w.ensureXSRF(rw, r, sid), Message: name + "'s server is not running.", StartForm: name == u.Name})
+	}
+}
+
+func (w *Web) auditWeb(r *http.Request, actor, action, target, detail string) {
+	if err := w.store.AddEvent(r.Context(), store.Event{Actor: actor, ActorUID: -1, Source: "web", Action: action, Target: target, Detail: detail}); err != nil {
+		w.log.Warn("audit log write failed", "action", action, "err", err)
+	}
+}

@@ -1,0 +1,335 @@
+// Package web serves the hub's pages, its JupyterHub-compatible REST API
+// and the OAuth provider single-user servers log visitors in with.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubd/hubd/core/auth"
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/names"
+	"github.com/hubd/hubd/core/store"
+)
+
+// Options build the web layer; every dependency is explicit.
+type Options struct {
+	Config       config.Config
+	Store        *store.Store
+	Hub          *hub.Hub
+	Auth         auth.Authenticator // core/auth's PAM login; a fake in unit tests
+	CookieSecret []byte
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Web holds the handlers.
+type Web struct {
+	cfg       config.Config
+	store     *store.Store
+	hub       *hub.Hub
+	auth      auth.Authenticator
+	sign      signer
+	log       *slog.Logger
+	now       func() time.Time
+	base      string // e.g. "/" or "/jupyter/"
+	hubPrefix string // base + "hub/"
+	pages     *pages
+
+	touchMu sync.Mutex
+	touched map[int64]time.Time // user id → last activity written
+}
+
+// New builds the web layer.
+func New(o Options) *Web {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	w := &Web{
+		cfg: o.Config, store: o.Store, hub: o.Hub, auth: o.Auth, sign: signer{o.CookieSecret},
+		log: o.Logger.With("component", "web"), now: o.Now,
+		base: o.Config.Hub.BaseURL, hubPrefix: o.Config.Hub.BaseURL + "hub/",
+		touched: map[int64]time.Time{},
+	}
+	w.pages = newPages(w.base)
+	return w
+}
+
+// Handler serves the hub's own paths (everything but proxied user traffic).
+// userTraffic receives /user/… requests; it is the proxy, whose not-found
+// handler is UserFallback.
+func (w *Web) Handler(userTraffic http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	h, b := w.hubPrefix, w.base
+	api := h + "api"
+	mux.HandleFunc("GET "+api, w.apiVersion)
+	mux.HandleFunc("GET "+api+"/{$}", w.apiVersion)
+	mux.HandleFunc("GET "+api+"/info", w.api(w.apiInfo))
+	mux.HandleFunc("GET "+api+"/user", w.api(w.apiSelf))
+	mux.HandleFunc("GET "+api+"/users", w.api(w.apiListUsers))
+	mux.HandleFunc("POST "+api+"/users", w.api(w.apiCreateUsers))
+	mux.HandleFunc("GET "+api+"/users/{name}", w.api(w.apiGetUser))
+	mux.HandleFunc("POST "+api+"/users/{name}", w.api(w.apiCreateUser))
+	mux.HandleFunc("PATCH "+api+"/users/{name}", w.api(w.apiPatchUser))
+	mux.HandleFunc("DELETE "+api+"/users/{name}", w.api(w.apiDeleteUser))
+	mux.HandleFunc("POST "+api+"/users/{name}/server", w.api(w.apiStartServer))
+	mux.HandleFunc("DELETE "+api+"/users/{name}/server", w.api(w.apiStopServer))
+	mux.HandleFunc("GET "+api+"/users/{name}/server/progress", w.api(w.apiProgress))
+	mux.HandleFunc("POST "+api+"/users/{name}/servers/{server}", w.api(w.apiStartServer))
+	mux.HandleFunc("DELETE "+api+"/users/{name}/servers/{server}", w.api(w.apiStopServer))
+	mux.HandleFunc("GET "+api+"/users/{name}/servers/{server}/progress", w.api(w.apiProgress))
+	mux.HandleFunc("POST "+api+"/users/{name}/activity", w.api(w.apiActivity))
+	mux.HandleFunc("GET "+api+"/users/{name}/tokens", w.api(w.apiListTokens))
+	mux.HandleFunc("POST "+api+"/users/{name}/tokens", w.api(w.apiCreateToken))
+	mux.HandleFunc("GET "+api+"/users/{name}/tokens/{id}", w.api(w.apiGetToken))
+	mux.HandleFunc("DELETE "+api+"/users/{name}/tokens/{id}", w.api(w.apiDeleteToken))
+	mux.HandleFunc("GET "+api+"/proxy", w.api(w.apiProxy))
+	mux.HandleFunc("GET "+api+"/oauth2/authorize", w.oauthAuthorize)
+	mux.HandleFunc("POST "+api+"/oauth2/token", w.oauthToken)
+	mux.HandleFunc("GET "+api+"/health", w.health)
+	mux.HandleFunc("GET "+h+"health", w.health)
+	mux.HandleFunc("POST "+h+"security/csp-report", w.cspReport)
+	mux.HandleFunc("GET "+h+"login", w.loginPage)
+	mux.HandleFunc("POST "+h+"login", w.loginPost)
+	mux.HandleFunc("GET "+h+"logout", w.logout)
+	mux.HandleFunc("GET "+h+"{$}", w.home)
+	mux.HandleFunc("GET "+h+"home", w.home)
+	mux.HandleFunc("GET "+h+"spawn", w.spawn)
+	mux.HandleFunc("POST "+h+"spawn", w.spawn)
+	mux.HandleFunc("POST "+h+"stop", w.stopPost)
+	mux.HandleFunc("GET "+h+"spawn-pending/{name}", w.spawnPending)
+	mux.HandleFunc("GET "+h+"user/{name}/{rest...}", w.userRedirect)
+	mux.HandleFunc("GET "+h+"{rest...}", w.notFound)
+	if userTraffic != nil {
+		mux.Handle(b+"user/", userTraffic)
+	}
+	mux.HandleFunc("GET "+b+"{$}", func(rw http.ResponseWriter, r *http.Request) {
+		http.Redirect(rw, r, h, http.StatusFound)
+	})
+	if b != "/" {
+		mux.HandleFunc("GET "+strings.TrimSuffix(b, "/"), func(rw http.ResponseWriter, r *http.Request) {
+			http.Redirect(rw, r, h, http.StatusFound)
+		})
+	}
+	return w.common(mux)
+}
+
+// common adds what every hub response carries and bounds request bodies.
+func (w *Web) common(next http.Handler) http.Handler {
+	csp := "frame-ancestors 'self'; report-uri " + w.hubPrefix + "security/csp-report"
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, w.base+"user/") {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		hd := rw.Header()
+		hd.Set("X-JupyterHub-Version", w.cfg.Hub.JupyterHubVersion)
+		hd.Set("Content-Security-Policy", csp)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		if r.Header.Get("Upgrade") != "" {
+			jsonError(rw, http.StatusBadRequest, "the hub's own paths do not accept protocol upgrades")
+			return
+		}
+		r.Body = http.MaxBytesReader(rw, r.Body, int64(w.cfg.Proxy.MaxBodyBytes))
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// caller is who made a request and what they may do.
+type caller struct {
+	user      store.User
+	token     *store.Token // nil for cookie logins
+	sessionID string
+	scopes    scopeSet
+}
+
+var errNoAuth = errors.New("no credentials")
+
+// identify finds the caller from an Authorization header, else the login
+// cookie. URL tokens (?token=) are not accepted.
+func (w *Web) identify(r *http.Request) (*caller, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, _ := strings.Cut(strings.TrimSpace(h), " ")
+		tok = strings.TrimSpace(tok)
+		if (!strings.EqualFold(scheme, "token") && !strings.EqualFold(scheme, "bearer")) || len(tok) < 8 || len(tok) > 256 {
+			return nil, errNoAuth
+		}
+		t, err := w.store.TokenByHash(r.Context(), store.HashToken(tok))
+		if err != nil {
+			return nil, errNoAuth
+		}
+		u, err := w.store.UserByID(r.Context(), t.UserID)
+		if err != nil {
+			return nil, errNoAuth
+		}
+		raw := decodeScopes(t.Scopes)
+		if len(raw) == 1 && raw[0] == "inherit" {
+			raw = roleScopes(u.Name, u.Admin)
+		}
+		return &caller{user: u, token: &t, sessionID: t.SessionID, scopes: parseScopes(raw, u.Name)}, nil
+	}
+	sid, ok := w.sessionFromCookie(r)
+	if !ok {
+		return nil, errNoAuth
+	}
+	u, err := w.store.SessionUser(r.Context(), sid)
+	if err != nil {
+		return nil, errNoAuth
+	}
+	return &caller{user: u, sessionID: sid, scopes: parseScopes(roleScopes(u.Name, u.Admin), u.Name)}, nil
+}
+
+func (w *Web) sessionFromCookie(r *http.Request) (string, bool) {
+	c, err := r.Cookie(loginCookie)
+	if err != nil {
+		return "", false
+	}
+	return w.sign.parseLogin(c.Value, w.now())
+}
+
+// touch records user activity at most every 30 s per user (JupyterHub's
+// activity_resolution), so busy API clients do not write on every request.
+func (w *Web) touch(ctx context.Context, c *caller) {
+	if c.token != nil && c.token.Kind == store.TokenServer {
+		return // a server's own calls are not its user's activity
+	}
+	now := w.now()
+	w.touchMu.Lock()
+	last := w.touched[c.user.ID]
+	if now.Sub(last) < 30*time.Second {
+		w.touchMu.Unlock()
+		return
+	}
+	w.touched[c.user.ID] = now
+	w.touchMu.Unlock()
+	if err := w.store.TouchUser(ctx, c.user.ID, now); err != nil {
+		w.log.Debug("record activity", "user", c.user.Name, "err", err)
+	}
+}
+
+// apiHandler is an API endpoint with its caller identified.
+type apiHandler func(rw http.ResponseWriter, r *http.Request, c *caller)
+
+// api authenticates, enforces XSRF on cookie-authenticated changes and
+// JSON bodies on POST/PATCH, then runs h.
+func (w *Web) api(h apiHandler) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Security-Policy", "frame-ancestors 'self'; default-src 'none'")
+		c, err := w.identify(r)
+		if err != nil {
+			jsonError(rw, http.StatusForbidden, "Missing or invalid credentials")
+			return
+		}
+		if c.token == nil && r.Method != http.MethodGet && r.Method != http.MethodHead && !w.checkXSRF(r, c.sessionID) {
+			jsonError(rw, http.StatusForbidden, "'_xsrf' argument missing or invalid: send the _xsrf cookie's value in the X-XSRFToken header")
+			return
+		}
+		if (r.Method == http.MethodPost || r.Method == http.MethodPatch) && r.ContentLength != 0 && !isJSON(r) && !strings.HasSuffix(r.URL.Path, "/oauth2/token") {
+			jsonError(rw, http.StatusBadRequest, "the request body must be JSON (Content-Type: application/json)")
+			return
+		}
+		w.touch(r.Context(), c)
+		h(rw, r, c)
+	}
+}
+
+func isJSON(r *http.Request) bool {
+	ct := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0]))
+	return ct == "application/json"
+}
+
+// targetUser resolves {name} and checks the caller may act on it with
+// one of the scopes. It answers 403 for a missing scope and 404 for a user
+// that does not exist or is not the caller's business.
+func (w *Web) targetUser(rw http.ResponseWriter, r *http.Request, c *caller, scopes ...string) (store.User, bool) {
+	name := r.PathValue("name")
+	allowed, known := false, false
+	for _, s := range scopes {
+		known = known || c.scopes.hasAny(s)
+		allowed = allowed || c.scopes.has(s, name, "")
+	}
+	if !known {
+		jsonError(rw, http.StatusForbidden, fmt.Sprintf("Action is not authorized with current scopes; requires any of %v", scopes))
+		return store.User{}, false
+	}
+	if !allowed || names.Check(name) != nil {
+		jsonError(rw, http.StatusNotFound, "No access to resources or resources not found")
+		return store.User{}, false
+	}
+	u, err := w.store.UserByName(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		jsonError(rw, http.StatusNotFound, "No such user: "+name)
+		return store.User{}, false
+	}
+	if err != nil {
+		w.serverError(rw, err)
+		return store.User{}, false
+	}
+	return u, true
+}
+
+func jsonReply(rw http.ResponseWriter, status int, v any) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(status)
+	_ = json.NewEncoder(rw).Encode(v)
+}
+
+func jsonError(rw http.ResponseWriter, status int, msg string) {
+	jsonReply(rw, status, map[string]any{"status": status, "message": msg})
+}
+
+func (w *Web) serverError(rw http.ResponseWriter, err error) {
+	w.log.Error("request failed", "err", err)
+	if errors.Is(err, store.ErrBusy) {
+		rw.Header().Set("Retry-After", "2")
+		jsonError(rw, http.StatusServiceUnavailable, "the hub's database is busy; try again in a moment")
+		return
+	}
+	jsonError(rw, http.StatusInternalServerError, "internal error; the hub's log has details")
+}
+
+// decodeJSON reads a JSON body strictly: unknown fields and trailing data
+// are errors, as are invalid UTF-8 and an empty body when one is required.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("request body is larger than %d bytes", tooBig.Limit)
+		}
+		return fmt.Errorf("invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return errors.New("invalid JSON body: trailing data")
+	}
+	return nil
+}
+
+func (w *Web) apiVersion(rw http.ResponseWriter, _ *http.Request) {
+	jsonReply(rw, http.StatusOK, map[string]string{"version": w.cfg.Hub.JupyterHubVersion})
+}
+
+func (w *Web) health(rw http.ResponseWriter, r *http.Request) {
+	if err := w.store.DB().PingContext(r.Context()); err != nil {
+		jsonError(rw, http.StatusServiceUnavailable, "database unavailable")
+		return
+	}
+	rw.WriteHeader(http.StatusOK)
+}
+
+func (w *Web) cspReport(rw http.ResponseWriter, r *http.Request) {
+	buf := make([]byte, 2048)
+	n, _ := r.Body.Read(buf)
+	w.log.Debug("csp report", "body", names.Quote(string(buf[:n])))
+	rw.WriteHeader(http.StatusNoContent)
+}
