@@ -54,10 +54,10 @@ func (p *pamChecker) transaction(username, password string) error {
 	defer func() { _ = tx.End() }()
 
 	if err := tx.Authenticate(pam.DisallowNullAuthtok); err != nil {
-		return conv.annotate(classifyPAM(fmt.Errorf("pam_authenticate: %w", err), false, conv.askedPassword))
+		return conv.annotate(classifyPAM(fmt.Errorf("pam_authenticate: %w", err), false, conv.gatedBeforePassword()))
 	}
 	if err := tx.AcctMgmt(pam.DisallowNullAuthtok); err != nil {
-		return conv.annotate(classifyPAM(fmt.Errorf("pam_acct_mgmt: %w", err), true, conv.askedPassword))
+		return conv.annotate(classifyPAM(fmt.Errorf("pam_acct_mgmt: %w", err), true, false))
 	}
 	if p.openSessions {
 		p.session(tx, username, conv)
@@ -81,9 +81,9 @@ func (p *pamChecker) session(tx *pam.Transaction, username string, conv *convers
 }
 
 // classifyPAM turns a PAM status into the domain error. passwordOK says
-// the failure came after pam_authenticate succeeded; askedPassword that the
-// stack prompted for the password at all.
-func classifyPAM(err error, passwordOK, askedPassword bool) *Error {
+// the failure came after pam_authenticate succeeded; gated that the stack
+// refused with a message before asking for the password.
+func classifyPAM(err error, passwordOK, gated bool) *Error {
 	var status pam.Error
 	if !errors.As(err, &status) {
 		return newError(ErrUnavailable, msgUnavailable, err)
@@ -102,15 +102,16 @@ func classifyPAM(err error, passwordOK, askedPassword bool) *Error {
 		return newError(ErrAccountUnavailable, msgPasswordExpired, err)
 	case pam.ErrPermDenied:
 		return newError(ErrAccountUnavailable, msgAccountRefused, err)
-	case pam.ErrAuth, pam.ErrUserUnknown, pam.ErrCredInsufficient, pam.ErrMaxtries:
+	case pam.ErrUserUnknown:
+		return newError(ErrInvalidCredentials, msgInvalidCredentials, err)
+	case pam.ErrAuth, pam.ErrCredInsufficient, pam.ErrMaxtries:
 		switch {
 		case passwordOK:
 			// An account module refused a user whose password was right.
 			return newError(ErrAccountUnavailable, msgAccountRefused, err)
-		case !askedPassword:
-			// Refused before the password was even asked for: pam_nologin
-			// (or another gate ahead of pam_unix). pam_unix prompts for
-			// unknown users too, so this says nothing about the account.
+		case gated:
+			// pam_nologin: it refuses every non-root user alike, so
+			// saying so tells nothing about the account.
 			return newError(ErrAccountUnavailable, msgLoginsDisabled, err)
 		}
 		return newError(ErrInvalidCredentials, msgInvalidCredentials, err)
@@ -143,6 +144,14 @@ func (c *conversation) RespondPAM(style pam.Style, msg string) (string, error) {
 		return "", nil
 	}
 	return "", fmt.Errorf("PAM conversation style %d is not supported by hubd", style)
+}
+
+// gatedBeforePassword: the stack refused with a message without ever
+// asking for the password, as pam_nologin does (it sends the nologin text,
+// even an empty one). pam_unix prompts for unknown users too, so with the
+// shipped stack this never tells unknown users apart from wrong passwords.
+func (c *conversation) gatedBeforePassword() bool {
+	return !c.askedPassword && len(c.messages) > 0
 }
 
 // annotate adds what the stack said (e.g. the text of /etc/nologin) to the
