@@ -20,8 +20,13 @@
 // an account lookup, and answering quickly for "exists but not allowed"
 // and slowly for "wrong password" would tell a stranger which accounts
 // exist. Done this way, anyone without the right password gets the same
-// "wrong user name or password" at the same cost, and only a person who
-// knows the password learns that they are not a member of the group.
+// "wrong user name or password", and only a person who knows the password
+// learns that they are not a member of the group.
+//
+// pam_unix itself answers an unknown or locked account at once but a wrong
+// password only after hashing it, so wrong-credential answers are held
+// back to the typical duration of a successful check. The wait happens
+// after the PAM worker is released, so it costs no pool capacity.
 package auth
 
 import (
@@ -29,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hubd/hubd/core/config"
@@ -64,6 +70,8 @@ type Login struct {
 	policy   policy
 	pool     *pool
 	throttle *throttle
+	// typicalPAM is a moving average of successful PAM checks, in ns.
+	typicalPAM atomic.Int64
 }
 
 var _ Authenticator = (*Login)(nil)
@@ -112,17 +120,26 @@ func (l *Login) Login(ctx context.Context, username, password, clientAddr string
 	}
 	type outcome struct {
 		user User
+		pad  time.Duration
 		err  error
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		defer release()
-		u, err := l.verify(name, password, addr)
+		u, pad, err := l.verify(name, password, addr)
+		release()
 		l.report(name, addr, u, err)
-		done <- outcome{u, err}
+		done <- outcome{u, pad, err}
 	}()
 	select {
 	case o := <-done:
+		if o.pad > 0 {
+			timer := time.NewTimer(o.pad)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+			}
+		}
 		return o.user, o.err
 	case <-ctx.Done():
 		l.log.Debug("client stopped waiting; the PAM check finishes without it", "user", names.Quote(name), "addr", names.Quote(addr))
@@ -131,20 +148,36 @@ func (l *Login) Login(ctx context.Context, username, password, clientAddr string
 }
 
 // verify runs on a pool worker: throttle again (this attempt may have
-// queued behind failures from the same address), PAM, then policy.
-func (l *Login) verify(name, password, addr string) (User, error) {
+// queued behind failures from the same address), PAM, then policy. pad is
+// how much longer a wrong-credential answer should wait to look like a
+// checked password.
+func (l *Login) verify(name, password, addr string) (u User, pad time.Duration, err error) {
 	if wait := l.throttle.wait(name, addr); wait > 0 {
-		return User{}, throttled(wait)
+		return User{}, 0, throttled(wait)
 	}
+	start := time.Now()
 	if err := l.checker.check(name, password); err != nil {
 		e := asError(err)
 		if e.Kind == ErrInvalidCredentials {
 			l.throttle.fail(name, addr)
+			pad = time.Duration(l.typicalPAM.Load()) - time.Since(start)
 		}
-		return User{}, e
+		return User{}, pad, e
 	}
+	l.recordPAM(time.Since(start))
 	l.throttle.succeed(name, addr)
-	return l.policy.authorize(name)
+	u, err = l.policy.authorize(name)
+	return u, 0, err
+}
+
+// recordPAM folds one successful check's duration into the moving average
+// (weight 1/8). Concurrent updates may drop a sample; that is harmless.
+func (l *Login) recordPAM(took time.Duration) {
+	old := time.Duration(l.typicalPAM.Load())
+	if old == 0 {
+		old = took
+	}
+	l.typicalPAM.Store(int64(old + (took-old)/8))
 }
 
 func (l *Login) refuse(name, addr string, e *Error) (User, error) {

@@ -473,3 +473,27 @@ func TestErrorWrapping(t *testing.T) {
 		t.Errorf("throttled(1.5s) = %v, %q", e.RetryAfter, e.Public)
 	}
 }
+
+// TestWrongCredentialsPadded: a wrong-credential answer is held back to the
+// typical duration of a successful check; other answers are not.
+func TestWrongCredentialsPadded(t *testing.T) {
+	fake := newFakeChecker(map[string]string{"nobody": "right"})
+	l, _ := newFakeLogin(t, testConfig(func(a *config.Auth) { a.AllowedGroup = "nogroup" }), fake, newFakeClock())
+	l.recordPAM(80 * time.Millisecond)
+	l.recordPAM(0)
+	if got := time.Duration(l.typicalPAM.Load()); got != 70*time.Millisecond {
+		t.Errorf("moving average after 80ms and 0 = %v, want 70ms", got)
+	}
+	l.typicalPAM.Store(int64(time.Hour)) // far above what the fake takes
+	_, pad, err := l.verify("hubtest-x", "wrong", "192.0.2.1")
+	wantKind(t, err, ErrInvalidCredentials)
+	if pad <= 59*time.Minute || pad > time.Hour {
+		t.Errorf("wrong password padded by %v, want just under an hour", pad)
+	}
+	if _, pad, err := l.verify("nobody", "right", "192.0.2.2"); err != nil || pad != 0 {
+		t.Errorf("right password: pad %v, err %v; want no padding", pad, err)
+	}
+	if _, pad, err := l.verify("daemon", "x", "192.0.2.3"); !errors.Is(err, ErrInvalidCredentials) || pad <= 0 {
+		t.Errorf("an account the policy would refuse, wrong password: pad %v, err %v; want padded like any other", pad, err)
+	}
+}
