@@ -1,0 +1,331 @@
+// Package e2e runs the real hubd binary against real components: Linux
+// users and PAM, the shipped PAM service file and sudoers rule (validated
+// with visudo before it is installed), the real sudo, Debian's
+// jupyterhub-singleuser with the classic Notebook UI, and hubd running as an
+// unprivileged account in group shadow. It needs root (CI runs as root).
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/internal/testutil"
+)
+
+// Names of everything the tests create on the host.
+const (
+	group     = "hubtest-e2e"
+	hubUser   = "hubtest-e2e-hub"
+	alice     = "hubtest-e2e-alice"
+	bob       = "hubtest-e2e-bob"
+	carol     = "hubtest-e2e-carol" // not a member
+	alicePW   = "alice-pw-123"
+	bobPW     = "bob-pw-456"
+	carolPW   = "carol-pw-789"
+	pamName   = "hubtest-e2e"
+	sudoers   = "/etc/sudoers.d/hubtest-e2e"
+	binDir    = "/usr/local/libexec/hubtest-e2e"
+	helperBin = binDir + "/hubd"
+)
+
+// env is the shared fixture: built once in TestMain.
+var env struct {
+	ready    bool
+	setupErr error
+	dataDir  string
+	config   string
+	public   string // http://127.0.0.1:PORT
+	hub      *hubProcess
+	host     testutil.Host
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Dir(filepath.Dir(wd))
+}
+
+func TestMain(m *testing.M) {
+	code := 0
+	if testutil.IsRoot() {
+		cleanupHost() // leftovers of a crashed run
+		env.setupErr = setup()
+		env.ready = env.setupErr == nil
+		code = m.Run()
+		teardown()
+	} else {
+		code = m.Run()
+	}
+	os.Exit(code)
+}
+
+// need skips (locally) or fails (CI) without root, and fails when setup did.
+func need(t *testing.T) {
+	t.Helper()
+	testutil.NeedRoot(t)
+	if !env.ready {
+		t.Fatalf("end-to-end setup failed: %v", env.setupErr)
+	}
+}
+
+func run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func setup() error {
+	h := &env.host
+	if err := h.Group(group); err != nil {
+		return err
+	}
+	for _, u := range []struct{ name, pw string }{{alice, alicePW}, {bob, bobPW}} {
+		if err := h.User(u.name, u.pw, group); err != nil {
+			return err
+		}
+	}
+	if err := h.User(carol, carolPW); err != nil {
+		return err
+	}
+	if err := h.SystemUser(hubUser, "shadow"); err != nil {
+		return err
+	}
+	root := repoRoot()
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return err
+	}
+	build := exec.Command("go", "build", "-o", helperBin, "./cmd/hubd")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build hubd: %w: %s", err, out)
+	}
+	if err := installPAM(root); err != nil {
+		return err
+	}
+	if err := installSudoers(root); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "hubtest-e2e-")
+	if err != nil {
+		return err
+	}
+	env.dataDir = dir
+	hub, _ := user.Lookup(hubUser)
+	uid, _ := strconv.Atoi(hub.Uid)
+	gid, _ := strconv.Atoi(hub.Gid)
+	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chown(d, uid, gid); err != nil {
+			return err
+		}
+	}
+	cfg, err := writeConfig(dir)
+	if err != nil {
+		return err
+	}
+	env.config = cfg
+	env.hub = &hubProcess{config: cfg, log: filepath.Join(dir, "hubd.log"), uid: uid, gid: gid}
+	return env.hub.start()
+}
+
+func installPAM(root string) error {
+	data, err := os.ReadFile(filepath.Join(root, "core/host/templates/pam.d-hubd"))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile("/etc/pam.d/"+pamName, data, 0o644)
+}
+
+// installSudoers renders the shipped rule and installs it only after visudo
+// accepted it: a broken drop-in would disable sudo for the whole machine.
+func installSudoers(root string) error {
+	tmpl, err := template.ParseFiles(filepath.Join(root, "core/host/templates/sudoers-hubd"))
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, map[string]string{"HubUser": hubUser, "Group": group, "HelperPath": helperBin}); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp("", "hubtest-e2e-sudoers-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	tmp.Close()
+	if err := os.Chmod(tmp.Name(), 0o440); err != nil {
+		return err
+	}
+	if err := run("visudo", "-cf", tmp.Name()); err != nil {
+		return fmt.Errorf("the shipped sudoers rule does not validate: %w", err)
+	}
+	return os.WriteFile(sudoers, buf.Bytes(), 0o440)
+}
+
+// writeConfig builds the hub's config from `hubd config show`, as scripts do.
+func writeConfig(dir string) (string, error) {
+	out, err := exec.Command(helperBin, "config", "show").Output()
+	if err != nil {
+		return "", fmt.Errorf("hubd config show: %w", err)
+	}
+	pub, _ := spawner.FreePort()
+	internal, _ := spawner.FreePort()
+	env.public = fmt.Sprintf("http://127.0.0.1:%d", pub)
+	repl := strings.NewReplacer(
+		`listen = ":8000"`, fmt.Sprintf(`listen = "127.0.0.1:%d"`, pub),
+		`internal_listen = "127.0.0.1:8081"`, fmt.Sprintf(`internal_listen = "127.0.0.1:%d"`, internal),
+		`db = "/var/lib/hubd/hubd.sqlite"`, `db = "`+dir+`/data/hubd.sqlite"`,
+		`cookie_secret_file = "/var/lib/hubd/cookie_secret"`, `cookie_secret_file = "`+dir+`/data/cookie_secret"`,
+		`log_dir = "/var/log/hubd"`, `log_dir = "`+dir+`/logs"`,
+		`runtime_dir = "/run/hubd"`, `runtime_dir = "`+dir+`/run"`,
+		`pam_service = "hubd"`, `pam_service = "`+pamName+`"`,
+		`allowed_group = "jupyterhub"`, `allowed_group = "`+group+`"`,
+		`helper_path = "/usr/local/bin/hubd"`, `helper_path = "`+helperBin+`"`,
+		`dir = "/var/backups/hubd"`, `dir = "`+dir+`/backups"`,
+		`log_level = "info"`, `log_level = "debug"`,
+		`poll_interval = "30s"`, `poll_interval = "1s"`,
+		"[spawner.environment]", "[spawner.environment]\nJUPYTERHUB_SINGLEUSER_APP = \"notebook.notebookapp.NotebookApp\"",
+	)
+	path := filepath.Join(dir, "hubd.toml")
+	if err := os.WriteFile(path, []byte(repl.Replace(string(out))), 0o644); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command(helperBin, "config", "check", "--config", path).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("generated config invalid: %s", out)
+	}
+	return path, nil
+}
+
+// hubProcess is hubd serve running as the unprivileged hub account with
+// supplementary group shadow, as in production.
+type hubProcess struct {
+	config, log string
+	uid, gid    int
+	cmd         *exec.Cmd
+}
+
+func (p *hubProcess) start() error {
+	shadow, err := user.LookupGroup("shadow")
+	if err != nil {
+		return err
+	}
+	sg, _ := strconv.Atoi(shadow.Gid)
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(helperBin, "serve", "--config", p.config)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(p.uid), Gid: uint32(p.gid), Groups: []uint32{uint32(p.gid), uint32(sg)}},
+		Setpgid:    true,
+	}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	logf.Close()
+	p.cmd = cmd
+	go cmd.Wait()
+	return waitFor(30*time.Second, func() error {
+		resp, err := http.Get(env.public + "/hub/api")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// kill9 kills the hub like a crash would: no cleanup of any kind.
+func (p *hubProcess) kill9() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = waitFor(10*time.Second, func() error {
+			if err := p.cmd.Process.Signal(syscall.Signal(0)); err == nil {
+				return fmt.Errorf("still running")
+			}
+			return nil
+		})
+	}
+}
+
+func (p *hubProcess) stop() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		if waitFor(10*time.Second, func() error {
+			if err := p.cmd.Process.Signal(syscall.Signal(0)); err == nil {
+				return fmt.Errorf("still running")
+			}
+			return nil
+		}) != nil {
+			p.kill9()
+		}
+	}
+}
+
+// waitFor polls f until it succeeds or the deadline passes.
+func waitFor(d time.Duration, f func() error) error {
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval, not synchronisation
+	}
+	return fmt.Errorf("gave up after %s: %w", d, err)
+}
+
+func teardown() {
+	if env.hub != nil {
+		env.hub.stop()
+		if env.ready {
+			// Keep the hub's log for the CI artifacts.
+			_ = os.MkdirAll(filepath.Join(repoRoot(), "test-artifacts"), 0o755)
+			if b, err := os.ReadFile(env.hub.log); err == nil {
+				_ = os.WriteFile(filepath.Join(repoRoot(), "test-artifacts", "e2e-hubd.log"), b, 0o644)
+			}
+		}
+	}
+	cleanupHost()
+	env.host.Cleanup()
+	if env.dataDir != "" {
+		os.RemoveAll(env.dataDir)
+	}
+}
+
+// cleanupHost removes the privileged files first (sudoers before anything
+// else), then processes of the test users.
+func cleanupHost() {
+	os.Remove(sudoers)
+	os.Remove("/etc/pam.d/" + pamName)
+	os.RemoveAll(binDir)
+	for _, u := range []string{alice, bob, carol, hubUser} {
+		_ = exec.Command("pkill", "-KILL", "-u", u).Run()
+	}
+}
