@@ -401,6 +401,35 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("hostile requests get clear answers", func(t *testing.T) {
+		b := newBrowser(t)
+		r := b.do("GET", "/hub/login", nil, map[string]string{"X-Big": strings.Repeat("x", 1<<20)})
+		readAll(r)
+		if r.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("1 MiB header: %d; want 431", r.StatusCode)
+		}
+		page := readAll(b.do("GET", "/hub/login", nil, nil))
+		m := xsrfField.FindStringSubmatch(page)
+		form := url.Values{"username": {alice}, "password": {alicePW}, "_xsrf": {m[1]}}
+		r = b.do("POST", "/hub/login?next="+url.QueryEscape("//evil.example/steal"), strings.NewReader(form.Encode()),
+			map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+		readAll(r)
+		if loc := r.Header.Get("Location"); r.StatusCode != http.StatusFound || strings.Contains(loc, "evil") || !strings.HasPrefix(loc, "/hub/") {
+			t.Errorf("login with an off-site next: %d → %q; want a local redirect", r.StatusCode, loc)
+		}
+		r = newBrowser(t).do("POST", "/hub/login", strings.NewReader(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+		readAll(r)
+		if r.StatusCode != http.StatusForbidden {
+			t.Errorf("login POST without the _xsrf cookie: %d; want 403", r.StatusCode)
+		}
+		r = b.do("POST", "/hub/api/users/"+alice+"/tokens", strings.NewReader(strings.Repeat("[", 2<<20)),
+			map[string]string{"Content-Type": "application/json", "X-XSRFToken": b.cookie("/hub/", "_xsrf")})
+		readAll(r)
+		if r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("2 MiB body: %d; want 400 or 413", r.StatusCode)
+		}
+	})
+
 	t.Run("headless chromium logs in and shows the notebook tree", func(t *testing.T) {
 		script := filepath.Join(repoRoot(), "test/browser/hub-login.js")
 		if _, err := os.Stat(filepath.Join(repoRoot(), "test/browser/node_modules/playwright-core")); err != nil {
