@@ -89,10 +89,16 @@ func (w *Web) userModel(c *caller, u store.User, servers []store.Server, include
 		roles = []string{"admin", "user"}
 	}
 	m := map[string]any{"kind": "user", "name": u.Name, "admin": u.Admin}
+	// Field visibility per scope as in JupyterHub: the idle culler holds
+	// read:users:activity, not read:users, and needs last_activity.
+	if c.scopes.has("read:users:activity", u.Name, "") {
+		m["last_activity"] = ts(u.LastActivity)
+	}
+	if c.scopes.has("read:users:groups", u.Name, "") {
+		m["groups"] = []string{}
+	}
 	if c.scopes.has("read:users", u.Name, "") {
 		m["created"] = ts(u.Created)
-		m["last_activity"] = ts(u.LastActivity)
-		m["groups"] = []string{}
 		m["roles"] = roles
 		m["server"] = nil
 		m["pending"] = nil

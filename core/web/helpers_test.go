@@ -1,0 +1,526 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hubd/hubd/core/auth"
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/proxy"
+	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/store"
+)
+
+// The test binary doubles as the single-user server the local spawner
+// starts (selected by envRole). spawner.environment gives every server
+// envMode = its user name, so the user name picks the server's behaviour:
+// "exit…" exits at once with status 3, "sleep…" never listens, "oldie"
+// claims JupyterHub 2.3.1, anyone else serves. envRun marks this run's
+// servers so TestMain can prove none is left behind.
+const (
+	envRole = "HUBD_WEB_TEST_ROLE"
+	envMode = "HUBD_WEB_TEST_MODE"
+	envRun  = "HUBD_WEB_TEST_RUN"
+)
+
+var runID = strconv.Itoa(os.Getpid())
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envRole) == "server" {
+		os.Exit(mockServer())
+	}
+	code := m.Run()
+	if left := serverProcs(""); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "web tests: mock servers left running: %v\n", left)
+		for _, pid := range left {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// mockServer stands in for jupyterhub-singleuser: it answers every path
+// under its prefix with the user and the path, and sends a JupyterHub
+// version header like the real one.
+func mockServer() int {
+	mode := os.Getenv(envMode)
+	switch {
+	case strings.HasPrefix(mode, "exit"):
+		fmt.Fprintln(os.Stderr, "mock server: configured to fail at startup")
+		return 3
+	case strings.HasPrefix(mode, "sleep"):
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		<-ctx.Done()
+		return 0
+	}
+	version := "3.0.0"
+	if mode == "oldie" {
+		version = "2.3.1"
+	}
+	u, err := url.Parse(os.Getenv("JUPYTERHUB_SERVICE_URL"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mock server:", err)
+		return 2
+	}
+	l, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mock server:", err)
+		return 1
+	}
+	prefix := os.Getenv("JUPYTERHUB_SERVICE_PREFIX")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-JupyterHub-Version", version)
+		if !strings.HasPrefix(r.URL.Path, prefix) {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, "mock %s: %s", os.Getenv("JUPYTERHUB_USER"), r.URL.RequestURI())
+	})}
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "mock server:", err)
+		return 1
+	}
+	return 0
+}
+
+// serverProcs lists the pids of this run's mock servers, of one user or
+// (user "") of all.
+func serverProcs(user string) []int {
+	want := [][]byte{[]byte(envRun + "=" + runID + "\x00")}
+	if user != "" {
+		want = append(want, []byte("JUPYTERHUB_USER="+user+"\x00"))
+	}
+	dirs, _ := os.ReadDir("/proc")
+	var out []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
+		if err != nil || !bytes.Contains(env, want[0]) || (len(want) > 1 && !bytes.Contains(env, want[1])) {
+			continue
+		}
+		if stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat")); err == nil && bytes.Contains(stat, []byte(") Z ")) {
+			continue // a zombie is gone; its parent reaps it
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+// serverToken reads a running server's API token from its environment,
+// as the single-user server itself has it.
+func serverToken(t *testing.T, user string) string {
+	t.Helper()
+	pids := serverProcs(user)
+	if len(pids) != 1 {
+		t.Fatalf("want one server process for %s, found %v", user, pids)
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pids[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "JUPYTERHUB_API_TOKEN="); ok {
+			return v
+		}
+	}
+	t.Fatalf("no JUPYTERHUB_API_TOKEN in %s's server environment", user)
+	return ""
+}
+
+// fakeAuth accepts "pw-<name>" for anyone; "admin…" users are admins and
+// "throttled" is always throttled.
+type fakeAuth struct{}
+
+const publicWrongPassword = "Wrong user name or password. Check both and try again."
+
+func (fakeAuth) Login(_ context.Context, username, password, _ string) (auth.User, error) {
+	switch {
+	case username == "throttled":
+		return auth.User{}, &auth.Error{Kind: auth.ErrThrottled, Public: "Too many failed logins. Try again in 42s.", RetryAfter: 42 * time.Second}
+	case password != "pw-"+username:
+		return auth.User{}, &auth.Error{Kind: auth.ErrInvalidCredentials, Public: publicWrongPassword}
+	}
+	return auth.User{Name: username, Admin: strings.HasPrefix(username, "admin")}, nil
+}
+
+// syncBuffer collects the hub's log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is one hub, wired as `hubd serve` wires it, with a public and an
+// internal listener.
+type env struct {
+	cfg      config.Config
+	store    *store.Store
+	hub      *hub.Hub
+	web      *Web
+	routes   *proxy.Table
+	handler  http.Handler // the public handler, for handler-level tests
+	url      string       // public base URL, http://127.0.0.1:<port>
+	internal string       // internal base URL
+	logs     *syncBuffer
+	skew     atomic.Int64 // added to the store's and web's clock
+}
+
+func newEnv(t *testing.T, tune ...func(*config.Config)) *env {
+	t.Helper()
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Data.DB = filepath.Join(dir, "hubd.sqlite")
+	cfg.Data.CookieSecretFile = filepath.Join(dir, "cookie_secret")
+	cfg.Data.LogDir = filepath.Join(dir, "logs")
+	cfg.Data.RuntimeDir = dir
+	cfg.Spawner.Kind = "local"
+	cfg.Spawner.Command = []string{exe}
+	cfg.Spawner.WorkingDir = dir
+	cfg.Spawner.Environment = map[string]string{envRole: "server", envRun: runID, envMode: "{username}"}
+	cfg.Spawner.StartTimeout = config.Duration(10 * time.Second)
+	cfg.Spawner.HTTPTimeout = config.Duration(10 * time.Second)
+	cfg.Spawner.StopTimeout = config.Duration(5 * time.Second)
+	if err := os.MkdirAll(cfg.Data.LogDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	il, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Hub.InternalListen = il.Addr().String()
+	for _, f := range tune {
+		f(&cfg)
+	}
+
+	e := &env{cfg: cfg, logs: &syncBuffer{}}
+	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg.Data.DB, store.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateOrCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := LoadCookieSecret(cfg.Data.CookieSecretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spawners := map[string]spawner.Spawner{spawner.KindLocal: spawner.NewLocal(spawner.LocalOptions{StartGrace: 200 * time.Millisecond, Logger: log})}
+	routes := proxy.NewTable()
+	h := hub.New(hub.Options{Config: cfg, Store: st, Spawners: spawners, Routes: routes, Logger: log})
+	w := New(Options{Config: cfg, Store: st, Hub: h, Auth: fakeAuth{}, CookieSecret: secret, Logger: log, Now: now})
+	popts := proxy.OptionsFromConfig(&cfg)
+	popts.Logger = log
+	popts.NotFound = w.UserFallback()
+	popts.ErrorHandler = func(rw http.ResponseWriter, r *http.Request, route proxy.Route, err error) {
+		w.ProxyError(rw, r, route.User, err)
+	}
+	popts.OnActivity = func(route proxy.Route, t time.Time) { h.RecordProxyActivity(route.User, route.Server, t) }
+	px := proxy.New(routes, popts)
+	e.store, e.hub, e.web, e.routes, e.handler = st, h, w, routes, w.Handler(px)
+
+	public := httptest.NewServer(e.handler)
+	internal := httptest.NewUnstartedServer(w.Handler(nil))
+	internal.Listener.Close()
+	internal.Listener = il
+	internal.Start()
+	e.url, e.internal = public.URL, internal.URL
+	t.Cleanup(func() {
+		public.Close()
+		internal.Close()
+		px.Close()
+		st.Close()
+		if t.Failed() {
+			t.Logf("hub log:\n%s", e.logs.String())
+		}
+	})
+	// Runs first: no test leaves a server (or a start) behind.
+	t.Cleanup(func() {
+		users, _, err := st.ListUsers(ctx, store.UserFilter{Limit: 10000})
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		for _, u := range users {
+			if err := h.Stop(ctx, u, "", "test cleanup", "test"); err != nil {
+				t.Errorf("cleanup: stop %s: %v", u.Name, err)
+			}
+		}
+		h.Wait()
+		if left := serverProcs(""); len(left) > 0 && !t.Failed() {
+			t.Errorf("servers still running after cleanup: %v", left)
+		}
+	})
+	return e
+}
+
+// user returns the user, creating it.
+func (e *env) user(t *testing.T, name string) store.User {
+	t.Helper()
+	u, err := e.store.EnsureUser(context.Background(), name, strings.HasPrefix(name, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// token creates an API token for name (created if missing) with the
+// given scopes, or "inherit" (the owner's full rights) when none.
+func (e *env) token(t *testing.T, name string, scopes ...string) string {
+	t.Helper()
+	u := e.user(t, name)
+	if len(scopes) == 0 {
+		scopes = []string{"inherit"}
+	}
+	raw, _ := json.Marshal(scopes)
+	tok := NewToken()
+	if _, err := e.store.CreateToken(context.Background(), store.Token{UserID: u.ID, Hash: store.HashToken(tok),
+		Prefix: tok[:4], Kind: store.TokenAPI, Scopes: string(raw), Note: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// reply is a finished response with its body read.
+type reply struct {
+	*http.Response
+	body []byte
+}
+
+func (r reply) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("%s %s: body is not a JSON object: %v\n%s", r.Request.Method, r.Request.URL, err, r.body)
+	}
+	return m
+}
+
+func (r reply) want(t *testing.T, status int) reply {
+	t.Helper()
+	if r.StatusCode != status {
+		t.Fatalf("%s %s: status %d, want %d; body: %.500s", r.Request.Method, r.Request.URL, r.StatusCode, status, r.body)
+	}
+	return r
+}
+
+// newClient is a client that does not follow redirects, with a cookie jar.
+func newClient(t *testing.T) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// do sends a request; hdr holds header name/value pairs.
+func do(t *testing.T, c *http.Client, method, u string, body io.Reader, hdr ...string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if strings.EqualFold(hdr[i], "Host") {
+			req.Host = hdr[i+1]
+			continue
+		}
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, u, err)
+	}
+	return reply{resp, b}
+}
+
+// api calls the hub API at path with a token ("" for none) and a JSON body
+// (nil for none; a string or []byte is sent as is).
+func (e *env) api(t *testing.T, method, path, tok string, body any, hdr ...string) reply {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, _ := json.Marshal(b)
+		rd = bytes.NewReader(raw)
+	}
+	if rd != nil {
+		hdr = append([]string{"Content-Type", "application/json"}, hdr...)
+	}
+	if tok != "" {
+		hdr = append(hdr, "Authorization", "token "+tok)
+	}
+	return do(t, newClient(t), method, e.url+"/hub/api"+path, rd, hdr...)
+}
+
+// browser is a person with a cookie jar.
+type browser struct {
+	e *env
+	c *http.Client
+}
+
+func (e *env) browser(t *testing.T) *browser { return &browser{e: e, c: newClient(t)} }
+
+func (b *browser) get(t *testing.T, path string, hdr ...string) reply {
+	t.Helper()
+	return do(t, b.c, http.MethodGet, b.e.url+path, nil, hdr...)
+}
+
+// cookie returns the value of the jar's cookie for path.
+func (b *browser) cookie(path, name string) string {
+	u, _ := url.Parse(b.e.url + path)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+var formAction = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
+
+// loginForm loads the login page (with next, if given) and returns the
+// form's action and its _xsrf value.
+func (b *browser) loginForm(t *testing.T, next string) (action, xsrf string) {
+	t.Helper()
+	path := "/hub/login"
+	if next != "" {
+		path += "?next=" + url.QueryEscape(next)
+	}
+	r := b.get(t, path).want(t, http.StatusOK)
+	m := formAction.FindSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no form on the login page:\n%s", r.body)
+	}
+	return htmlUnescape(string(m[1])), b.cookie("/hub/", xsrfCookie)
+}
+
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'").Replace(s)
+}
+
+// postForm posts a form to path (relative to the hub's URL).
+func (b *browser) postForm(t *testing.T, path string, form url.Values) reply {
+	t.Helper()
+	return do(t, b.c, http.MethodPost, b.e.url+path, strings.NewReader(form.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded")
+}
+
+// login logs the browser in as name through the login form.
+func (b *browser) login(t *testing.T, name string) *browser {
+	t.Helper()
+	action, xsrf := b.loginForm(t, "")
+	b.postForm(t, action, url.Values{"username": {name}, "password": {"pw-" + name}, "_xsrf": {xsrf}}).want(t, http.StatusFound)
+	return b
+}
+
+// waitFor polls cond until it holds or 20 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// start starts name's server through the API and waits until it is ready.
+func (e *env) start(t *testing.T, name string) {
+	t.Helper()
+	e.api(t, http.MethodPost, "/users/"+name+"/server", e.token(t, name), nil).want(t, http.StatusCreated)
+}
+
+// server returns name's default server row.
+func (e *env) server(t *testing.T, name string) store.Server {
+	t.Helper()
+	u := e.user(t, name)
+	s, err := e.store.Server(context.Background(), u.ID, "")
+	if err != nil {
+		t.Fatalf("server of %s: %v", name, err)
+	}
+	return s
+}
+
+// events reads a progress stream to its end.
+func (e *env) events(t *testing.T, name, tok string) []hub.Event {
+	t.Helper()
+	r := e.api(t, http.MethodGet, "/users/"+name+"/server/progress", tok, nil).want(t, http.StatusOK)
+	if ct := r.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("progress Content-Type %q", ct)
+	}
+	var out []hub.Event
+	for _, line := range strings.Split(string(r.body), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var ev hub.Event
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatalf("bad event %q: %v", data, err)
+		}
+		out = append(out, ev)
+	}
+	if len(out) == 0 {
+		t.Fatalf("empty progress stream: %q", r.body)
+	}
+	return out
+}
