@@ -101,7 +101,7 @@ func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := w.ensureXSRF(rw, r, "")
-	w.render(rw, http.StatusOK, "login.html", page{Title: "Log in", XSRF: tok, Next: url.QueryEscape(next)})
+	w.render(rw, http.StatusOK, "login.html", page{Title: "Log in", XSRF: tok, Next: next})
 }
 
 func clientAddr(r *http.Request) string {
@@ -138,7 +138,7 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		}
 		tok := w.ensureXSRF(rw, r, "")
 		w.render(rw, status, "login.html", page{Title: "Log in", XSRF: tok, Error: msg,
-			Username: names.Normalize(username), Next: url.QueryEscape(next)})
+			Username: names.Normalize(username), Next: next})
 		return
 	}
 	u, err := w.store.EnsureUser(r.Context(), au.Name, au.Admin)
