@@ -158,9 +158,9 @@ var errNoAuth = errors.New("no credentials")
 // cookie. URL tokens (?token=) are not accepted.
 func (w *Web) identify(r *http.Request) (*caller, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, tok, _ := strings.Cut(strings.TrimSpace(h), " ")
-		tok = strings.TrimSpace(tok)
-		if (!strings.EqualFold(scheme, "token") && !strings.EqualFold(scheme, "bearer")) || len(tok) < 8 || len(tok) > 256 {
+		scheme, tok, _ := strings.Cut(h, " ")
+		tok = strings.TrimLeft(tok, " ")
+		if (!strings.EqualFold(scheme, "token") && !strings.EqualFold(scheme, "bearer")) || !wellFormedToken(tok) {
 			return nil, errNoAuth
 		}
 		t, err := w.store.TokenByHash(r.Context(), store.HashToken(tok))
@@ -186,6 +186,21 @@ func (w *Web) identify(r *http.Request) (*caller, error) {
 		return nil, errNoAuth
 	}
 	return &caller{user: u, sessionID: sid, scopes: parseScopes(roleScopes(u.Name, u.Admin), u.Name)}, nil
+}
+
+// wellFormedToken reports whether tok can be a token at all: 8 to 256
+// printable ASCII characters. Whitespace is never trimmed, so "t " and
+// "t" are never the same credential.
+func wellFormedToken(tok string) bool {
+	if len(tok) < 8 || len(tok) > 256 {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] <= ' ' || tok[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *Web) sessionFromCookie(r *http.Request) (string, bool) {
