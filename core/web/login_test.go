@@ -79,23 +79,23 @@ func TestLoginNext(t *testing.T) {
 	e := newEnv(t)
 	e.user(t, "alice")
 	for next, want := range map[string]string{
-		"":                                  "/hub/spawn",
-		"/hub/home":                         "/hub/home",
-		"/user/alice/tree?x=1&y=2#frag":     "/user/alice/tree?x=1&y=2#frag",
-		"//evil.com":                        "/hub/spawn",
-		"///evil.com":                       "/hub/spawn",
-		"https://evil.com":                  "/hub/spawn",
-		"https://evil.com/hub/home":         "/hub/spawn",
-		`/\evil.com`:                        "/hub/spawn",
-		`\/evil.com`:                        "/hub/spawn",
-		"javascript:alert(1)":               "/hub/spawn",
-		"%2F%2Fevil.com":                    "/hub/spawn",
-		"/%2F/evil.com":                     "/%2F/evil.com", // a local path to browsers
-		"/\t/evil.com":                      "/hub/spawn",
-		"evil.com":                          "/hub/spawn",
-		"/hub/home\r\nSet-Cookie: x=y":      "/hub/spawn",
-		"/@evil.com":                        "/@evil.com",
-		strings.Repeat("/a", 2000):          "/hub/spawn",
+		"":                                 "/hub/spawn",
+		"/hub/home":                        "/hub/home",
+		"/user/alice/tree?x=1&y=2#frag":    "/user/alice/tree?x=1&y=2#frag",
+		"//evil.com":                       "/hub/spawn",
+		"///evil.com":                      "/hub/spawn",
+		"https://evil.com":                 "/hub/spawn",
+		"https://evil.com/hub/home":        "/hub/spawn",
+		`/\evil.com`:                       "/hub/spawn",
+		`\/evil.com`:                       "/hub/spawn",
+		"javascript:alert(1)":              "/hub/spawn",
+		"%2F%2Fevil.com":                   "/hub/spawn",
+		"/%2F/evil.com":                    "/%2F/evil.com", // a local path to browsers
+		"/\t/evil.com":                     "/hub/spawn",
+		"evil.com":                         "/hub/spawn",
+		"/hub/home\r\nSet-Cookie: x=y":     "/hub/spawn",
+		"/@evil.com":                       "/@evil.com",
+		strings.Repeat("/a", 2000):         "/hub/spawn",
 		`/hub/"><script>alert(1)</script>`: `/hub/"><script>alert(1)</script>`, // a header, not HTML
 	} {
 		b := e.browser(t)
