@@ -231,12 +231,18 @@ func (h *Hub) failStart(op *Op, srv store.Server, log *slog.Logger, state spawne
 			log.Warn("stop after failed start", "err", err)
 		}
 	}
-	if err := h.store.SetStopped(ctx, srv.ID, store.StateFailed, cause.Error(), "hub"); err != nil {
+	final, reason := store.StateFailed, cause.Error()
+	if errors.Is(cause, context.Canceled) {
+		// Only Stop cancels a start: the server was asked to stop, it did
+		// not fail.
+		final, reason = store.StateStopped, "stopped while starting"
+	}
+	if err := h.store.SetStopped(ctx, srv.ID, final, reason, "hub"); err != nil {
 		log.Error("record failed start", "err", err)
 	}
 	log.Warn("server failed to start", "err", cause)
-	h.audit(ctx, srv.User, "server.start-failed", srv.User, cause.Error())
-	op.add(Event{Progress: 100, Failed: true, Message: "Spawn failed: " + cause.Error()})
+	h.audit(ctx, srv.User, "server.start-failed", srv.User, reason)
+	op.add(Event{Progress: 100, Failed: true, Message: "Spawn failed: " + reason})
 	return cause
 }
 

@@ -277,6 +277,7 @@ func (w *Web) apiGetUser(rw http.ResponseWriter, r *http.Request, c *caller) {
 // user names; the spawner refuses names that are not real accounts.
 func (w *Web) createUsers(ctx context.Context, c *caller, list []string, admin bool) ([]store.User, int, error) {
 	if !c.scopes.has("admin:users", "", "") {
+		//lint:ignore ST1005 JupyterHub's wire text, shown to API clients as is
 		return nil, http.StatusForbidden, errors.New("Action is not authorized with current scopes; requires any of [admin:users]")
 	}
 	if admin && !c.user.Admin {
@@ -579,6 +580,7 @@ func (w *Web) apiActivity(rw http.ResponseWriter, r *http.Request, c *caller) {
 			return time.Time{}, err
 		}
 		if t.After(limit) {
+			//lint:ignore ST1005 JupyterHub's wire text, shown to API clients as is
 			return time.Time{}, fmt.Errorf("Rejecting activity from more than an hour in the future: %s", *s)
 		}
 		return t, nil
