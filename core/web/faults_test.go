@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,5 +299,26 @@ func TestStartStopRace(t *testing.T) {
 			t.Errorf("round %d: model %v (start %d, stop %d, reason %q)", i, m, codes[0], codes[1], s.StopReason)
 		}
 		t.Logf("round %d: start %d, stop %d, final %s %q", i, codes[0], codes[1], s.State, s.StopReason)
+	}
+}
+
+// A server that died behind the hub's back: the proxy's error nudges the
+// poller, which records it gone and drops the route.
+func TestDeadServerNoticed(t *testing.T) {
+	e := newEnv(t)
+	e.start(t, "alice")
+	for _, pid := range serverProcs("alice") {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the process to die", func() bool { return len(serverProcs("alice")) == 0 })
+	r := do(t, newClient(t), http.MethodGet, e.url+"/user/alice/tree", nil)
+	if r.StatusCode != http.StatusServiceUnavailable && r.StatusCode != http.StatusFound {
+		t.Fatalf("dead server: status %d", r.StatusCode)
+	}
+	waitFor(t, "the hub to notice", func() bool { return e.server(t, "alice").State == store.StateStopped })
+	if e.routes.Len() != 0 {
+		t.Error("route left")
 	}
 }

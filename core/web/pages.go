@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"html/template"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/hub"
@@ -320,7 +322,16 @@ func (w *Web) UserFallback() http.Handler {
 // the hub noticed): a clear page, and the poller is nudged to reconcile.
 func (w *Web) ProxyError(rw http.ResponseWriter, r *http.Request, name string, err error) {
 	w.log.Info("server did not answer through the proxy", "user", name, "err", err)
-	go w.hub.Poll(r.Context())
+	// One poll at a time, detached from this request: its context ends as
+	// soon as the page is written, and a dead server draws many requests.
+	if w.polling.CompareAndSwap(false, true) {
+		go func() {
+			defer w.polling.Store(false)
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+			defer cancel()
+			w.hub.Poll(ctx)
+		}()
+	}
 	if r.Header.Get("Upgrade") != "" || strings.Contains(r.URL.Path, "/api/") {
 		jsonError(rw, http.StatusServiceUnavailable, name+"'s server is not responding")
 		return

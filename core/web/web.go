@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hubd/hubd/core/auth"
@@ -43,6 +44,8 @@ type Web struct {
 	base      string // e.g. "/" or "/jupyter/"
 	hubPrefix string // base + "hub/"
 	pages     *pages
+
+	polling atomic.Bool // a poll nudged by a proxy error is running
 
 	touchMu sync.Mutex
 	touched map[int64]time.Time // user id → last activity written
