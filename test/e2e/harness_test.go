@@ -183,7 +183,13 @@ func installSudoers(root string) error {
 
 // writeConfig builds the hub's config from `hubd config show`, as scripts do.
 func writeConfig(dir string) (string, error) {
-	out, err := exec.Command(helperBin, "config", "show").Output()
+	// An empty file means "the defaults": the host's /etc/hubd/hubd.toml
+	// (if any) must not leak into the test.
+	empty := filepath.Join(dir, "empty.toml")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		return "", err
+	}
+	out, err := exec.Command(helperBin, "config", "show", "--config", empty).Output()
 	if err != nil {
 		return "", fmt.Errorf("hubd config show: %w", err)
 	}
