@@ -17,7 +17,7 @@ import (
 	"github.com/hubd/hubd/core/store"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/logo.svg
 var templateFiles embed.FS
 
 type pages struct {
@@ -54,6 +54,15 @@ func (w *Web) render(rw http.ResponseWriter, status int, name string, p page) {
 
 func (w *Web) errorPage(rw http.ResponseWriter, r *http.Request, status int, title, msg string) {
 	w.render(rw, status, "message.html", page{Title: title, Message: msg, IsError: true})
+}
+
+// logo is what single-user pages show in their header (they load
+// <hub>/hub/logo, as with JupyterHub).
+func (w *Web) logo(rw http.ResponseWriter, r *http.Request) {
+	svg, _ := templateFiles.ReadFile("templates/logo.svg")
+	rw.Header().Set("Content-Type", "image/svg+xml")
+	rw.Header().Set("Cache-Control", "max-age=86400")
+	_, _ = rw.Write(svg)
 }
 
 func (w *Web) notFound(rw http.ResponseWriter, r *http.Request) {

@@ -100,6 +100,7 @@ func (w *Web) Handler(userTraffic http.Handler) http.Handler {
 	mux.HandleFunc("GET "+api+"/health", w.health)
 	mux.HandleFunc("GET "+h+"health", w.health)
 	mux.HandleFunc("POST "+h+"security/csp-report", w.cspReport)
+	mux.HandleFunc("GET "+h+"logo", w.logo)
 	mux.HandleFunc("GET "+h+"login", w.loginPage)
 	mux.HandleFunc("POST "+h+"login", w.loginPost)
 	mux.HandleFunc("GET "+h+"logout", w.logout)
