@@ -1,0 +1,136 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/hubd/hubd/core/admin/wire"
+)
+
+// WhoAmI reports how the hub sees the caller (role admin or member).
+func (c *Client) WhoAmI(ctx context.Context) (wire.WhoAmI, error) {
+	var out wire.WhoAmI
+	return out, c.call(ctx, http.MethodGet, "/v1/whoami", nil, nil, &out)
+}
+
+// Status returns the hub's version, schema, uptime, listeners and counts.
+func (c *Client) Status(ctx context.Context) (wire.Status, error) {
+	var out wire.Status
+	return out, c.call(ctx, http.MethodGet, "/v1/status", nil, nil, &out)
+}
+
+// Sessions lists the active servers with their processes' CPU, memory and
+// GPU memory. A member gets only their own. user, when not empty, keeps
+// only that user's.
+func (c *Client) Sessions(ctx context.Context, user string) (wire.Sessions, error) {
+	var q url.Values
+	if user != "" {
+		q = url.Values{"user": {user}}
+	}
+	var out wire.Sessions
+	return out, c.call(ctx, http.MethodGet, "/v1/sessions", q, nil, &out)
+}
+
+// StopServer stops a user's server (admins only). Stopping a server that
+// is not running is not an error: the user shows in NotRunning.
+func (c *Client) StopServer(ctx context.Context, user, reason string) (wire.StopResult, error) {
+	var out wire.StopResult
+	return out, c.call(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(user)+"/stop", nil, wire.StopOneRequest{Reason: reason}, &out)
+}
+
+// StopServers stops the servers of a list of users, or every server idle
+// for longer than req.IdleFor (admins only).
+func (c *Client) StopServers(ctx context.Context, req wire.StopRequest) (wire.StopResult, error) {
+	var out wire.StopResult
+	return out, c.call(ctx, http.MethodPost, "/v1/sessions/stop", nil, req, &out)
+}
+
+// ServerLog returns the last lines of a user's server log (0: the hub's
+// default). Admins may read any, members their own.
+func (c *Client) ServerLog(ctx context.Context, user string, lines int) (wire.LogTail, error) {
+	var q url.Values
+	if lines > 0 {
+		q = url.Values{"lines": {strconv.Itoa(lines)}}
+	}
+	var out wire.LogTail
+	return out, c.call(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(user)+"/log", q, nil, &out)
+}
+
+// Backups lists the backups, newest first (admins only).
+func (c *Client) Backups(ctx context.Context) (wire.Backups, error) {
+	var out wire.Backups
+	return out, c.call(ctx, http.MethodGet, "/v1/backups", nil, nil, &out)
+}
+
+// CreateBackup makes a backup while the hub runs (admins only). progress,
+// when not nil, is called for each progress line, on this goroutine.
+// Cancelling ctx cancels the backup; nothing is left behind.
+func (c *Client) CreateBackup(ctx context.Context, label string, progress func(wire.Progress)) (wire.Backup, error) {
+	var out wire.Backup
+	return out, c.stream(ctx, "/v1/backups", wire.BackupRequest{Label: label}, progress, &out)
+}
+
+// VerifyBackup checks an archive of the backup directory, by file name
+// (admins only).
+func (c *Client) VerifyBackup(ctx context.Context, name string) (wire.Backup, error) {
+	var out wire.Backup
+	return out, c.call(ctx, http.MethodPost, "/v1/backups/"+url.PathEscape(name)+"/verify", nil, nil, &out)
+}
+
+// RestoreBackup asks the hub to restore a backup. The running hub refuses
+// (an *APIError with status 409) and names the command that does it with
+// the hub stopped.
+func (c *Client) RestoreBackup(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodPost, "/v1/backups/"+url.PathEscape(name)+"/restore", nil, nil, nil)
+}
+
+// UpgradePlan shows the schema steps the running hub would apply (admins
+// only). For a running hub it is always empty; see the server's docs.
+func (c *Client) UpgradePlan(ctx context.Context) (wire.UpgradePlan, error) {
+	var out wire.UpgradePlan
+	return out, c.call(ctx, http.MethodGet, "/v1/upgrade/plan", nil, nil, &out)
+}
+
+// RunUpgrade applies the pending schema steps (admins only): nothing is
+// pending on a running hub, and the answer says so.
+func (c *Client) RunUpgrade(ctx context.Context) (wire.UpgradePlan, error) {
+	var out wire.UpgradePlan
+	return out, c.call(ctx, http.MethodPost, "/v1/upgrade/run", nil, nil, &out)
+}
+
+// Restart asks the hub to restart gracefully (admins and members). Too
+// soon after the last one it fails with an *APIError of status 429 and
+// RetryAfter set.
+func (c *Client) Restart(ctx context.Context, reason string) (wire.RestartResult, error) {
+	var out wire.RestartResult
+	return out, c.call(ctx, http.MethodPost, "/v1/restart", nil, wire.RestartRequest{Reason: reason}, &out)
+}
+
+// EventsQuery selects a page of the audit log.
+type EventsQuery struct {
+	Limit  int   // default 100, at most 1000
+	Before int64 // the NextBefore of the previous page; 0 for the newest
+	Action string
+	Target string
+}
+
+// Events returns one page of the audit log, newest first (admins only).
+func (c *Client) Events(ctx context.Context, q EventsQuery) (wire.Events, error) {
+	v := url.Values{}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Before > 0 {
+		v.Set("before", strconv.FormatInt(q.Before, 10))
+	}
+	if q.Action != "" {
+		v.Set("action", q.Action)
+	}
+	if q.Target != "" {
+		v.Set("target", q.Target)
+	}
+	var out wire.Events
+	return out, c.call(ctx, http.MethodGet, "/v1/events", v, nil, &out)
+}

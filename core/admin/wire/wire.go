@@ -1,0 +1,244 @@
+// Package wire holds the JSON shapes and protocol constants of hubd's admin
+// API, shared by the server (core/admin), its client (core/admin/client),
+// hubtui and the hubd CLI. It imports nothing but the standard library so
+// that hubtui stays small and static.
+package wire
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Protocol constants.
+const (
+	// DefaultSocket is the admin socket of a standard install
+	// (config admin.socket).
+	DefaultSocket = "/run/hubd/hubd.sock"
+	// Host is the pseudo-host clients send. The server refuses any other
+	// non-empty Host: a browser tricked into talking to the socket through
+	// some TCP forwarder would send the forwarder's name instead.
+	Host = "hubd.sock"
+	// VersionHeader carries the hubd version in every request and response,
+	// so either side can warn about a mismatch after an upgrade.
+	VersionHeader = "Hubd-Version"
+	// NDJSON is the content type of streamed operations (backup create):
+	// one Progress line per step, then one final StreamEnd line.
+	NDJSON = "application/x-ndjson"
+	// MaxBodyBytes bounds request bodies; every request body is small.
+	MaxBodyBytes = 64 << 10
+)
+
+// Error is the one error body shape of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Role is what the peer may do, decided per connection from SO_PEERCRED.
+type Role string
+
+// Roles. An admin (root, the hub's own uid, auth.admin_group,
+// auth.admin_users) reads and changes everything; a member
+// (auth.allowed_group, auth.allowed_users) reads the hub status and their
+// own sessions and may restart the hub; anyone else is refused.
+const (
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// WhoAmI answers GET /v1/whoami: how the hub sees the caller. hubtui uses
+// it to hide the actions a member cannot take.
+type WhoAmI struct {
+	UID  int    `json:"uid"`
+	User string `json:"user"` // "" when the uid has no name
+	Role Role   `json:"role"`
+	// Why explains the role ("in auth.admin_group hubadmin", "uid 0").
+	Why string `json:"why"`
+}
+
+// Listener is one address the hub serves.
+type Listener struct {
+	Name string `json:"name"` // "public", "internal", "admin"
+	Addr string `json:"addr"`
+}
+
+// Status answers GET /v1/status.
+type Status struct {
+	Version       string     `json:"version"`
+	SchemaVersion int        `json:"schema_version"`
+	PID           int        `json:"pid"`
+	Started       time.Time  `json:"started"`
+	UptimeSeconds int64      `json:"uptime_seconds"`
+	Listeners     []Listener `json:"listeners"`
+	SpawnerKind   string     `json:"spawner_kind"`
+	Users         int        `json:"users"`
+	// Servers counts server rows by state (running, starting, stopped…).
+	Servers map[string]int `json:"servers"`
+	// ActiveServers is starting + running + stopping.
+	ActiveServers int `json:"active_servers"`
+}
+
+// Session is one active server in GET /v1/sessions.
+type Session struct {
+	User   string `json:"user"`
+	Server string `json:"server"` // "" = the default server
+	State  string `json:"state"`  // starting, running, stopping
+	// Pending is "start" or "stop" while the hub is starting or stopping
+	// the server.
+	Pending       string    `json:"pending,omitempty"`
+	Started       time.Time `json:"started"`
+	LastActivity  time.Time `json:"last_activity,omitzero"`  // reported by the server
+	ProxyActivity time.Time `json:"proxy_activity,omitzero"` // traffic the proxy saw
+	URL           string    `json:"url"`
+	Spawner       string    `json:"spawner"`
+	PID           int       `json:"pid,omitempty"`
+	Unit          string    `json:"unit,omitempty"`
+	// Procs is how many processes the server's session holds (sid = the
+	// server's pid); 0 when the spawner does not run servers as a
+	// process session (systemd units) or the process is gone.
+	Procs int `json:"procs"`
+	// CPUPercent is the CPU use of the whole session since the hub last
+	// sampled it (about the last second or two when polled), or over
+	// the session's lifetime on the first sample; 100 = one core.
+	CPUPercent float64 `json:"cpu_percent"`
+	// RSSBytes sums the resident memory of the session's processes
+	// (shared pages count once per process, as in ps).
+	RSSBytes int64 `json:"rss_bytes"`
+	// GPUMemoryBytes is the GPU memory used by the session's processes
+	// as nvidia-smi reports it; nil when there is no nvidia-smi.
+	GPUMemoryBytes *int64 `json:"gpu_memory_bytes,omitempty"`
+}
+
+// Sessions answers GET /v1/sessions. Members see only their own.
+type Sessions struct {
+	Sessions []Session `json:"sessions"`
+	// GPU reports whether nvidia-smi was found and answered.
+	GPU bool `json:"gpu"`
+	// Warnings are problems that left some fields empty (nvidia-smi
+	// failing, /proc unreadable); the list itself is still right.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// StopRequest is the body of POST /v1/sessions/stop: exactly one of Users
+// and IdleFor.
+type StopRequest struct {
+	Users []string `json:"users,omitempty"`
+	// IdleFor selects every running server idle for longer than this Go
+	// duration ("2h", "90m"); idle is judged as the culler judges it
+	// (culler.activity).
+	IdleFor string `json:"idle_for,omitempty"`
+	// Reason is recorded with each stop.
+	Reason string `json:"reason,omitempty"`
+}
+
+// StopOneRequest is the (optional) body of POST /v1/sessions/{user}/stop.
+type StopOneRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// StopResult answers both stop endpoints.
+type StopResult struct {
+	Stopped    []string      `json:"stopped"`
+	NotRunning []string      `json:"not_running,omitempty"`
+	Failed     []StopFailure `json:"failed,omitempty"`
+}
+
+// StopFailure is one server that could not be stopped.
+type StopFailure struct {
+	User  string `json:"user"`
+	Error string `json:"error"`
+}
+
+// LogTail answers GET /v1/sessions/{user}/log?lines=N.
+type LogTail struct {
+	User  string   `json:"user"`
+	Path  string   `json:"path"`
+	Lines []string `json:"lines"`
+	// Truncated is set when the file holds more than was returned.
+	Truncated bool `json:"truncated"`
+}
+
+// Backup is one archive in backups.dir.
+type Backup struct {
+	Name          string    `json:"name"` // file name inside backups.dir
+	Path          string    `json:"path"`
+	Size          int64     `json:"size"`
+	Created       time.Time `json:"created,omitzero"`
+	SchemaVersion int       `json:"schema_version,omitempty"`
+	HubdVersion   string    `json:"hubd_version,omitempty"`
+	Label         string    `json:"label,omitempty"`
+	Host          string    `json:"host,omitempty"`
+	// Error is set for an archive whose manifest cannot be read.
+	Error string `json:"error,omitempty"`
+}
+
+// Backups answers GET /v1/backups, newest first.
+type Backups struct {
+	Dir     string   `json:"dir"`
+	Backups []Backup `json:"backups"`
+}
+
+// BackupRequest is the (optional) body of POST /v1/backups.
+type BackupRequest struct {
+	// Label ends up in the file name; default "manual".
+	Label string `json:"label,omitempty"`
+}
+
+// Progress is one line of a streamed operation.
+type Progress struct {
+	Stage string `json:"stage"`
+	Done  int64  `json:"done"`
+	Total int64  `json:"total"`
+}
+
+// StreamLine is any line of an NDJSON stream: a Progress, or the final
+// line with exactly one of Result and Error.
+type StreamLine struct {
+	Progress
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// UpgradeStep is one pending schema step.
+type UpgradeStep struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"`
+}
+
+// UpgradePlan answers GET /v1/upgrade/plan and POST /v1/upgrade/run.
+type UpgradePlan struct {
+	From    int           `json:"from"`
+	To      int           `json:"to"`
+	Pending bool          `json:"pending"`
+	Steps   []UpgradeStep `json:"steps"`
+	Message string        `json:"message"`
+}
+
+// RestartRequest is the (optional) body of POST /v1/restart.
+type RestartRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// RestartResult answers POST /v1/restart.
+type RestartResult struct {
+	Message string `json:"message"`
+}
+
+// Event is one audit log entry.
+type Event struct {
+	ID       int64     `json:"id"`
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor"`
+	ActorUID int       `json:"actor_uid"` // -1 when unknown
+	Source   string    `json:"source"`
+	Action   string    `json:"action"`
+	Target   string    `json:"target"`
+	Detail   string    `json:"detail"`
+}
+
+// Events answers GET /v1/events?limit=N&before=ID&action=A&target=T,
+// newest first. NextBefore is the before= of the next (older) page; 0
+// when there is none.
+type Events struct {
+	Events     []Event `json:"events"`
+	NextBefore int64   `json:"next_before,omitempty"`
+}
