@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -124,8 +126,16 @@ func decodeProblem(path string, err error) Problem {
 		p.Hint = "check the TOML syntax and the value's type; `hubd config show` prints a valid file"
 		return p
 	}
+	// Type mismatches come back as plain errors in the form
+	// `toml: line N (last key "k"): message`.
+	if m := plainDecodeErr.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return Problem{File: path, Line: line, Key: m[2], Msg: m[3], Hint: "`hubd config show` shows every setting with a value of the right type"}
+	}
 	return Problem{File: path, Msg: err.Error(), Hint: "`hubd config show` prints a valid file"}
 }
+
+var plainDecodeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
 // unknownHint suggests the known key closest to a misspelt one.
 func unknownHint(key string) string {

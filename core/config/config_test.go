@@ -1,0 +1,150 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+}
+
+func TestShowRoundTrips(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Default().Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse("shown.toml", buf.Bytes())
+	if err != nil {
+		t.Fatalf("config show output does not parse back: %v\n%s", err, buf.String())
+	}
+	want := Default()
+	want.Source = "shown.toml"
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("round trip changed the config (-want +got):\n%s", d)
+	}
+}
+
+func TestFileOverridesDefaults(t *testing.T) {
+	cfg, err := Parse("x.toml", []byte(`
+[hub]
+listen = "127.0.0.1:9000"
+base_url = "/jupyter/"
+[spawner]
+start_timeout = "90s"
+[spawner.systemd]
+memory_max = "2G"
+[spawner.environment]
+JUPYTERHUB_SINGLEUSER_APP = "notebook.notebookapp.NotebookApp"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Hub.Listen != "127.0.0.1:9000" || cfg.Hub.BaseURL != "/jupyter/" || cfg.Spawner.StartTimeout.D() != 90*time.Second ||
+		cfg.Spawner.Systemd.MemoryMax != 2<<30 || cfg.Spawner.Environment["JUPYTERHUB_SINGLEUSER_APP"] == "" {
+		t.Errorf("overrides not applied: %+v", cfg)
+	}
+	if cfg.Auth.AllowedGroup != "jupyterhub" || cfg.Data.DB != "/var/lib/hubd/hubd.sqlite" {
+		t.Error("unset values lost their defaults")
+	}
+}
+
+func TestProblemsNameFileLineAndHint(t *testing.T) {
+	cases := []struct {
+		name, file string
+		want       []string
+	}{
+		{"unknown key with a suggestion", "[hub]\nlisen = \":80\"\n", []string{"x.toml:2", "hub.lisen", "unknown setting", `did you mean "hub.listen"`}},
+		{"syntax error", "[hub]\nlisten = \n", []string{"x.toml:2"}},
+		{"wrong type", "[auth]\nmin_uid = \"x\"\n", []string{"x.toml:2"}},
+		{"bad duration", "[spawner]\n\nstart_timeout = \"5x\"\n", []string{"x.toml:3", "spawner.start_timeout", "not a duration"}},
+		{"bad size", "[spawner.systemd]\nmemory_max = \"lots\"\n", []string{"x.toml:2", "not a size"}},
+		{"bad listener", "[hub]\nlisten = \"nowhere\"\n", []string{"x.toml:2", "hub.listen", "host:port"}},
+		{"public internal listener", "[hub]\ninternal_listen = \"0.0.0.0:8081\"\n", []string{"x.toml:2", "loopback"}},
+		{"base url", "[hub]\nbase_url = \"jupyter\"\n", []string{"x.toml:2", "hub.base_url", "start and end with '/'"}},
+		{"relative path", "[data]\ndb = \"hubd.sqlite\"\n", []string{"x.toml:2", "data.db", "absolute"}},
+		{"bad spawner", "[spawner]\nkind = \"docker\"\n", []string{"x.toml:2", "spawner.kind", "sudo, systemd, local"}},
+		{"relative command", "[spawner]\ncommand = [\"jupyterhub-singleuser\"]\n", []string{"x.toml:2", "absolute path"}},
+		{"nobody can log in", "[auth]\nallowed_group = \"\"\n", []string{"x.toml:2", "nobody could log in"}},
+		{"hostile group", "[auth]\nallowed_group = \"-rf\"\n", []string{"x.toml:2", "auth.allowed_group"}},
+		{"root spawns", "[auth]\nmin_uid = 0\n", []string{"x.toml:2", "auth.min_uid"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("x.toml", []byte(c.file))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v; want *Error", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEveryProblemIsReported(t *testing.T) {
+	_, err := Parse("x.toml", []byte("[hub]\nlisten = \"x\"\nbase_url = \"y\"\n[culler]\nactivity = \"z\"\n"))
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 3 {
+		t.Fatalf("want 3 problems, got %v", err)
+	}
+}
+
+func TestResolveAndLoad(t *testing.T) {
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	if p, explicit := Resolve("", getenv); p != DefaultPath || explicit {
+		t.Errorf("default resolve = %s, %v", p, explicit)
+	}
+	env[EnvVar] = "/etc/other.toml"
+	if p, explicit := Resolve("", getenv); p != "/etc/other.toml" || !explicit {
+		t.Errorf("HUBD_CONFIG resolve = %s, %v", p, explicit)
+	}
+	if p, _ := Resolve("/flag.toml", getenv); p != "/flag.toml" {
+		t.Errorf("flag does not win over HUBD_CONFIG: %s", p)
+	}
+	missing := filepath.Join(t.TempDir(), "none.toml")
+	if _, err := Load(missing, true); err == nil || !strings.Contains(err.Error(), "hubd config show") {
+		t.Errorf("explicit missing file: %v", err)
+	}
+	if cfg, err := Load(missing, false); err != nil || cfg.Hub.Listen != ":8000" {
+		t.Errorf("implicit missing file should give defaults: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "hubd.toml")
+	os.WriteFile(path, []byte("[hub]\nlisten = \":9\"\n"), 0o644)
+	if cfg, err := Load(path, true); err != nil || cfg.Hub.Listen != ":9" || cfg.Source != path {
+		t.Errorf("Load = %+v, %v", cfg.Hub, err)
+	}
+}
+
+func TestByteSizeAndDuration(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "4096": 4096, "64K": 64 << 10, "512M": 512 << 20, "2G": 2 << 30, "1T": 1 << 40, "2GiB": 2 << 30, "3gb": 3 << 30} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(in)); err != nil || int64(b) != want {
+			t.Errorf("%s → %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "1.5G", "G", "99999999999T"} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q accepted as a size", bad)
+		}
+	}
+	for in, want := range map[time.Duration]string{time.Hour: "1h", 90 * time.Second: "1m30s", 5 * time.Minute: "5m", 0: "0s"} {
+		if got, _ := Duration(in).MarshalText(); string(got) != want {
+			t.Errorf("%v → %s; want %s", in, got, want)
+		}
+	}
+}
