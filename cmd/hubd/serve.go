@@ -97,8 +97,9 @@ func serve(ctx context.Context, e *env, cfg config.Config, log *slog.Logger) err
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); h.RunPoller(pollCtx) }()
+	go func() { defer wg.Done(); h.RunCuller(pollCtx) }()
 	errc := make(chan error, 2)
 	for i, l := range []net.Listener{public, internal} {
 		go func() { errc <- servers[i].Serve(l) }()

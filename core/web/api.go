@@ -56,14 +56,10 @@ func (w *Web) serverModel(s store.Server, admin bool) map[string]any {
 	return m
 }
 
-// lastActivity is what the culler and the API see: the server's own
-// reports, and the proxy's observations when configured to count.
+// lastActivity is what the culler and the API see (hub.LastActivity with
+// the configured source).
 func (w *Web) lastActivity(s store.Server) time.Time {
-	t := s.LastActivity
-	if w.cfg.Culler.Activity != "server" && s.ProxyActivity.After(t) {
-		t = s.ProxyActivity
-	}
-	return t
+	return hub.LastActivity(s, w.cfg.Culler.Activity)
 }
 
 func (w *Web) pending(s store.Server) any {
