@@ -1,0 +1,509 @@
+package sharedenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The walk runs as root over a tree every member can write, so it must not
+// be steerable out of the tree: directories are opened one level at a time
+// with O_NOFOLLOW relative to their parent's descriptor, files are looked
+// at with statx(AT_SYMLINK_NOFOLLOW), and every change is made through a
+// descriptor opened with O_NOFOLLOW and checked to be the inode that was
+// inspected. A path string is never handed to chmod/chown, so swapping a
+// directory for a symlink mid-walk cannot redirect a repair to /etc.
+
+const (
+	// groupRW and groupRWX are the group bits files and directories need.
+	groupRW  = 0o060
+	groupRWX = 0o070
+	anyExec  = 0o111
+
+	statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_GID | unix.STATX_INO |
+		unix.STATX_NLINK | unix.STATX_BLOCKS
+
+	dirOpenFlags  = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fileOpenFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
+)
+
+// errHardLinked refuses to repair a file with several names: one of them
+// may be outside the environment (a member's hard link to a file they can
+// read), and root must not make that file group-writable.
+var errHardLinked = errors.New("has other hard links, maybe outside the environment: left unchanged, check it and fix it by hand")
+
+// setxattrFunc is unix.Fsetxattr; tests inject failures through it.
+type setxattrFunc func(fd int, attr string, data []byte, flags int) error
+
+// walker checks, and with fix set repairs, the tree under root with a
+// bounded number of goroutines.
+type walker struct {
+	ctx      context.Context
+	root     string
+	gid      uint32
+	fix      bool
+	maxEx    int
+	log      *slog.Logger
+	setxattr setxattrFunc
+
+	dev     uint64 // the walk stays on the root's filesystem
+	noACL   atomic.Bool
+	work    chan dirJob
+	pending sync.WaitGroup
+
+	mu  sync.Mutex // guards the example lists in rep
+	rep *Report
+}
+
+// dirJob is an open directory still to be read; rel is its path below the
+// root, kept only to name examples.
+type dirJob struct {
+	fd  int
+	rel string
+}
+
+// worker is one goroutine's state: its counts and reused buffers, so the
+// per-file path allocates nothing.
+type worker struct {
+	w     *walker
+	t     tally
+	stx   unix.Statx_t
+	dents []byte
+	xattr []byte
+}
+
+// kindSet is a set of kinds found on one path.
+type kindSet uint8
+
+func (s kindSet) has(k Kind) bool { return s&(1<<k) != 0 }
+
+func (s *kindSet) add(k Kind) { *s |= 1 << k }
+
+func (s *kindSet) drop(k Kind) { *s &^= 1 << k }
+
+// walkers is how many directories are read at once: the work is mostly
+// waiting in syscalls, so a few more than the CPUs keeps the disk busy on
+// a cold cache without crowding a shared machine.
+func walkers() int { return min(2*runtime.GOMAXPROCS(0), 8) }
+
+func (w *walker) run() (Report, error) {
+	rep := Report{Path: w.root, Examples: map[Kind][]string{}}
+	w.rep = &rep
+	fd, err := unix.Open(w.root, dirOpenFlags&^unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return rep, fmt.Errorf("open %s: %w", w.root, err)
+	}
+	var st unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, statxMask, &st); err != nil {
+		unix.Close(fd)
+		return rep, fmt.Errorf("stat %s: %w", w.root, err)
+	}
+	w.dev = devOf(&st)
+
+	n := walkers()
+	w.work = make(chan dirJob, 4*n)
+	w.pending.Add(1)
+	w.work <- dirJob{fd: fd}
+	workers := make([]*worker, n)
+	var done sync.WaitGroup
+	for i := range workers {
+		k := &worker{w: w, dents: make([]byte, 32<<10), xattr: make([]byte, 256)}
+		workers[i] = k
+		done.Go(func() {
+			for j := range w.work {
+				k.visit(j)
+			}
+		})
+	}
+	w.pending.Wait()
+	close(w.work)
+	done.Wait()
+
+	var sum tally
+	for _, k := range workers {
+		sum.add(&k.t)
+	}
+	sum.fill(&rep)
+	rep.ACLSupported = !w.noACL.Load()
+	return rep, w.ctx.Err()
+}
+
+func devOf(st *unix.Statx_t) uint64 { return unix.Mkdev(st.Dev_major, st.Dev_minor) }
+
+// visit handles one directory and then its subdirectories: each is handed
+// to an idle goroutine when the queue has room, else visited right here,
+// so the number of open directories stays bounded by queue size plus
+// goroutines times depth.
+func (k *worker) visit(j dirJob) {
+	defer k.w.pending.Done()
+	defer unix.Close(j.fd)
+	if k.w.ctx.Err() != nil {
+		return
+	}
+	if err := unix.Statx(j.fd, "", unix.AT_EMPTY_PATH, statxMask, &k.stx); err != nil {
+		k.fail(j.rel, nil, err)
+		return
+	}
+	if devOf(&k.stx) != k.w.dev {
+		return // a mount point: not part of the environment
+	}
+	k.t.dirs++
+	k.t.bytes += int64(k.stx.Blocks) * 512
+	k.dir(j)
+	for _, name := range k.entries(j) {
+		fd, err := unix.Openat(j.fd, name, dirOpenFlags, 0)
+		switch {
+		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
+			continue // removed or replaced since it was listed
+		case errors.Is(err, unix.EACCES):
+			k.t.problems[Unreadable]++
+			k.w.example(1<<Unreadable, j.rel, name)
+			continue
+		case err != nil:
+			k.fail(j.rel, []byte(name), err)
+			continue
+		}
+		child := dirJob{fd: fd, rel: joinRel(j.rel, name)}
+		k.w.pending.Add(1)
+		select {
+		case k.w.work <- child:
+		default:
+			k.visit(child)
+		}
+	}
+}
+
+func joinRel(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// entries checks the files of a directory and returns its subdirectories.
+// It parses getdents64 records in place: the name is NUL-terminated in the
+// buffer and goes to statx without a copy.
+func (k *worker) entries(j dirJob) []string {
+	var subdirs []string
+	for {
+		n, err := unix.Getdents(j.fd, k.dents)
+		if err != nil {
+			k.fail(j.rel, nil, fmt.Errorf("read directory: %w", err))
+			return subdirs
+		}
+		if n <= 0 {
+			return subdirs
+		}
+		for b := k.dents[:n]; len(b) > 0; {
+			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+			reclen := binary.NativeEndian.Uint16(b[16:])
+			rec := b[:reclen]
+			b = b[reclen:]
+			typ := rec[18]
+			cname := rec[19 : 19+bytes.IndexByte(rec[19:], 0)+1]
+			name := cname[:len(cname)-1]
+			if string(name) == "." || string(name) == ".." {
+				continue
+			}
+			if typ == unix.DT_UNKNOWN || typ == unix.DT_REG {
+				// Some filesystems do not fill in d_type; regular files need
+				// the statx anyway.
+				if err := statAt(j.fd, cname, &k.stx); err != nil {
+					if !errors.Is(err, unix.ENOENT) {
+						k.fail(j.rel, name, err)
+					}
+					continue
+				}
+				typ = dtype(k.stx.Mode)
+			}
+			switch typ {
+			case unix.DT_DIR:
+				subdirs = append(subdirs, string(name))
+			case unix.DT_LNK:
+				k.t.symlinks++
+			case unix.DT_REG:
+				k.file(j, name)
+			}
+		}
+	}
+}
+
+// dtype maps a file mode to the d_type of the same kind.
+func dtype(mode uint16) uint8 {
+	switch uint32(mode) & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return unix.DT_DIR
+	case unix.S_IFLNK:
+		return unix.DT_LNK
+	case unix.S_IFREG:
+		return unix.DT_REG
+	}
+	return unix.DT_UNKNOWN
+}
+
+// statAt is statx(2) of a NUL-terminated name in dirfd, not following a
+// final symlink. unix.Statx would allocate and copy the name on every call.
+func statAt(dirfd int, cname []byte, stx *unix.Statx_t) error {
+	_, _, errno := unix.Syscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(&cname[0])),
+		unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, uintptr(unsafe.Pointer(stx)), 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// fileWant is the group bits a file needs: read and write, and execute
+// when anyone may execute it (chmod g+rwX).
+func fileWant(mode uint32) uint32 {
+	if mode&anyExec != 0 {
+		return groupRWX
+	}
+	return groupRW
+}
+
+// pipMetadata reports files pip writes 0644 on purpose (a temporary file,
+// then chmod). Leaving them so is harmless: upgrading or uninstalling the
+// package only deletes them, which needs write permission on the
+// dist-info directory, not on the file. Reporting them would make every
+// pip install look like drift.
+func pipMetadata(dir string, name []byte) bool {
+	if !strings.HasSuffix(dir, ".dist-info") {
+		return false
+	}
+	switch string(name) {
+	case "RECORD", "INSTALLER", "direct_url.json":
+		return true
+	}
+	return false
+}
+
+// file checks the regular file name in j, whose statx is in k.stx.
+func (k *worker) file(j dirJob, name []byte) {
+	k.t.files++
+	k.t.bytes += int64(k.stx.Blocks) * 512
+	mode := uint32(k.stx.Mode)
+	var found kindSet
+	if k.stx.Gid != k.w.gid {
+		found.add(WrongGroup)
+	}
+	if want := fileWant(mode); mode&want != want && !pipMetadata(j.rel, name) {
+		found.add(FileMode)
+	}
+	if found == 0 {
+		return
+	}
+	if k.w.fix {
+		k.fixFile(j, name, found)
+	}
+	k.found(found, j.rel, name)
+}
+
+// fixFile repairs a file through a descriptor, so a file swapped for a
+// symlink after the check is left alone.
+func (k *worker) fixFile(j dirJob, name []byte, found kindSet) {
+	ino := k.stx.Ino
+	fd, err := unix.Openat(j.fd, string(name), fileOpenFlags, 0)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) {
+		return // removed or replaced by a symlink since it was checked
+	}
+	if err != nil {
+		k.fail(j.rel, name, err)
+		return
+	}
+	defer unix.Close(fd)
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, statxMask, &k.stx); err != nil {
+		k.fail(j.rel, name, err)
+		return
+	}
+	if k.stx.Ino != ino || uint32(k.stx.Mode)&unix.S_IFMT != unix.S_IFREG {
+		return // replaced since it was checked; the next check looks again
+	}
+	if k.stx.Nlink > 1 {
+		k.fail(j.rel, name, errHardLinked)
+		return
+	}
+	if found.has(WrongGroup) {
+		if err := unix.Fchown(fd, -1, int(k.w.gid)); err != nil {
+			k.fail(j.rel, name, fmt.Errorf("chgrp: %w", err))
+			return
+		}
+		k.t.fixed[WrongGroup]++
+	}
+	if found.has(FileMode) {
+		// Setuid and setgid bits are dropped: chown drops them anyway, and a
+		// group-writable setuid file would be a hole.
+		mode := uint32(k.stx.Mode)
+		if err := unix.Fchmod(fd, mode&0o777|fileWant(mode)); err != nil {
+			k.fail(j.rel, name, fmt.Errorf("chmod: %w", err))
+			return
+		}
+		k.t.fixed[FileMode]++
+	}
+}
+
+// dir checks, and repairs, the directory j, whose statx is in k.stx.
+func (k *worker) dir(j dirJob) {
+	mode := uint32(k.stx.Mode)
+	var found kindSet
+	if k.stx.Gid != k.w.gid {
+		found.add(WrongGroup)
+	}
+	if mode&groupRWX != groupRWX {
+		found.add(DirMode)
+	}
+	if mode&unix.S_ISGID == 0 {
+		found.add(NoSetgid)
+	}
+	cur, ok := k.defaultACL(j)
+	if !ok {
+		found.add(NoDefaultACL)
+	}
+	if found == 0 {
+		return
+	}
+	if k.w.fix {
+		k.fixDir(j, mode, cur, &found)
+	}
+	k.found(found, j.rel, nil)
+}
+
+// defaultACL reads the default ACL of j and reports whether it gives the
+// group rwx. On a filesystem without ACLs it reports true: there is
+// nothing to fix.
+func (k *worker) defaultACL(j dirJob) (acl, bool) {
+	if k.w.noACL.Load() {
+		return nil, true
+	}
+	n, err := unix.Fgetxattr(j.fd, xattrDefaultACL, k.xattr)
+	if errors.Is(err, unix.ERANGE) {
+		if n, err = unix.Fgetxattr(j.fd, xattrDefaultACL, nil); err == nil {
+			k.xattr = make([]byte, n)
+			n, err = unix.Fgetxattr(j.fd, xattrDefaultACL, k.xattr)
+		}
+	}
+	switch {
+	case errors.Is(err, unix.ENODATA):
+		return nil, false
+	case errors.Is(err, unix.EOPNOTSUPP):
+		k.w.aclUnsupported()
+		return nil, true
+	case err != nil:
+		k.fail(j.rel, nil, fmt.Errorf("read default ACL: %w", err))
+		return nil, true
+	}
+	cur, err := decodeACL(k.xattr[:n])
+	if err != nil {
+		return nil, false // rewritten whole by a repair
+	}
+	return cur, cur.groupRWX()
+}
+
+func (k *worker) fixDir(j dirJob, mode uint32, cur acl, found *kindSet) {
+	if found.has(WrongGroup) {
+		if err := unix.Fchown(j.fd, -1, int(k.w.gid)); err != nil {
+			k.fail(j.rel, nil, fmt.Errorf("chgrp: %w", err))
+			return
+		}
+		k.t.fixed[WrongGroup]++
+	}
+	if found.has(DirMode) || found.has(NoSetgid) {
+		if err := unix.Fchmod(j.fd, mode&0o7777|unix.S_ISGID|groupRWX); err != nil {
+			k.fail(j.rel, nil, fmt.Errorf("chmod: %w", err))
+			return
+		}
+		for _, kind := range []Kind{DirMode, NoSetgid} {
+			if found.has(kind) {
+				k.t.fixed[kind]++
+			}
+		}
+	}
+	if found.has(NoDefaultACL) {
+		err := k.w.setxattr(j.fd, xattrDefaultACL, cur.withGroupRWX().encode(), 0)
+		switch {
+		case errors.Is(err, unix.EOPNOTSUPP):
+			k.w.aclUnsupported()
+			found.drop(NoDefaultACL)
+		case err != nil:
+			k.fail(j.rel, nil, fmt.Errorf("set default ACL: %w", err))
+		default:
+			k.t.fixed[NoDefaultACL]++
+		}
+	}
+}
+
+// aclUnsupported switches ACL handling off for the rest of the walk (one
+// walk never leaves the root's filesystem) and warns once.
+func (w *walker) aclUnsupported() {
+	if w.noACL.CompareAndSwap(false, true) {
+		w.log.Warn("the filesystem does not support POSIX ACLs: relying on setgid directories and group modes only;"+
+			" files members create outside hubd-spawned servers (umask 0002) may need `hubd env repair`", "path", w.root)
+	}
+}
+
+// found counts the kinds found on one path and keeps it as an example.
+func (k *worker) found(found kindSet, dir string, name []byte) {
+	if found == 0 {
+		return
+	}
+	for kind := range numKinds {
+		if found.has(kind) {
+			k.t.problems[kind]++
+		}
+	}
+	k.w.example(found, dir, string(name))
+}
+
+// example records path as an example of each kind in found that still has
+// room; the path string is only built when it is kept.
+func (w *walker) example(found kindSet, dir, name string) {
+	if w.maxEx <= 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := ""
+	for kind := range numKinds {
+		if !found.has(kind) || len(w.rep.Examples[kind]) >= w.maxEx {
+			continue
+		}
+		if p == "" {
+			p = w.abs(dir, name)
+		}
+		w.rep.Examples[kind] = append(w.rep.Examples[kind], p)
+	}
+}
+
+func (w *walker) abs(dir, name string) string {
+	p := w.root
+	for _, part := range []string{dir, name} {
+		if part != "" {
+			p = strings.TrimSuffix(p, "/") + "/" + part
+		}
+	}
+	return p
+}
+
+// fail counts a path that could not be checked or repaired.
+func (k *worker) fail(dir string, name []byte, err error) {
+	k.t.errors++
+	w := k.w
+	w.log.Debug("shared environment walk", "path", w.abs(dir, string(name)), "err", err)
+	if w.maxEx <= 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.rep.ErrorExamples) < w.maxEx {
+		w.rep.ErrorExamples = append(w.rep.ErrorExamples, w.abs(dir, string(name))+": "+err.Error())
+	}
+}
