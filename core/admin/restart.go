@@ -1,0 +1,46 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/hubd/hubd/core/admin/wire"
+)
+
+// restart asks the Restarter for a graceful restart, at most once per
+// admin.restart_min_interval, so a member's `restart-hub` in a loop
+// cannot keep the hub restarting.
+func (s *Server) restart(w http.ResponseWriter, r *http.Request, who identity) error {
+	var req wire.RestartRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if s.restarter == nil {
+		return errorf(http.StatusNotImplemented, "this hub cannot restart itself: ask root to run `systemctl restart hubd` (user servers keep running)")
+	}
+	now := s.now()
+	s.restartMu.Lock()
+	wait := s.lastRestart.Add(s.cfg.Admin.RestartMinInterval.D()).Sub(now)
+	if !s.lastRestart.IsZero() && wait > 0 {
+		s.restartMu.Unlock()
+		return &httpError{status: http.StatusTooManyRequests, retryAfter: wait,
+			msg: "the hub was restarted moments ago: try again in " + wait.Round(1e9).String()}
+	}
+	s.lastRestart = now
+	s.restartMu.Unlock()
+
+	detail := "requested"
+	if req.Reason != "" {
+		detail += "; reason: " + truncate(req.Reason, 200)
+	}
+	// The restart must not depend on the caller staying connected.
+	err := s.restarter.Restart(context.WithoutCancel(r.Context()), who.actor())
+	if err != nil {
+		s.audit(r.Context(), who, "hub.restart", "hub", "failed: "+err.Error())
+		return err
+	}
+	s.audit(r.Context(), who, "hub.restart", "hub", detail)
+	s.log.Info("restart requested", "by", who.actor(), "uid", who.uid, "reason", req.Reason)
+	writeJSON(w, http.StatusAccepted, wire.RestartResult{Message: "the hub is restarting; user servers keep running"})
+	return nil
+}

@@ -1,0 +1,180 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hubd/hubd/core/admin/wire"
+	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/version"
+)
+
+// handler serves one endpoint for an authorised peer. A returned error
+// becomes the JSON error answer (an *httpError keeps its status).
+type handler func(s *Server, w http.ResponseWriter, r *http.Request, who identity) error
+
+// route is one line of the route table.
+type route struct {
+	method, path string
+	// members lets members call the endpoint; the handler limits them to
+	// their own data. Admin-only otherwise.
+	members bool
+	handle  handler
+}
+
+// table is the whole admin API. Mutating endpoints write the audit log
+// themselves, because what they record depends on how the call went.
+var table = []route{
+	{"GET", "/v1/whoami", true, (*Server).whoami},
+	{"GET", "/v1/status", true, (*Server).status},
+	{"GET", "/v1/sessions", true, (*Server).sessions},
+	{"POST", "/v1/sessions/stop", false, (*Server).stopMany},
+	{"POST", "/v1/sessions/{user}/stop", false, (*Server).stopOne},
+	{"GET", "/v1/sessions/{user}/log", true, (*Server).logTail},
+	{"GET", "/v1/backups", false, (*Server).listBackups},
+	{"POST", "/v1/backups", false, (*Server).createBackup},
+	{"POST", "/v1/backups/{name}/verify", false, (*Server).verifyBackup},
+	{"POST", "/v1/backups/{name}/restore", false, (*Server).restoreBackup},
+	{"GET", "/v1/upgrade/plan", false, (*Server).upgradePlan},
+	{"POST", "/v1/upgrade/run", false, (*Server).upgradeRun},
+	{"POST", "/v1/restart", true, (*Server).restart},
+	{"GET", "/v1/events", false, (*Server).events},
+}
+
+// routes builds the mux: one entry per path, dispatching on the method
+// itself so wrong methods and unknown paths get JSON errors too.
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	byPath := map[string]methods{}
+	var order []string
+	for _, rt := range table {
+		if byPath[rt.path] == nil {
+			byPath[rt.path] = methods{}
+			order = append(order, rt.path)
+		}
+		byPath[rt.path][rt.method] = rt
+	}
+	for _, p := range order {
+		mux.Handle(p, s.dispatch(byPath[p]))
+	}
+	mux.Handle("/", s.dispatch(nil))
+	return mux
+}
+
+type methods map[string]route
+
+// dispatch checks the peer, then the method, then the route's permission.
+// Refused peers learn nothing, not even which paths exist.
+func (s *Server) dispatch(ms methods) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who := identityOf(r.Context())
+		if who.role == "" {
+			s.log.Info("refused admin request", "uid", who.uid, "pid", who.pid, "user", who.name, "method", r.Method, "path", r.URL.Path, "why", who.why)
+			writeError(w, &httpError{status: http.StatusForbidden, msg: refusal(s.cfg.Auth, who)})
+			return
+		}
+		if ms == nil {
+			writeError(w, errorf(http.StatusNotFound, "unknown endpoint %s %s: this hub (version %s) serves %s", r.Method, r.URL.Path, version.Version, endpointList()))
+			return
+		}
+		rt, ok := ms[r.Method]
+		if !ok {
+			allowed := make([]string, 0, len(ms))
+			for m := range ms {
+				allowed = append(allowed, m)
+			}
+			slices.Sort(allowed)
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, errorf(http.StatusMethodNotAllowed, "%s %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+			return
+		}
+		if !rt.members && who.role != wire.RoleAdmin {
+			s.log.Info("refused admin-only request from a member", "uid", who.uid, "user", who.name, "method", r.Method, "path", r.URL.Path)
+			writeError(w, errorf(http.StatusForbidden, "%s %s needs an admin; %s is a member (%s), and members may only see the status, their own sessions and logs, and restart the hub",
+				r.Method, rt.path, who.actor(), who.why))
+			return
+		}
+		if err := rt.handle(s, w, r, who); err != nil {
+			var he *httpError
+			if !errors.As(err, &he) {
+				he = s.internal(r, err)
+			}
+			writeError(w, he)
+		}
+	})
+}
+
+func endpointList() string {
+	var out []string
+	for _, rt := range table {
+		out = append(out, rt.method+" "+rt.path)
+	}
+	return strings.Join(out, ", ")
+}
+
+// httpError is an error with the status it is answered with.
+type httpError struct {
+	status     int
+	msg        string
+	retryAfter time.Duration
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// internal maps an unexpected error: a busy database is worth retrying,
+// anything else is logged and passed on as it is (the messages are
+// written for admins).
+func (s *Server) internal(r *http.Request, err error) *httpError {
+	if errors.Is(err, store.ErrBusy) {
+		return &httpError{status: http.StatusServiceUnavailable, msg: err.Error() + ": try again in a moment", retryAfter: time.Second}
+	}
+	s.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	return &httpError{status: http.StatusInternalServerError, msg: err.Error()}
+}
+
+func writeError(w http.ResponseWriter, e *httpError) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int((e.retryAfter+time.Second-1)/time.Second)))
+	}
+	writeJSON(w, e.status, wire.Error{Error: e.msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeBody reads an optional JSON body into v: empty is fine (v keeps
+// its zero value), anything else must be one JSON object of known fields
+// within wire.MaxBodyBytes.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", wire.MaxBodyBytes)
+	}
+	if err != nil {
+		return errorf(http.StatusBadRequest, "bad request body: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "bad request body: more than one JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/hubd/hubd/core/admin/wire"
+	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/store"
+)
+
+// sessions lists the active servers with their process trees' CPU, memory
+// and GPU memory. Members see only their own; ?user= narrows the list.
+func (s *Server) sessions(w http.ResponseWriter, r *http.Request, who identity) error {
+	ctx := r.Context()
+	only := r.URL.Query().Get("user")
+	if who.role != wire.RoleAdmin {
+		if only != "" && only != who.name {
+			return errorf(http.StatusForbidden, "members may only see their own sessions; %s is a member", who.actor())
+		}
+		only = who.name
+	}
+	servers, err := s.store.ActiveServers(ctx)
+	if err != nil {
+		return err
+	}
+	out := wire.Sessions{Sessions: []wire.Session{}}
+	var mine []store.Server
+	for _, srv := range servers {
+		if only == "" || srv.User == only {
+			mine = append(mine, srv)
+		}
+	}
+	if len(mine) == 0 {
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+	snap, err := s.procs.snapshot()
+	if err != nil {
+		out.Warnings = append(out.Warnings, "process statistics are not available: "+err.Error())
+	}
+	gpuByPID, gpuFound, warn := s.gpu.usage(ctx)
+	out.GPU = gpuFound && warn == ""
+	if warn != "" {
+		out.Warnings = append(out.Warnings, warn)
+	}
+	for _, srv := range mine {
+		sess := wire.Session{
+			User: srv.User, Server: srv.Name, State: srv.State,
+			Started: srv.Started.UTC(), LastActivity: srv.LastActivity.UTC(), ProxyActivity: srv.ProxyActivity.UTC(),
+			URL:     hub.ServerPrefix(s.cfg.Hub.BaseURL, srv.User, srv.Name),
+			Spawner: srv.Spawner,
+		}
+		if op := s.hub.Pending(srv.User, srv.Name); op != nil {
+			sess.Pending = op.Kind
+		}
+		var st spawner.State
+		// An unreadable state is a server still starting ("{}"): no pid yet.
+		_ = json.Unmarshal([]byte(srv.SpawnerState), &st)
+		sess.PID, sess.Unit = st.PID, st.Unit
+		if snap != nil && st.PID > 0 {
+			tree := snap.tree(st.PID, st.PIDStart)
+			sess.Procs, sess.RSSBytes = len(tree.pids), tree.rss
+			if len(tree.pids) > 0 {
+				sess.CPUPercent = s.procs.cpuPercent(snap, st.PID, tree)
+			}
+			if out.GPU {
+				var gpu int64
+				for _, pid := range tree.pids {
+					gpu += gpuByPID[pid]
+				}
+				sess.GPUMemoryBytes = &gpu
+			}
+		}
+		out.Sessions = append(out.Sessions, sess)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

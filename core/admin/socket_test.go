@@ -1,0 +1,376 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hubd/hubd/core/admin/client"
+	"github.com/hubd/hubd/core/admin/wire"
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/internal/testutil"
+)
+
+// The real-socket tests use real accounts, all named hubtest-adm*.
+const (
+	grpAdmins  = "hubtest-adm"
+	grpMembers = "hubtest-adm-members"
+	usrAdmin   = "hubtest-adm-admin"
+	usrMember  = "hubtest-adm-member"
+	usrOut     = "hubtest-adm-outsider"
+	usrHub     = "hubtest-adm-hub" // the unprivileged hub account, in neither group
+)
+
+// testUsers creates the accounts once, on first use; TestMain removes
+// them whatever the tests did.
+type testUsers struct {
+	once sync.Once
+	err  error
+	h    testutil.Host
+	dir  string // 0755, holds a copy of the test binary the accounts can run
+	bin  string
+}
+
+var users testUsers
+
+func (u *testUsers) get(t *testing.T) *testUsers {
+	t.Helper()
+	testutil.NeedRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatalf("setpriv (util-linux) is needed: %v", err)
+	}
+	u.once.Do(func() { u.err = u.setup() })
+	if u.err != nil {
+		t.Fatalf("test accounts: %v", u.err)
+	}
+	return u
+}
+
+func (u *testUsers) setup() error {
+	for _, step := range []func() error{
+		func() error { return u.h.Group(grpAdmins) },
+		func() error { return u.h.Group(grpMembers) },
+		func() error { return u.h.User(usrAdmin, "", grpAdmins) },
+		func() error { return u.h.User(usrMember, "", grpMembers) },
+		func() error { return u.h.User(usrOut, "") },
+		func() error { return u.h.SystemUser(usrHub) },
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	dir, err := os.MkdirTemp("", "hubtest-adm-")
+	if err != nil {
+		return err
+	}
+	u.dir = dir
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		return err
+	}
+	u.bin = filepath.Join(dir, "admin.test")
+	return os.WriteFile(u.bin, data, 0o755)
+}
+
+func (u *testUsers) teardown() error {
+	u.h.Cleanup()
+	if u.dir != "" {
+		return os.RemoveAll(u.dir)
+	}
+	return nil
+}
+
+// socketDir makes a directory every test account can reach.
+func socketDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hubtest-adm-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// callAs makes one admin call as the given account (re-executing the
+// test binary through setpriv) and returns what the client saw.
+func (u *testUsers) callAs(t *testing.T, account, socket, op string) helperResult {
+	t.Helper()
+	cmd := exec.Command("setpriv", "--reuid="+account, "--regid="+account, "--init-groups", "--", u.bin)
+	cmd.Env = append(os.Environ(), envRole+"=client", envSocket+"="+socket, envOp+"="+op)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("client as %s: %v: %s", account, err, stderr)
+	}
+	var res helperResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("client as %s said %q: %v", account, out, err)
+	}
+	return res
+}
+
+// TestSocketPeerCred serves on a real socket and calls it as root, an
+// admin, a member and an outsider.
+func TestSocketPeerCred(t *testing.T) {
+	u := users.get(t)
+	sock := filepath.Join(socketDir(t), "hubd.sock")
+	e := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
+	e.user(t, usrMember)
+	e.serve(t)
+
+	root := &client.Client{Socket: sock}
+	me, err := root.WhoAmI(context.Background())
+	if err != nil || me.Role != wire.RoleAdmin || me.UID != 0 {
+		t.Fatalf("root: %+v, %v", me, err)
+	}
+	cases := []struct {
+		account, op string
+		kind, role  string
+	}{
+		{usrAdmin, "whoami", "ok", "admin"},
+		{usrAdmin, "backups", "ok", ""},
+		{usrAdmin, "stop:" + usrMember, "ok", ""},
+		{usrMember, "whoami", "ok", "member"},
+		{usrMember, "status", "ok", ""},
+		{usrMember, "sessions", "ok", ""},
+		{usrMember, "sessions:" + usrAdmin, "access-denied", ""},
+		{usrMember, "backups", "access-denied", ""},
+		{usrMember, "stop:" + usrMember, "access-denied", ""},
+		{usrMember, "restart", "ok", ""},
+		// The outsider is in no group the socket is open to: the kernel
+		// refuses, and the client names the groups to join.
+		{usrOut, "whoami", "socket-permission", ""},
+	}
+	for _, c := range cases {
+		res := u.callAs(t, c.account, sock, c.op)
+		if res.Kind != c.kind || res.Role != c.role {
+			t.Errorf("%s %s: got %+v, want kind %s role %q", c.account, c.op, res, c.kind, c.role)
+		}
+		if res.Kind == "socket-permission" && res.Groups != grpAdmins+","+grpMembers {
+			t.Errorf("%s %s: groups named %q", c.account, c.op, res.Groups)
+		}
+	}
+	// The admin's stop is in the audit log with the admin's real uid.
+	uid := lookupUID(t, usrAdmin)
+	found := false
+	for _, ev := range e.adminEvents(t) {
+		if ev.Action == "server.stop" && ev.ActorUID == uid && ev.Actor == usrAdmin && ev.Target == usrMember {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no audit event for %s's stop with uid %d: %+v", usrAdmin, uid, e.adminEvents(t))
+	}
+	if by := e.srv.restarter.(*fakeRestarter).by; len(by) != 1 || by[0] != usrMember {
+		t.Errorf("restarts by %v, want [%s]", by, usrMember)
+	}
+
+	// Open the file to everyone: SO_PEERCRED still refuses the outsider,
+	// with the hub's own explanation.
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	res := u.callAs(t, usrOut, sock, "whoami")
+	if res.Kind != "access-denied" || !strings.Contains(res.Message, "neither an admin nor a member") || !strings.Contains(res.Message, "group "+grpMembers) {
+		t.Errorf("outsider on an open socket: %+v", res)
+	}
+}
+
+func lookupUID(t *testing.T, name string) int {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uid
+}
+
+func gidOf(t *testing.T, group string) string {
+	t.Helper()
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Gid
+}
+
+// TestSocketAsUnprivilegedHub runs the admin server as an account in
+// neither group, as production's hub user is: the ACL must still open
+// the socket to both groups, and nobody else.
+func TestSocketAsUnprivilegedHub(t *testing.T) {
+	u := users.get(t)
+	dir := socketDir(t)
+	if err := os.Chown(dir, lookupUID(t, usrHub), -1); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "hubd.sock")
+	cmd := exec.Command("setpriv", "--reuid="+usrHub, "--regid="+usrHub, "--init-groups", "--", u.bin)
+	cmd.Env = append(os.Environ(), envRole+"=listen", envSocket+"="+sock, envGroups+"="+grpAdmins+","+grpMembers)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("hub helper: %v: %s", err, stderr.String())
+		}
+	}
+	t.Cleanup(stop)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "listening\n" {
+		t.Fatalf("hub helper said %q (%v): %s", line, err, stderr.String())
+	}
+
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v, want socket 0660", fi.Mode())
+	}
+	out, err := exec.Command("getfacl", "--omit-header", "--numeric", sock).Output()
+	if err != nil {
+		t.Fatalf("getfacl: %v", err)
+	}
+	want := []string{"user::rw-", "group::rw-", "group:" + gidOf(t, grpAdmins) + ":rw-", "group:" + gidOf(t, grpMembers) + ":rw-", "mask::rw-", "other::---"}
+	if got := strings.Fields(string(out)); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("getfacl: %v, want %v", got, want)
+	}
+
+	for account, want := range map[string]helperResult{
+		usrAdmin:  {Kind: "ok", Role: "admin"},
+		usrMember: {Kind: "ok", Role: "member"},
+		usrOut:    {Kind: "socket-permission", Groups: grpAdmins + "," + grpMembers},
+	} {
+		if got := u.callAs(t, account, sock, "whoami"); got.Kind != want.Kind || got.Role != want.Role || got.Groups != want.Groups {
+			t.Errorf("%s: %+v, want %+v", account, got, want)
+		}
+	}
+	stop()
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket still there after the hub closed: %v", err)
+	}
+}
+
+// TestSocketLifecycle: a second server is refused while the first runs, a
+// stale socket is replaced, a non-socket is never removed, and Close
+// removes only its own socket.
+func TestSocketLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "hubd.sock")
+	e := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
+	e.serve(t)
+
+	second := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
+	err := second.srv.Listen()
+	if !errors.Is(err, ErrAlreadyRunning) || !strings.Contains(err.Error(), "systemctl stop hubd") {
+		t.Fatalf("second server: %v", err)
+	}
+	c := &client.Client{Socket: sock}
+	if _, err := c.WhoAmI(context.Background()); err != nil {
+		t.Fatalf("the first server stopped answering after the refused second: %v", err)
+	}
+
+	// A crashed hub leaves its socket file behind.
+	stale := filepath.Join(dir, "stale.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	if _, err := os.Lstat(stale); err != nil {
+		t.Fatalf("no stale socket to test with: %v", err)
+	}
+	if _, err := (&client.Client{Socket: stale}).WhoAmI(context.Background()); !isNotRunning(err) {
+		t.Fatalf("client on a stale socket: %v", err)
+	}
+	third := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = stale })
+	third.serve(t)
+	if me, err := (&client.Client{Socket: stale}).WhoAmI(context.Background()); err != nil || me.Role != wire.RoleAdmin {
+		t.Fatalf("server on a replaced stale socket: %+v, %v", me, err)
+	}
+
+	// A regular file where the socket should be is an operator's file.
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fourth := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = plain })
+	if err := fourth.srv.Listen(); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("listen over a regular file: %v", err)
+	}
+	if b, _ := os.ReadFile(plain); string(b) != "mine" {
+		t.Fatal("the regular file was touched")
+	}
+
+	// After a handover the path may hold the next hub's socket: Close
+	// leaves a socket it did not create.
+	if err := os.Remove(stale); err != nil {
+		t.Fatal(err)
+	}
+	next, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	third.srv.Close()
+	if _, err := os.Lstat(stale); err != nil {
+		t.Fatalf("Close removed a socket it did not create: %v", err)
+	}
+	// And its own socket goes with it.
+	e.srv.Close()
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket left after Close: %v", err)
+	}
+	if _, err := c.WhoAmI(context.Background()); !isNotRunning(err) || !strings.Contains(err.Error(), "systemctl status hubd") {
+		t.Fatalf("client after the hub stopped: %v", err)
+	}
+}
+
+func isNotRunning(err error) bool {
+	_, ok := errors.AsType[*client.NotRunningError](err)
+	return ok
+}
