@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/hubd/hubd/core/config"
@@ -55,13 +54,6 @@ func (e *env) loadConfig() (config.Config, error) {
 func (e *env) fail(format string, args ...any) int {
 	fmt.Fprintf(e.stderr, "hubd: "+format+"\n", args...)
 	return 1
-}
-
-// logger builds the process logger: text on stderr at the configured level.
-func (e *env) logger(level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: l}))
 }
 
 // flagsFirst moves flags (and their values) ahead of positional arguments;

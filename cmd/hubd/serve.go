@@ -8,14 +8,18 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/daemon"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/core/web"
 	"github.com/hubd/hubd/internal/version"
 )
@@ -33,7 +37,7 @@ the hub answers; stopping the hub leaves them running.`)
 	if err != nil {
 		return e.fail("invalid configuration:\n%v", err)
 	}
-	log := e.logger(cfg.Hub.LogLevel).With("component", "serve")
+	log := slog.New(daemon.LogHandler(e.stderr, logLevel(cfg.Hub.LogLevel))).With("component", "serve")
 	if err := serve(ctx, e, cfg, log); err != nil {
 		log.Error("hub stopped", "err", err)
 		return e.fail("%v", err)
@@ -41,8 +45,37 @@ the hub answers; stopping the hub leaves them running.`)
 	return 0
 }
 
+// restartRequest asks the serve loop to restart in place.
+type restartRequest struct{ by string }
+
+// restarter is what the admin socket calls for `hubd restart`.
+type restarter chan restartRequest
+
+// Restart asks the running serve loop to re-exec; it returns once the
+// request is taken (the caller's connection ends with the old process).
+func (r restarter) Restart(ctx context.Context, by string) error {
+	select {
+	case r <- restartRequest{by: by}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func serve(ctx context.Context, e *env, cfg config.Config, log *slog.Logger) error {
-	root := e.logger(cfg.Hub.LogLevel)
+	// The path we were started from: a restart execs it again, so an
+	// upgraded binary installed there takes over.
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the hubd binary: %w", err)
+	}
+	root := slog.New(daemon.LogHandler(e.stderr, logLevel(cfg.Hub.LogLevel)))
+	notify := daemon.NewNotifier(root.With("component", "systemd"))
+	listeners, err := daemon.LoadListeners()
+	if err != nil {
+		return err
+	}
+	defer listeners.Close()
 	st, lock, err := openState(ctx, e.stderr, cfg)
 	if err != nil {
 		return err
@@ -77,58 +110,111 @@ func serve(ctx context.Context, e *env, cfg config.Config, log *slog.Logger) err
 	px := proxy.New(routes, popts)
 	defer px.Close()
 
-	// Routes come back before the hub answers anyone.
-	if _, err := h.Reattach(ctx); err != nil {
-		return err
-	}
-	handler := w.Handler(px)
-	public, err := listen(cfg.Hub.Listen)
+	// Listeners first (an inherited one keeps queueing connections while we
+	// start), then routes back, and only then READY and serving.
+	public, err := listeners.Listen("public", cfg.Hub.Listen)
 	if err != nil {
 		return err
 	}
-	internal, err := listen(cfg.Hub.InternalListen)
+	internal, err := listeners.Listen("internal", cfg.Hub.InternalListen)
 	if err != nil {
 		public.Close()
 		return err
 	}
-	servers := []*http.Server{newHTTPServer(cfg, handler, root), newHTTPServer(cfg, w.Handler(nil), root)}
-	log.Info("hub ready", "version", version.Version, "public", public.Addr().String(), "internal", internal.Addr().String(),
-		"spawner", cfg.Spawner.Kind, "db", cfg.Data.DB)
-
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); h.RunPoller(pollCtx) }()
-	go func() { defer wg.Done(); h.RunCuller(pollCtx) }()
-	errc := make(chan error, 2)
-	for i, l := range []net.Listener{public, internal} {
-		go func() { errc <- servers[i].Serve(l) }()
+	res, err := h.Reattach(ctx)
+	if err != nil {
+		return err
 	}
+	servers := map[string]*http.Server{"public": newHTTPServer(cfg, w.Handler(px), root), "internal": newHTTPServer(cfg, w.Handler(nil), root)}
+	errc := make(chan error, 2)
+	for name, l := range map[string]net.Listener{"public": public, "internal": internal} {
+		go func() { errc <- servers[name].Serve(l) }()
+	}
+	log.Info("hub ready", "version", version.Version, "public", public.Addr().String(), "public_from", listeners.Sources["public"],
+		"internal", internal.Addr().String(), "spawner", cfg.Spawner.Kind, "db", cfg.Data.DB, "reattached", res.Restored)
+	notify.Ready(statusLine(ctx, st))
+
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(4)
+	go func() { defer wg.Done(); h.RunPoller(bgCtx) }()
+	go func() { defer wg.Done(); h.RunCuller(bgCtx) }()
+	go func() {
+		defer wg.Done()
+		notify.Watchdog(bgCtx, func(c context.Context) error { return st.DB().PingContext(c) })
+	}()
+	go func() { defer wg.Done(); reportStatus(bgCtx, notify, st) }()
+
+	restarts := make(restarter)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var restartBy string
 	select {
 	case <-ctx.Done():
 		log.Info("stopping the hub; user servers keep running")
+		notify.Stopping()
 	case err = <-errc:
+		notify.Stopping()
+	case <-hup:
+		restartBy = "SIGHUP"
+	case req := <-restarts:
+		restartBy = req.by
 	}
-	stopPoll()
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	var handover *daemon.Handover
+	if restartBy != "" {
+		log.Info("restarting the hub in place; user servers keep running", "requested_by", restartBy, "binary", exe)
+		notify.Reloading()
+		if handover, err = daemon.PrepareHandover(map[string]net.Listener{"public": public, "internal": internal}); err != nil {
+			log.Error("restart: cannot hand the listeners over; stopping instead", "err", err)
+			notify.Stopping()
+		}
+	}
+	stopBG()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, s := range servers {
 		_ = s.Shutdown(shutCtx)
 	}
 	wg.Wait()
 	h.Wait()
+	if handover != nil {
+		// The state is closed and the lock released right before the exec;
+		// the new process takes both again.
+		st.Close()
+		lock.Release()
+		return handover.Exec(exe, os.Args)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
 }
 
-func listen(addr string) (net.Listener, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w (is another hub or program using the port? `ss -ltnp` shows who)", addr, err)
+func logLevel(name string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(name))
+	return l
+}
+
+// statusLine is what `systemctl status hubd` shows.
+func statusLine(ctx context.Context, st *store.Store) string {
+	users, _ := st.CountUsers(ctx)
+	counts, _ := st.CountServers(ctx)
+	return fmt.Sprintf("%d users, %d servers running, %d starting", users, counts[store.StateRunning], counts[store.StateStarting])
+}
+
+func reportStatus(ctx context.Context, n *daemon.Notifier, st *store.Store) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.Status(statusLine(ctx, st))
+		}
 	}
-	return l, nil
 }
 
 // newHTTPServer bounds headers and their arrival time, but sets no

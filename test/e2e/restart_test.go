@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readyCount counts the hub's "hub ready" log lines: one per (re)start.
+func readyCount() int {
+	b, _ := os.ReadFile(env.hub.log)
+	return strings.Count(string(b), `msg="hub ready"`)
+}
+
+// load sends requests through the proxy and to the hub API until stop is
+// closed, counting failures. The Go client retries idempotent requests on
+// connections closed while idle, as browsers do.
+func load(b *browser, name string, stop <-chan struct{}) (ok, failed *atomic.Int64, errs chan string, wg *sync.WaitGroup) {
+	ok, failed, errs, wg = new(atomic.Int64), new(atomic.Int64), make(chan string, 100), new(sync.WaitGroup)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			paths := []string{"/user/" + name + "/api/status", "/hub/api"}
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", env.public+paths[n%2], nil)
+				resp, err := b.client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						ok.Add(1)
+						continue
+					}
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+				failed.Add(1)
+				select {
+				case errs <- fmt.Sprintf("%s: %v", paths[n%2], err):
+				default:
+				}
+			}
+		}()
+	}
+	return ok, failed, errs, wg
+}
+
+func TestRestartUnderLoadKeepsEveryone(t *testing.T) {
+	need(t)
+	b := newBrowser(t)
+	startServer(t, b, bob, bobPW)
+	resp, _ := b.follow("/user/" + bob + "/tree") // OAuth: the browser's cookie for the server
+	readAll(resp)
+	pids := fmt.Sprint(serverPIDs(t, bob))
+
+	stop := make(chan struct{})
+	ok, failed, errs, wg := load(b, bob, stop)
+	for i := 0; i < 10; i++ {
+		before := readyCount()
+		if err := env.hub.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitFor(60*time.Second, func() error {
+			if readyCount() <= before {
+				return fmt.Errorf("not ready again yet")
+			}
+			return nil
+		}); err != nil {
+			close(stop)
+			t.Fatalf("restart %d: %v\n%s", i+1, err, hubLog())
+		}
+	}
+	// Keep the load on a moment after the last restart, then stop.
+	target := ok.Load() + 20
+	_ = waitFor(10*time.Second, func() error {
+		if ok.Load() < target {
+			return fmt.Errorf("waiting")
+		}
+		return nil
+	})
+	close(stop)
+	wg.Wait()
+	close(errs)
+	if failed.Load() != 0 {
+		var sample []string
+		for e := range errs {
+			sample = append(sample, e)
+		}
+		t.Errorf("%d of %d requests failed across 10 restarts; first errors: %v", failed.Load(), failed.Load()+ok.Load(), sample)
+	}
+	if ok.Load() < 100 {
+		t.Errorf("only %d requests went through; the load was not steady", ok.Load())
+	}
+	if got := fmt.Sprint(serverPIDs(t, bob)); got != pids {
+		t.Errorf("server pids changed across restarts: %s → %s", pids, got)
+	}
+	t.Logf("%d requests, %d failed, across 10 restarts", ok.Load()+failed.Load(), failed.Load())
+}
+
+func TestUpgradeThenRestartRunsTheNewBinary(t *testing.T) {
+	need(t)
+	b := newBrowser(t)
+	startServer(t, b, alice, alicePW)
+	pids := fmt.Sprint(serverPIDs(t, alice))
+
+	// Install a new build over the binary the hub runs, as a package upgrade
+	// does (write beside, rename over).
+	next := filepath.Join(binDir, ".hubd.new")
+	build := exec.Command("go", "build", "-ldflags", "-X github.com/hubd/hubd/internal/version.Version=9.9.9-upgraded", "-o", next, "./cmd/hubd")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if err := os.Rename(next, helperBin); err != nil {
+		t.Fatal(err)
+	}
+	before := readyCount()
+	if err := env.hub.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(60*time.Second, func() error {
+		if readyCount() <= before {
+			return fmt.Errorf("not ready again yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, hubLog())
+	}
+	if !strings.Contains(hubLog(), "9.9.9-upgraded") {
+		t.Errorf("the restarted hub is not the upgraded binary:\n%s", hubLog())
+	}
+	if got := fmt.Sprint(serverPIDs(t, alice)); got != pids {
+		t.Errorf("server pids changed across the upgrade: %s → %s", pids, got)
+	}
+	r := b.do("GET", "/user/"+alice+"/api", nil, nil)
+	readAll(r)
+	if r.StatusCode != 200 {
+		t.Errorf("alice's server after the upgrade: %d", r.StatusCode)
+	}
+}
