@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The hub reads /proc directly instead of asking the helper through sudo:
@@ -32,7 +33,8 @@ var errNoProcess = errors.New("no such process")
 func readStat(pid int) (procStat, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrProcessDone) {
+		// ESRCH: the process exited between opening and reading the file.
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
 			return procStat{}, errNoProcess
 		}
 		return procStat{}, fmt.Errorf("read /proc/%d/stat: %w", pid, err)
