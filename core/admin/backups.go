@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/hubd/hubd/backups"
 	"github.com/hubd/hubd/core/admin/wire"
@@ -77,7 +78,7 @@ func (s *Server) createBackup(w http.ResponseWriter, r *http.Request, who identi
 	})
 	if err != nil {
 		s.audit(r.Context(), who, "backup.create", s.cfg.Backups.Dir, "failed: "+err.Error())
-		if !st.started {
+		if !st.begun() {
 			status := http.StatusInternalServerError
 			if errors.Is(err, backups.ErrNoSpace) {
 				status = http.StatusInsufficientStorage
@@ -94,13 +95,17 @@ func (s *Server) createBackup(w http.ResponseWriter, r *http.Request, who identi
 }
 
 // ndjson writes one JSON line at a time, flushed, sending the 200 header
-// with the first line.
+// with the first line. backups.Create reports the snapshot's progress
+// from a goroutine of its own, hence the lock.
 type ndjson struct {
 	w       http.ResponseWriter
+	mu      sync.Mutex
 	started bool
 }
 
 func (n *ndjson) line(v wire.StreamLine) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if !n.started {
 		n.started = true
 		n.w.Header().Set("Content-Type", wire.NDJSON)
@@ -110,6 +115,12 @@ func (n *ndjson) line(v wire.StreamLine) {
 	// cancelled and the backup stops on its own.
 	_ = json.NewEncoder(n.w).Encode(v)
 	_ = http.NewResponseController(n.w).Flush()
+}
+
+func (n *ndjson) begun() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.started
 }
 
 // archivePath resolves a backup named in the URL to a file of the backup

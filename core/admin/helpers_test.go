@@ -386,3 +386,11 @@ var (
 	idMember   = identity{uid: 990002, name: "hubtest-adm-member", role: wire.RoleMember, why: "in auth.allowed_group hubtest-adm-members"}
 	idOutsider = identity{uid: 990003, name: "hubtest-adm-outsider", why: "hubtest-adm-outsider (uid 990003) is neither an admin nor a member of the hub"}
 )
+
+// jsonBody decodes a recorded answer, failing on a non-2xx status.
+func jsonBody(rec *httptest.ResponseRecorder, v any) error {
+	if rec.Code/100 != 2 {
+		return fmt.Errorf("status %d: %s", rec.Code, rec.Body)
+	}
+	return json.Unmarshal(rec.Body.Bytes(), v)
+}
