@@ -72,6 +72,8 @@ type Server struct {
 	mux       *http.ServeMux
 	procs     *procSampler
 	gpu       *gpuProbe
+	active    fresh[[]store.Server]
+	counts    fresh[counts]
 
 	// backupMu allows one backup at a time: two would each need the space
 	// of the database twice over and gain nothing.

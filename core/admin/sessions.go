@@ -21,7 +21,7 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request, who identity) 
 		}
 		only = who.name
 	}
-	servers, err := s.store.ActiveServers(ctx)
+	servers, err := s.active.get(ctx, s.store.ActiveServers)
 	if err != nil {
 		return err
 	}

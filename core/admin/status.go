@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"os"
 
@@ -15,17 +16,28 @@ func (s *Server) whoami(w http.ResponseWriter, _ *http.Request, who identity) er
 	return nil
 }
 
+// counts are the database's part of the status.
+type counts struct {
+	schema  int
+	users   int
+	servers map[string]int
+}
+
+func (s *Server) readCounts(ctx context.Context) (counts, error) {
+	var c counts
+	var err error
+	if c.schema, err = upgrade.Version(ctx, s.store.DB()); err != nil {
+		return c, err
+	}
+	if c.users, err = s.store.CountUsers(ctx); err != nil {
+		return c, err
+	}
+	c.servers, err = s.store.CountServers(ctx)
+	return c, err
+}
+
 func (s *Server) status(w http.ResponseWriter, r *http.Request, _ identity) error {
-	ctx := r.Context()
-	schema, err := upgrade.Version(ctx, s.store.DB())
-	if err != nil {
-		return err
-	}
-	users, err := s.store.CountUsers(ctx)
-	if err != nil {
-		return err
-	}
-	servers, err := s.store.CountServers(ctx)
+	c, err := s.counts.get(r.Context(), s.readCounts)
 	if err != nil {
 		return err
 	}
@@ -34,15 +46,15 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ identity) erro
 	listeners = append(listeners, wire.Listener{Name: "admin", Addr: s.cfg.Admin.Socket})
 	writeJSON(w, http.StatusOK, wire.Status{
 		Version:       version.Version,
-		SchemaVersion: schema,
+		SchemaVersion: c.schema,
 		PID:           os.Getpid(),
 		Started:       s.started.UTC(),
 		UptimeSeconds: int64(now.Sub(s.started).Seconds()),
 		Listeners:     listeners,
 		SpawnerKind:   s.cfg.Spawner.Kind,
-		Users:         users,
-		Servers:       servers,
-		ActiveServers: servers[store.StateStarting] + servers[store.StateRunning] + servers[store.StateStopping],
+		Users:         c.users,
+		Servers:       c.servers,
+		ActiveServers: c.servers[store.StateStarting] + c.servers[store.StateRunning] + c.servers[store.StateStopping],
 	})
 	return nil
 }

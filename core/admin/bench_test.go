@@ -1,0 +1,76 @@
+package admin
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hubd/hubd/core/admin/client"
+)
+
+// BenchmarkSocket100Clients runs 100 clients at once on the real socket,
+// each on its own connection, against a hub with three running servers,
+// and reports the latency percentiles of each command (targets.md P13:
+// p99 ≤ 50 ms). Whether this disturbs the hub's HTTP side is measured
+// with the whole hub, not here.
+func BenchmarkSocket100Clients(b *testing.B) {
+	e := newTestEnv(b)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.start(b, u)
+	}
+	e.serve(b)
+	const clients = 100
+	ctx := context.Background()
+	calls := map[string]func(c *client.Client) error{
+		"status": func(c *client.Client) error { _, err := c.Status(ctx); return err },
+		"whoami": func(c *client.Client) error { _, err := c.WhoAmI(ctx); return err },
+		"sessions": func(c *client.Client) error {
+			s, err := c.Sessions(ctx, "")
+			if err == nil && len(s.Sessions) != 3 {
+				b.Errorf("%d sessions", len(s.Sessions))
+			}
+			return err
+		},
+	}
+	for _, name := range []string{"whoami", "status", "sessions"} {
+		call := calls[name]
+		b.Run(name, func(b *testing.B) {
+			cs := make([]*client.Client, clients)
+			for i := range cs {
+				cs[i] = &client.Client{Socket: e.cfg.Admin.Socket}
+				if err := call(cs[i]); err != nil { // opens the connection
+					b.Fatal(err)
+				}
+			}
+			lat := make([][]time.Duration, clients)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for i := range clients {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						t0 := time.Now()
+						if err := call(cs[i]); err != nil {
+							b.Error(err)
+							return
+						}
+						lat[i] = append(lat[i], time.Since(t0))
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			all := slices.Concat(lat...)
+			slices.Sort(all)
+			pct := func(p float64) float64 {
+				return float64(all[int(p*float64(len(all)-1))]) / float64(time.Millisecond)
+			}
+			b.ReportMetric(pct(0.50), "p50-ms")
+			b.ReportMetric(pct(0.99), "p99-ms")
+			b.ReportMetric(pct(1), "max-ms")
+		})
+	}
+}
