@@ -267,6 +267,11 @@ func TestRestartRateLimit(t *testing.T) {
 	if rec := e.do(idRoot, "POST", "/v1/restart", ""); rec.Code != 500 || !strings.Contains(rec.Body.String(), "re-exec failed") {
 		t.Fatalf("failing restarter: %d %s", rec.Code, rec.Body)
 	}
+	// A restart that failed does not count against the interval.
+	r.err = nil
+	if rec := e.do(idRoot, "POST", "/v1/restart", ""); rec.Code != http.StatusAccepted {
+		t.Fatalf("retry after a failed restart: %d %s", rec.Code, rec.Body)
+	}
 	e.srv.restarter = nil
 	if rec := e.do(idRoot, "POST", "/v1/restart", ""); rec.Code != http.StatusNotImplemented || !strings.Contains(rec.Body.String(), "systemctl restart hubd") {
 		t.Fatalf("no restarter: %d %s", rec.Code, rec.Body)

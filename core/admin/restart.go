@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/hubd/hubd/core/admin/wire"
 )
@@ -36,6 +37,13 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request, who identity) e
 	// The restart must not depend on the caller staying connected.
 	err := s.restarter.Restart(context.WithoutCancel(r.Context()), who.actor())
 	if err != nil {
+		// Nothing restarted, so nothing to rate-limit: the admin may try
+		// again at once after fixing the cause.
+		s.restartMu.Lock()
+		if s.lastRestart.Equal(now) {
+			s.lastRestart = time.Time{}
+		}
+		s.restartMu.Unlock()
 		s.audit(r.Context(), who, "hub.restart", "hub", "failed: "+err.Error())
 		return err
 	}

@@ -124,9 +124,6 @@ func NewServer(o Options) *Server {
 	return s
 }
 
-// Socket is the path of the admin socket.
-func (s *Server) Socket() string { return s.cfg.Admin.Socket }
-
 // Serve answers requests until ctx ends or Close is called, opening the
 // socket first unless Listen already did. It returns nil after a clean
 // shutdown.

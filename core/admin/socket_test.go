@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/hubd/hubd/core/admin/client"
@@ -373,4 +374,36 @@ func TestSocketLifecycle(t *testing.T) {
 func isNotRunning(err error) bool {
 	_, ok := errors.AsType[*client.NotRunningError](err)
 	return ok
+}
+
+// TestSocketWithoutACLSupport serves from ramfs, which stores no ACLs:
+// the socket stays 0660, goes to the admin group, and the log says why.
+func TestSocketWithoutACLSupport(t *testing.T) {
+	users.get(t)
+	dir := socketDir(t)
+	if out, err := exec.Command("mount", "-t", "ramfs", "ramfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount ramfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	sock := filepath.Join(dir, "hubd.sock")
+	e := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
+	e.serve(t)
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm() != 0o660 || strconv.Itoa(int(st.Gid)) != gidOf(t, grpAdmins) {
+		t.Errorf("socket mode %v, gid %d; want 0660 and group %s", fi.Mode(), st.Gid, grpAdmins)
+	}
+	if !strings.Contains(e.logs.String(), "POSIX ACLs are not supported") {
+		t.Errorf("no warning in the log:\n%s", e.logs.String())
+	}
+	if me, err := (&client.Client{Socket: sock}).WhoAmI(context.Background()); err != nil || me.Role != wire.RoleAdmin {
+		t.Fatalf("whoami: %+v, %v", me, err)
+	}
 }
