@@ -104,7 +104,7 @@ func (w *walker) run() (Report, error) {
 		return rep, fmt.Errorf("open %s: %w", w.root, err)
 	}
 	var st unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, statxMask, &st); err != nil {
+	if err := fstatx(fd, &st); err != nil {
 		unix.Close(fd)
 		return rep, fmt.Errorf("stat %s: %w", w.root, err)
 	}
@@ -150,7 +150,7 @@ func (k *worker) visit(j dirJob) {
 	if k.w.ctx.Err() != nil {
 		return
 	}
-	if err := unix.Statx(j.fd, "", unix.AT_EMPTY_PATH, statxMask, &k.stx); err != nil {
+	if err := fstatx(j.fd, &k.stx); err != nil {
 		k.fail(j.rel, nil, err)
 		return
 	}
@@ -166,8 +166,7 @@ func (k *worker) visit(j dirJob) {
 		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
 			continue // removed or replaced since it was listed
 		case errors.Is(err, unix.EACCES):
-			k.t.problems[Unreadable]++
-			k.w.example(1<<Unreadable, j.rel, name)
+			k.found(1<<Unreadable, j.rel, []byte(name))
 			continue
 		case err != nil:
 			k.fail(j.rel, []byte(name), err)
@@ -218,7 +217,7 @@ func (k *worker) entries(j dirJob) []string {
 			if typ == unix.DT_UNKNOWN || typ == unix.DT_REG {
 				// Some filesystems do not fill in d_type; regular files need
 				// the statx anyway.
-				if err := statAt(j.fd, cname, &k.stx); err != nil {
+				if err := statAt(j.fd, cname, unix.AT_SYMLINK_NOFOLLOW, &k.stx); err != nil {
 					if !errors.Is(err, unix.ENOENT) {
 						k.fail(j.rel, name, err)
 					}
@@ -232,7 +231,7 @@ func (k *worker) entries(j dirJob) []string {
 			case unix.DT_LNK:
 				k.t.symlinks++
 			case unix.DT_REG:
-				k.file(j, name)
+				k.file(j, cname)
 			}
 		}
 	}
@@ -251,15 +250,30 @@ func dtype(mode uint16) uint8 {
 	return unix.DT_UNKNOWN
 }
 
-// statAt is statx(2) of a NUL-terminated name in dirfd, not following a
-// final symlink. unix.Statx would allocate and copy the name on every call.
-func statAt(dirfd int, cname []byte, stx *unix.Statx_t) error {
+// statAt is statx(2) of a NUL-terminated name in dirfd. unix.Statx would
+// allocate and copy the name on every call.
+func statAt(dirfd int, cname []byte, flags int, stx *unix.Statx_t) error {
 	_, _, errno := unix.Syscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(&cname[0])),
-		unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, uintptr(unsafe.Pointer(stx)), 0)
+		uintptr(flags|unix.AT_NO_AUTOMOUNT), statxMask, uintptr(unsafe.Pointer(stx)), 0)
 	if errno != 0 {
 		return errno
 	}
 	return nil
+}
+
+var emptyCName = []byte{0}
+
+// fstatx is statx(2) of an open descriptor.
+func fstatx(fd int, stx *unix.Statx_t) error { return statAt(fd, emptyCName, unix.AT_EMPTY_PATH, stx) }
+
+// openAt is openat(2) of a NUL-terminated name, without unix.Openat's
+// copy of the name.
+func openAt(dirfd int, cname []byte, flags int) (int, error) {
+	fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(&cname[0])), uintptr(flags), 0, 0, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
 }
 
 // fileWant is the group bits a file needs: read and write, and execute
@@ -287,8 +301,10 @@ func pipMetadata(dir string, name []byte) bool {
 	return false
 }
 
-// file checks the regular file name in j, whose statx is in k.stx.
-func (k *worker) file(j dirJob, name []byte) {
+// file checks the regular file cname (NUL-terminated) in j, whose statx
+// is in k.stx.
+func (k *worker) file(j dirJob, cname []byte) {
+	name := cname[:len(cname)-1]
 	k.t.files++
 	k.t.bytes += int64(k.stx.Blocks) * 512
 	mode := uint32(k.stx.Mode)
@@ -303,16 +319,17 @@ func (k *worker) file(j dirJob, name []byte) {
 		return
 	}
 	if k.w.fix {
-		k.fixFile(j, name, found)
+		k.fixFile(j, cname, found)
 	}
 	k.found(found, j.rel, name)
 }
 
 // fixFile repairs a file through a descriptor, so a file swapped for a
 // symlink after the check is left alone.
-func (k *worker) fixFile(j dirJob, name []byte, found kindSet) {
+func (k *worker) fixFile(j dirJob, cname []byte, found kindSet) {
+	name := cname[:len(cname)-1]
 	ino := k.stx.Ino
-	fd, err := unix.Openat(j.fd, string(name), fileOpenFlags, 0)
+	fd, err := openAt(j.fd, cname, fileOpenFlags)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) {
 		return // removed or replaced by a symlink since it was checked
 	}
@@ -321,7 +338,7 @@ func (k *worker) fixFile(j dirJob, name []byte, found kindSet) {
 		return
 	}
 	defer unix.Close(fd)
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, statxMask, &k.stx); err != nil {
+	if err := fstatx(fd, &k.stx); err != nil {
 		k.fail(j.rel, name, err)
 		return
 	}
@@ -460,12 +477,12 @@ func (k *worker) found(found kindSet, dir string, name []byte) {
 			k.t.problems[kind]++
 		}
 	}
-	k.w.example(found, dir, string(name))
+	k.w.example(found, dir, name)
 }
 
 // example records path as an example of each kind in found that still has
 // room; the path string is only built when it is kept.
-func (w *walker) example(found kindSet, dir, name string) {
+func (w *walker) example(found kindSet, dir string, name []byte) {
 	if w.maxEx <= 0 {
 		return
 	}
@@ -477,7 +494,7 @@ func (w *walker) example(found kindSet, dir, name string) {
 			continue
 		}
 		if p == "" {
-			p = w.abs(dir, name)
+			p = w.abs(dir, string(name))
 		}
 		w.rep.Examples[kind] = append(w.rep.Examples[kind], p)
 	}
