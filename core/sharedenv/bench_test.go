@@ -100,4 +100,3 @@ func BenchmarkRepair100k(b *testing.B) {
 		reportFilesPerSecond(b, rep)
 	})
 }
-
