@@ -147,6 +147,23 @@ func (s *Server) Serve(ctx context.Context) error {
 	return fmt.Errorf("admin socket %s: %w", s.cfg.Admin.Socket, err)
 }
 
+// Listener is the listening admin socket, nil before Listen. A graceful
+// restart passes it on to the next hub process (net.FileListener there,
+// given back as Options.Listener); call KeepSocketFile before Close then.
+func (s *Server) Listener() net.Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.l
+}
+
+// KeepSocketFile makes Close leave the socket file in place: after a
+// handover the next hub process serves the same socket.
+func (s *Server) KeepSocketFile() {
+	s.mu.Lock()
+	s.sockInfo = nil
+	s.mu.Unlock()
+}
+
 // shutdownGrace is how long Close lets answers in flight finish (a
 // restart's own answer, a stop) before cutting connections; a backup
 // still streaming is cancelled and cleans up after itself.

@@ -407,3 +407,39 @@ func TestSocketWithoutACLSupport(t *testing.T) {
 		t.Fatalf("whoami: %+v, %v", me, err)
 	}
 }
+
+// TestSocketHandover plays a graceful restart: the next server gets the
+// listening socket as a file, the old one closes without removing the
+// socket file, and clients never see it gone.
+func TestSocketHandover(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "hubd.sock")
+	old := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
+	old.serve(t)
+	f, err := old.srv.Listener().(*net.UnixListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inherited, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
+	next.srv = NewServer(Options{Config: next.cfg, Store: next.store, Hub: next.hub, Listener: inherited, Logger: old.srv.log})
+	next.serve(t)
+	old.srv.KeepSocketFile()
+	if err := old.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(sock); err != nil {
+		t.Fatalf("socket file gone after the handover: %v", err)
+	}
+	if _, err := (&client.Client{Socket: sock}).Status(context.Background()); err != nil {
+		t.Fatalf("the next server does not answer: %v", err)
+	}
+	// The inherited socket is systemd's or the old hub's to clean up.
+	next.srv.Close()
+	if _, err := os.Lstat(sock); err != nil {
+		t.Fatalf("a server closed a socket file it did not create: %v", err)
+	}
+}
