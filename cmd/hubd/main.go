@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"config":       {"show the effective configuration or check a file", cmdConfig},
 		"upgrade-db":   {"upgrade the database schema (takes a backup first)", cmdUpgradeDB},
 		"backup":       {"create, list, verify, restore and prune backups", cmdBackup},
+		"env":          {"create and check the shared package environment", cmdEnv},
 		"spawn-helper": {"start or stop a user's server (run by sudo as that user)", cmdSpawnHelper},
 		"restart":      {"restart the running hub in place (users' servers keep running)", cmdRestart},
 		"version":      {"print the hubd version", cmdVersion},
