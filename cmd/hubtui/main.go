@@ -1,23 +1,102 @@
-// Command hubtui is the terminal admin console for hubd. It talks to the
-// running hub over its unix admin socket.
+// Command hubtui is the terminal console for hubd: ssh to the server and
+// type hubtui. It talks to the running hub over its unix admin socket;
+// what it may do there is decided by the hub from the caller's uid.
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/hubd/hubd/core/admin/client"
+	"github.com/hubd/hubd/core/admin/wire"
+	"github.com/hubd/hubd/internal/version"
+	"github.com/hubd/hubd/ui"
 )
 
 func main() {
-	fs := flag.NewFlagSet("hubtui", flag.ContinueOnError)
-	socket := fs.String("socket", "/run/hubd/hubd.sock", "the hub's admin socket")
-	fs.Bool("readonly", false, "hide every action that changes the hub")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			os.Exit(0)
-		}
-		os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, runUI)
+	stop()
+	os.Exit(code)
+}
+
+// config is what the flags decide.
+type config struct {
+	socket   string
+	readOnly bool
+	refresh  time.Duration
+	noColor  bool
+}
+
+// runUI runs the console on the terminal until the user quits.
+func runUI(ctx context.Context, cfg config, stderr io.Writer) error {
+	var mu sync.Mutex
+	var mismatch string
+	c := &client.Client{Socket: cfg.socket, OnVersionMismatch: func(mine, hub string) {
+		mu.Lock()
+		mismatch = fmt.Sprintf("note: hubtui %s talked to hubd %s; after an upgrade, restart the hub (hubd restart) so both match", mine, hub)
+		mu.Unlock()
+	}}
+	m := ui.New(ui.Options{Client: c, Socket: cfg.socket, ReadOnly: cfg.readOnly, Refresh: cfg.refresh, NoColor: cfg.noColor})
+	_, err := tea.NewProgram(m, tea.WithContext(ctx)).Run()
+	mu.Lock()
+	if mismatch != "" {
+		fmt.Fprintln(stderr, mismatch)
 	}
-	fmt.Fprintf(os.Stderr, "hubtui: this build has no admin console yet (socket %s); use `hubd backup` and `hubd upgrade-db` from the shell\n", *socket)
-	os.Exit(1)
+	mu.Unlock()
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return nil // SIGTERM or SIGHUP (the ssh session went away)
+	}
+	return err
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string,
+	runUI func(context.Context, config, io.Writer) error) int {
+	fs := flag.NewFlagSet("hubtui", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config
+	fs.StringVar(&cfg.socket, "socket", wire.DefaultSocket, "the hub's admin socket (config admin.socket)")
+	fs.BoolVar(&cfg.readOnly, "readonly", false, "hide every action that changes the hub")
+	fs.DurationVar(&cfg.refresh, "refresh", 2*time.Second, "how often the views are fetched again; 0 only on start and on r")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: hubtui [--socket PATH] [--readonly] [--refresh DURATION]\n\n"+
+			"The terminal console of a running hubd. Keys: ? shows them all, q quits.\n"+
+			"Colours follow the terminal's background; NO_COLOR turns them off.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hubtui: unexpected argument %q; run `hubtui --help` for the flags\n", fs.Arg(0))
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "hubtui %s\n", version.Version)
+		return 0
+	}
+	if cfg.refresh < 0 {
+		fmt.Fprintf(stderr, "hubtui: --refresh %s: must not be negative (0 turns the refresh off)\n", cfg.refresh)
+		return 2
+	}
+	cfg.noColor = getenv("NO_COLOR") != ""
+	if err := runUI(ctx, cfg, stderr); err != nil {
+		fmt.Fprintf(stderr, "hubtui: %v\n", err)
+		return 1
+	}
+	return 0
 }

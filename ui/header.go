@@ -1,0 +1,99 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/hubd/hubd/core/admin/wire"
+)
+
+// renderHeader draws the hub status bar and the tabs: always on screen,
+// so the admin never loses sight of which hub this is and how it is.
+func renderHeader(c *Common, status wire.Status, statusErr error, active pageID, width int) string {
+	st := c.styles
+	var segs []string
+	switch {
+	case statusErr != nil:
+		segs = []string{"hubd: status unavailable: " + clean(statusErr.Error())}
+	case status.Version == "":
+		segs = []string{"hubd: status loading…"}
+	default:
+		segs = []string{
+			"hubd " + clean(status.Version),
+			"up " + compactDuration(time.Duration(status.UptimeSeconds)*time.Second),
+			fmt.Sprintf("%d active %s", status.ActiveServers, plural(status.ActiveServers, "server", "servers")),
+		}
+		if n := status.Servers["failed"]; n > 0 {
+			segs = append(segs, fmt.Sprintf("%d failed", n))
+		}
+		segs = append(segs,
+			fmt.Sprintf("%d %s", status.Users, plural(status.Users, "user", "users")),
+			fmt.Sprintf("schema %d", status.SchemaVersion),
+			fmt.Sprintf("pid %d", status.PID),
+			"spawner "+clean(status.SpawnerKind),
+		)
+		for _, l := range status.Listeners {
+			if l.Name != "admin" {
+				segs = append(segs, clean(l.Name)+" "+clean(l.Addr))
+			}
+		}
+	}
+	who := "you: " + whoText(c.who)
+	bar := fitSegments(segs, " · ", width-ansi.StringWidth(who)-3)
+	gap := max(width-ansi.StringWidth(bar)-ansi.StringWidth(who)-2, 1)
+	line1 := st.Header.Render(ansi.Truncate(" "+bar+strings.Repeat(" ", gap)+who+" ", width, "…"))
+
+	var tabs []string
+	for i, t := range pageTitles {
+		// Brackets mark the current tab without colour too.
+		if pageID(i) == active {
+			tabs = append(tabs, st.ActiveTab.Render(fmt.Sprintf("[%d %s]", i+1, t)))
+		} else {
+			tabs = append(tabs, st.Tab.Render(fmt.Sprintf(" %d %s ", i+1, t)))
+		}
+	}
+	line2 := lipgloss.JoinHorizontal(lipgloss.Top, tabs...)
+	if c.readOnly {
+		badge := st.Badge.Render("READ-ONLY (" + readOnlyWhy(c) + ")")
+		if pad := width - lipgloss.Width(line2) - lipgloss.Width(badge) - 1; pad > 0 {
+			line2 += strings.Repeat(" ", pad) + badge
+		}
+	}
+	return line1 + "\n" + line2
+}
+
+func whoText(w wire.WhoAmI) string {
+	name := w.User
+	if name == "" {
+		name = fmt.Sprintf("uid %d", w.UID)
+	}
+	return clean(name) + " (" + string(w.Role) + ")"
+}
+
+func readOnlyWhy(c *Common) string {
+	if c.flagRO {
+		return "--readonly"
+	}
+	return "the hub lets a " + string(c.who.Role) + " only look"
+}
+
+// fitSegments joins as many leading segments as fit in width; the first
+// is cut if it alone is too long.
+func fitSegments(segs []string, sep string, width int) string {
+	if len(segs) == 0 {
+		return ""
+	}
+	out := ansi.Truncate(segs[0], width, "…")
+	for _, s := range segs[1:] {
+		next := out + sep + s
+		if ansi.StringWidth(next) > width {
+			break
+		}
+		out = next
+	}
+	return out
+}
