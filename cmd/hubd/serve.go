@@ -239,6 +239,23 @@ func newSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawne
 			HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, Logger: log})
 	case "local":
 		out[spawner.KindLocal] = spawner.NewLocal(spawner.LocalOptions{Logger: log})
+	case "systemd":
+		sd := cfg.Spawner.Systemd
+		s, err := spawner.NewSystemd(spawner.SystemdOptions{
+			UnitPrefix: sd.UnitPrefix, Slice: sd.Slice, MemoryMax: int64(sd.MemoryMax),
+			CPUQuotaPercent: sd.CPUQuotaPercent, TasksMax: sd.TasksMax,
+			PrivateTmp: sd.PrivateTmp, NoNewPrivileges: sd.NoNewPrivileges,
+			ReadOnlyPaths: sd.ReadOnlyPaths, ReadWritePaths: sd.ReadWritePaths, ExtraProperties: sd.ExtraProperties,
+			RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[spawner.KindSystemd] = s
+		// Servers started through sudo before a switch to systemd stay
+		// stoppable; building the sudo spawner costs nothing.
+		out[spawner.KindSudo] = spawner.NewSudo(spawner.SudoOptions{SudoPath: cfg.Spawner.SudoPath,
+			HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, Logger: log})
 	default:
 		return nil, fmt.Errorf("spawner.kind %q is not available in this build", cfg.Spawner.Kind)
 	}

@@ -107,7 +107,7 @@ func NewSystemd(o SystemdOptions) (*Systemd, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if escapeUnitName(o.UnitPrefix) != o.UnitPrefix || strings.Contains(o.UnitPrefix, "\\") {
+	if strings.TrimLeft(o.UnitPrefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
 		return nil, fmt.Errorf("spawner.systemd.unit_prefix %q has characters not allowed in a unit name: use letters, digits, '-' and '_'", o.UnitPrefix)
 	}
 	if o.Slice != "" && (!strings.HasSuffix(o.Slice, ".slice") || !validUnitName(o.Slice)) {
@@ -412,8 +412,10 @@ const gcWait = 5 * time.Second
 func (s *Systemd) clearLeftover(ctx context.Context, conn *sddbus.Conn, unit string) error {
 	s.removeEnvFile(unit)
 	// ListUnitsByPatterns lists only loaded units; ListUnitsByNames and
-	// property reads would load a stub for a unit that is gone.
-	pattern := []string{globEscape(unit)}
+	// property reads would load a stub for a unit that is gone. systemd
+	// matches with FNM_NOESCAPE, and unit names hold no other glob
+	// characters, so the name is its own pattern.
+	pattern := []string{unit}
 	units, err := conn.ListUnitsByPatternsContext(ctx, nil, pattern)
 	if err != nil {
 		return busError(err, "look for a leftover unit "+unit)

@@ -63,19 +63,6 @@ func validUnitName(name string) bool {
 	return true
 }
 
-// globEscape quotes a unit name for ListUnitsByPatterns, which matches
-// with fnmatch: the backslashes of \x2d would otherwise escape the 'x'.
-func globEscape(name string) string {
-	var b strings.Builder
-	for _, r := range name {
-		if strings.ContainsRune(`\*?[]`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 func prop(name string, v any) sddbus.Property {
 	return sddbus.Property{Name: name, Value: dbus.MakeVariant(v)}
 }
@@ -181,23 +168,25 @@ const (
 // extraKinds are the properties extra_properties may set. D-Bus
 // properties are typed and systemd refuses a wrong type only at the first
 // spawn, so unknown names are refused at hub start instead.
-var extraKinds = map[string]extraKind{
-	"PrivateDevices": extraBool, "PrivateNetwork": extraBool, "PrivateIPC": extraBool,
-	"ProtectKernelTunables": extraBool, "ProtectKernelModules": extraBool, "ProtectKernelLogs": extraBool,
-	"ProtectControlGroups": extraBool, "ProtectClock": extraBool, "ProtectHostname": extraBool,
-	"RestrictSUIDSGID": extraBool, "RestrictRealtime": extraBool, "LockPersonality": extraBool,
-	"MemoryDenyWriteExecute": extraBool, "RemoveIPC": extraBool,
-	"ProtectSystem": extraString, "ProtectHome": extraString, "ProtectProc": extraString,
-	"ProcSubset": extraString, "DevicePolicy": extraString, "IOSchedulingClass": extraString,
-	"InaccessiblePaths": extraList, "ExecPaths": extraList, "NoExecPaths": extraList,
-	"SupplementaryGroups": extraList,
-	"MemoryHigh": extraBytes, "MemoryLow": extraBytes, "MemoryMin": extraBytes, "MemorySwapMax": extraBytes,
-	"LimitCORE": extraBytes, "LimitFSIZE": extraBytes, "LimitAS": extraBytes,
-	"CPUWeight": extraUint, "StartupCPUWeight": extraUint, "IOWeight": extraUint,
-	"LimitNOFILE": extraUint, "LimitNPROC": extraUint,
-	"Nice": extraInt32, "OOMScoreAdjust": extraInt32,
-	"RuntimeMaxSec": extraSec,
-}
+var extraKinds = func() map[string]extraKind {
+	m := map[string]extraKind{}
+	for kind, props := range map[extraKind][]string{
+		extraBool: {"PrivateDevices", "PrivateNetwork", "PrivateIPC", "ProtectKernelTunables", "ProtectKernelModules",
+			"ProtectKernelLogs", "ProtectControlGroups", "ProtectClock", "ProtectHostname", "RestrictSUIDSGID",
+			"RestrictRealtime", "LockPersonality", "MemoryDenyWriteExecute", "RemoveIPC"},
+		extraString: {"ProtectSystem", "ProtectHome", "ProtectProc", "ProcSubset", "DevicePolicy"},
+		extraList:   {"InaccessiblePaths", "ExecPaths", "NoExecPaths", "SupplementaryGroups"},
+		extraBytes:  {"MemoryHigh", "MemoryLow", "MemoryMin", "MemorySwapMax", "LimitCORE", "LimitFSIZE", "LimitAS"},
+		extraUint:   {"CPUWeight", "StartupCPUWeight", "IOWeight", "LimitNOFILE", "LimitNPROC"},
+		extraInt32:  {"Nice", "OOMScoreAdjust"},
+		extraSec:    {"RuntimeMaxSec"},
+	} {
+		for _, p := range props {
+			m[p] = kind
+		}
+	}
+	return m
+}()
 
 // managedProperties are set by the spawner from its own settings.
 var managedProperties = map[string]string{
@@ -383,7 +372,12 @@ func (s *Systemd) envDirReady() error {
 	return nil
 }
 
-func (s *Systemd) envFilePath(unit string) string { return filepath.Join(s.envDir, unit+".env") }
+// envFilePath is where a unit's environment file lives. systemd globs
+// EnvironmentFile= paths, so the backslashes of the unit name (\x2d)
+// become '%', which no unit name contains and glob leaves alone.
+func (s *Systemd) envFilePath(unit string) string {
+	return filepath.Join(s.envDir, strings.ReplaceAll(unit, `\`, "%")+".env")
+}
 
 // writeEnvFile writes the unit's environment (0400) and returns its path.
 // It is written under a temporary name and renamed, so systemd never
@@ -459,8 +453,11 @@ func (s *Systemd) failure(unit string, props map[string]any) (string, int) {
 			// cgroup v1 kernels report an OOM kill as a plain SIGKILL.
 			what += fmt.Sprintf(", most likely by the OOM killer for going over its memory limit (MemoryMax=%d bytes; spawner.systemd.memory_max)", s.o.MemoryMax)
 		}
-	default:
+	case 0:
 		what = "is gone: it ended or was stopped outside the hub"
+		if result != "" && result != "success" {
+			what = fmt.Sprintf("never ran: systemd could not set it up (`journalctl -u %s` says why)", unit)
+		}
 	}
 	if result == "oom-kill" {
 		what = fmt.Sprintf("was killed by the OOM killer for going over its memory limit (MemoryMax=%d bytes; raise spawner.systemd.memory_max): %s", s.o.MemoryMax, what)
