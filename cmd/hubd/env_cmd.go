@@ -114,7 +114,17 @@ repaired. Runs as root.`, true, args, nil)
 		fmt.Fprintf(e.stdout, "ipykernel is missing, so the kernel will not start: run `%s/bin/pip install ipykernel`\n", cfg.SharedEnv.Path)
 	}
 	fmt.Fprintf(e.stdout, "spawned servers get %s first on PATH\n", shared.PathPrefix())
-	return 0
+	return leftOver(e.stdout, res.Report)
+}
+
+// leftOver ends init and repair: exit 1, with what to do, when the repair
+// pass could not fix everything (hard links, I/O errors).
+func leftOver(w io.Writer, rep sharedenv.Report) int {
+	if rep.Healthy() {
+		return 0
+	}
+	fmt.Fprintln(w, "some problems are left: see the paths above, fix them by hand, then run `hubd env check`")
+	return 1
 }
 
 func envCheck(ctx context.Context, e *env, args []string) int {
@@ -159,11 +169,7 @@ root.`, true, args, &examples)
 		return e.fail("%v", err)
 	}
 	printReport(e.stdout, rep, true)
-	if !rep.Healthy() {
-		fmt.Fprintln(e.stdout, "some problems are left: see the paths above, fix them by hand, then run `hubd env check`")
-		return 1
-	}
-	return 0
+	return leftOver(e.stdout, rep)
 }
 
 func envStatus(ctx context.Context, e *env, args []string) int {

@@ -118,6 +118,9 @@ func (e *Env) walk(ctx context.Context, fix bool, maxExamples int) (Report, erro
 	w := &walker{ctx: ctx, root: e.opts.Path, gid: gid, fix: fix, maxEx: maxExamples, log: e.log, setxattr: e.setxattr}
 	rep, err := w.run()
 	rep.Group = e.opts.Group
+	if errors.Is(err, fs.ErrNotExist) {
+		return rep, fmt.Errorf("shared environment %s: %w: create it with `sudo hubd env init` or set shared_env.path", e.opts.Path, err)
+	}
 	if err != nil {
 		return rep, fmt.Errorf("shared environment %s: %w", e.opts.Path, err)
 	}

@@ -101,12 +101,12 @@ func (w *walker) run() (Report, error) {
 	w.rep = &rep
 	fd, err := unix.Open(w.root, dirOpenFlags&^unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return rep, fmt.Errorf("open %s: %w", w.root, err)
+		return rep, fmt.Errorf("open: %w", err)
 	}
 	var st unix.Statx_t
 	if err := fstatx(fd, &st); err != nil {
 		unix.Close(fd)
-		return rep, fmt.Errorf("stat %s: %w", w.root, err)
+		return rep, fmt.Errorf("stat: %w", err)
 	}
 	w.dev = devOf(&st)
 
