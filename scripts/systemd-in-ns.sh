@@ -7,7 +7,8 @@
 #   scripts/systemd-in-ns.sh start         boot; prints the host pid of the namespace's systemd
 #   scripts/systemd-in-ns.sh exec CMD...   run CMD inside (e.g. exec systemctl show UNIT)
 #   scripts/systemd-in-ns.sh bus-address   print DBUS_SYSTEM_BUS_ADDRESS for clients on the host
-#   scripts/systemd-in-ns.sh journal-dir   print the directory of the namespace's (volatile) journal
+#   scripts/systemd-in-ns.sh journal-dir   print the directory of the namespace's journal, for journalctl -D
+#                                          (volatile, in the private /run; PID 1 logs there too)
 #   scripts/systemd-in-ns.sh stop          power off, then remove what the instance left on the host
 #
 # Root only (CAP_SYS_ADMIN). One instance per machine: on a cgroup v1 host the devices, pids and

@@ -226,7 +226,12 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 	done := make(chan string, 1)
 	if _, err := conn.StartTransientUnitContext(ctx, unit, "fail", props, done); err != nil {
 		s.removeEnvFile(unit)
-		return State{}, &StartError{Reason: busError(err, "start unit "+unit).Error()}
+		err = busError(err, "start unit "+unit)
+		var de dbus.Error
+		if errors.As(err, &de) && de.Name == "org.freedesktop.systemd1.UnitExists" {
+			err = fmt.Errorf("%w: a unit file of that name exists; remove it or change spawner.systemd.unit_prefix", err)
+		}
+		return State{}, &StartError{Reason: err.Error()}
 	}
 	var result string
 	select {

@@ -51,6 +51,7 @@ func bootSystemd(t *testing.T) *nsSystemd {
 		t.Fatal(err)
 	}
 	ns := &nsSystemd{script: script}
+	cgroupsBefore := unitCgroups(t)
 	waitFor(t, "the namespaced systemd starts (one instance per machine)", 3*time.Minute, func() (bool, error) {
 		out, err := exec.Command(script, "start").Output()
 		if err == nil {
@@ -74,10 +75,41 @@ func bootSystemd(t *testing.T) *nsSystemd {
 		if l, _ := os.Readlink("/dev/log"); l == "/run/systemd/journal/dev-log" {
 			t.Error("/dev/log still points into the stopped instance's /run")
 		}
+		for dir := range unitCgroups(t) {
+			if !cgroupsBefore[dir] {
+				t.Errorf("cgroup directory left on the host after stop: %s", dir)
+			}
+		}
 	})
+	if out, err := exec.Command(script, "start").CombinedOutput(); err == nil || !bytes.Contains(out, []byte("already running")) {
+		t.Errorf("a second start was not refused: %v\n%s", err, out)
+	}
 	ns.busAddr = strings.TrimSpace(ns.run(t, "bus-address"))
 	ns.journalDir = strings.TrimSpace(ns.run(t, "journal-dir"))
 	return ns
+}
+
+// unitCgroups lists the host's cgroup directories named like units,
+// which is what systemd creates.
+func unitCgroups(t *testing.T) map[string]bool {
+	t.Helper()
+	dirs := map[string]bool{}
+	err := filepath.WalkDir("/sys/fs/cgroup", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil // cgroups come and go while we walk
+		}
+		if d.IsDir() {
+			switch filepath.Ext(path) {
+			case ".slice", ".scope", ".service", ".socket", ".mount", ".swap":
+				dirs[path] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
 }
 
 func (ns *nsSystemd) run(t *testing.T, args ...string) string {
