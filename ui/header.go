@@ -58,9 +58,17 @@ func renderHeader(c *Common, status wire.Status, statusErr error, active pageID,
 	}
 	line2 := lipgloss.JoinHorizontal(lipgloss.Top, tabs...)
 	if c.readOnly {
-		badge := st.Badge.Render("READ-ONLY (" + readOnlyWhy(c) + ")")
-		if pad := width - lipgloss.Width(line2) - lipgloss.Width(badge) - 1; pad > 0 {
-			line2 += strings.Repeat(" ", pad) + badge
+		// Say why when there is room: the flag, or the hub's answer.
+		why := "--readonly"
+		if !c.flagRO {
+			why = string(c.who.Role)
+		}
+		for _, text := range []string{"READ-ONLY (" + why + ")", "READ-ONLY"} {
+			badge := st.Badge.Render(text)
+			if pad := width - lipgloss.Width(line2) - lipgloss.Width(badge) - 1; pad > 0 {
+				line2 += strings.Repeat(" ", pad) + badge
+				break
+			}
 		}
 	}
 	return line1 + "\n" + line2
@@ -72,13 +80,6 @@ func whoText(w wire.WhoAmI) string {
 		name = fmt.Sprintf("uid %d", w.UID)
 	}
 	return clean(name) + " (" + string(w.Role) + ")"
-}
-
-func readOnlyWhy(c *Common) string {
-	if c.flagRO {
-		return "--readonly"
-	}
-	return "the hub lets a " + string(c.who.Role) + " only look"
 }
 
 // fitSegments joins as many leading segments as fit in width; the first

@@ -1,0 +1,322 @@
+package ui
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/hubd/hubd/core/admin/client"
+	"github.com/hubd/hubd/core/admin/wire"
+)
+
+// run starts the console on f in a real Bubble Tea program (80×24, no
+// colour, no refresh timer) and waits until the sessions are on screen.
+func run(t *testing.T, f *fake, readOnly bool) *teatest.TestModel {
+	t.Helper()
+	tm := teatest.NewTestModel(t, New(Options{Client: f, ReadOnly: readOnly, Now: clock}),
+		teatest.WithInitialTermSize(80, 24),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+	waitScreen(t, tm, "carol")
+	return tm
+}
+
+// waitScreen waits until the program has drawn word. The renderer only
+// rewrites the cells that changed, so only a word drawn where nothing
+// like it was before is sure to show up whole in the output.
+func waitScreen(t *testing.T, tm *teatest.TestModel, word string) {
+	t.Helper()
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+		return bytes.Contains([]byte(ansi.Strip(string(b))), []byte(word))
+	}, teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
+}
+
+func send(tm *teatest.TestModel, keys ...string) {
+	for _, m := range press(keys...) {
+		tm.Send(m)
+	}
+}
+
+// quit ends the program with q (or ctrl+c when a prompt would take the
+// q) and returns the final model.
+func quit(t *testing.T, tm *teatest.TestModel, ctrlC bool) Model {
+	t.Helper()
+	if ctrlC {
+		tm.Send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
+	} else {
+		send(tm, "q")
+	}
+	return tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
+}
+
+func (f *fake) stopCalls() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.stops)
+}
+
+func sessionsOf(m Model) *listView[wire.Session] { return m.pages[pageSessions].(*sessionsPage).list }
+
+func shownUsers(m Model) []string {
+	var out []string
+	for _, s := range sessionsOf(m).shown {
+		out = append(out, s.User)
+	}
+	return out
+}
+
+func TestKillMarkedWithConfirmation(t *testing.T) {
+	f := newFake()
+	tm := run(t, f, false)
+	send(tm, "space", "space", "x")
+	waitScreen(t, tm, "marked") // "2 marked" in the list's line
+	send(tm, "y")
+	waitScreen(t, tm, "Stopped")
+	m := quit(t, tm, false)
+
+	if got, want := f.stopCalls(), [][]string{{"alice", "bob"}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("stops = %q, want %q", got, want)
+	}
+	if m.flashErr || m.flash != "Stopped the servers of alice and bob." {
+		t.Errorf("status line = %q (error %v), want the outcome", m.flash, m.flashErr)
+	}
+	if m.prompt != nil || m.busy != "" {
+		t.Errorf("prompt %v, busy %q after the stop", m.prompt, m.busy)
+	}
+	if !strings.Contains(ansi.Strip(m.Render()), "Stopped the servers of alice and bob.") {
+		t.Errorf("the outcome is not on screen:\n%s", ansi.Strip(m.Render()))
+	}
+}
+
+func TestKillOneWithCtrlK(t *testing.T) {
+	f := newFake()
+	tm := run(t, f, false)
+	send(tm, "down", "ctrl+k", "y") // bob, the idle one
+	waitScreen(t, tm, "Stopped")
+	m := quit(t, tm, false)
+	if got := f.stopCalls(); len(got) != 1 || !slices.Equal(got[0], []string{"bob"}) {
+		t.Errorf("stops = %q, want [[bob]]", got)
+	}
+	if m.flash != "Stopped the server of bob." {
+		t.Errorf("status line = %q", m.flash)
+	}
+}
+
+func TestKillCancelled(t *testing.T) {
+	for _, no := range []string{"n", "esc"} {
+		t.Run(no, func(t *testing.T) {
+			f := newFake()
+			tm := run(t, f, false)
+			send(tm, "space", "space", "x", no)
+			m := quit(t, tm, false)
+			if got := f.stopCalls(); len(got) != 0 {
+				t.Errorf("stops = %q after cancelling, want none", got)
+			}
+			if m.prompt != nil || m.busy != "" {
+				t.Errorf("prompt %v, busy %q after cancelling", m.prompt, m.busy)
+			}
+			if n := len(sessionsOf(m).marks); n != 2 {
+				t.Errorf("%d marks after cancelling, want the 2 kept", n)
+			}
+		})
+	}
+}
+
+func TestFilterNarrowsAndKillNamesHidden(t *testing.T) {
+	f := newFake()
+	tm := run(t, f, false)
+	// Mark alice and bob, then filter down to bob alone: alice is
+	// marked but hidden, and the confirmation must say so.
+	send(tm, "space", "space", "/", "bob", "enter", "x")
+	m := quit(t, tm, true)
+
+	if got := shownUsers(m); !slices.Equal(got, []string{"bob"}) {
+		t.Errorf("filter bob shows %q", got)
+	}
+	if m.prompt == nil {
+		t.Fatal("no confirmation after x")
+	}
+	if want := "Stop the servers of alice and bob? (1 marked server hidden by the filter)"; m.prompt.question != want {
+		t.Errorf("confirmation = %q, want %q", m.prompt.question, want)
+	}
+	if got := f.stopCalls(); len(got) != 0 {
+		t.Errorf("stops = %q before any answer", got)
+	}
+}
+
+func TestFilterClearedWithEsc(t *testing.T) {
+	tm := run(t, newFake(), false)
+	send(tm, "/", "a", "esc")
+	m := quit(t, tm, false)
+	if got := shownUsers(m); len(got) != 4 {
+		t.Errorf("after esc the list shows %q, want all 4", got)
+	}
+	if l := sessionsOf(m); l.filtering || l.filter.value != "" {
+		t.Errorf("filter still on: %q", l.filter.value)
+	}
+}
+
+// TestFilterTakesQ: while typing a filter, q is a letter, not quit.
+func TestFilterTakesQ(t *testing.T) {
+	tm := run(t, newFake(), false)
+	send(tm, "/", "q")
+	m := quit(t, tm, true)
+	if got := sessionsOf(m).filter.value; got != "q" {
+		t.Errorf("filter = %q, want q", got)
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	cases := map[string]struct {
+		flag bool
+		role wire.Role
+	}{
+		"flag":   {flag: true, role: wire.RoleAdmin},
+		"member": {role: wire.RoleMember},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFake()
+			f.who.Role = tc.role
+			tm := run(t, f, tc.flag)
+			send(tm, "space", "x", "ctrl+k", "y", "2")
+			waitScreen(t, tm, "nightly")
+			send(tm, "n", "R", "3")
+			waitScreen(t, tm, "Pending")
+			send(tm, "U", "?")
+			m := quit(t, tm, false)
+
+			if got := f.stopCalls(); len(got) != 0 {
+				t.Errorf("stops = %q in read-only mode", got)
+			}
+			if m.prompt != nil || m.busy != "" {
+				t.Errorf("prompt %v, busy %q in read-only mode", m.prompt, m.busy)
+			}
+			screen := ansi.Strip(m.Render())
+			for _, gone := range []string{"stop server", "new backup", "restore", "run upgrade"} {
+				for _, p := range m.pages {
+					m.help.ShowAll = false
+					short := m.help.View(helpKeysOf(m, p))
+					m.help.ShowAll = true
+					full := m.help.View(helpKeysOf(m, p))
+					if strings.Contains(short+full, gone) {
+						t.Errorf("help offers %q in read-only mode:\n%s\n%s", gone, short, full)
+					}
+				}
+			}
+			if !strings.Contains(screen, "READ-ONLY") {
+				t.Errorf("no READ-ONLY badge:\n%s", screen)
+			}
+		})
+	}
+}
+
+// helpKeysOf is the help the root shows with p as the current view.
+func helpKeysOf(m Model, p page) helpKeys {
+	for i, q := range m.pages {
+		if q == p {
+			m.active = pageID(i)
+		}
+	}
+	return m.helpKeys()
+}
+
+func TestStopErrorShowsInPlace(t *testing.T) {
+	f := newFake()
+	f.stopErr = &client.APIError{Status: 500, Message: "spawner: kill 31337: operation not permitted"}
+	tm := run(t, f, false)
+	send(tm, "space", "x", "y")
+	waitScreen(t, tm, "permitted")
+	m := quit(t, tm, false)
+
+	if !m.flashErr || m.flash != "error: stop alice: spawner: kill 31337: operation not permitted" {
+		t.Errorf("status line = %q (error %v)", m.flash, m.flashErr)
+	}
+	if m.state != stateReady || m.active != pageSessions {
+		t.Errorf("left the view: state %d, page %d", m.state, m.active)
+	}
+	if got := shownUsers(m); len(got) != 4 {
+		t.Errorf("the list lost its rows: %q", got)
+	}
+	if n := len(sessionsOf(m).marks); n != 1 {
+		t.Errorf("%d marks after a failed stop, want alice's kept", n)
+	}
+}
+
+func TestRestoreNeedsTheNameTyped(t *testing.T) {
+	f := newFake()
+	tm := run(t, f, false)
+	send(tm, "2")
+	waitScreen(t, tm, "nightly")
+	name := "hubd-20260315T020000Z-nightly.tar.gz"
+	send(tm, "R", "hubd", "enter") // not the name: the prompt stays
+	waitScreen(t, tm, "exactly")
+	if got := f.restoreCalls(); len(got) != 0 {
+		t.Fatalf("restore ran on a wrong name: %q", got)
+	}
+	send(tm, "-20260315T020000Z-nightly.tar.gz", "enter")
+	waitScreen(t, tm, "systemctl")
+	m := quit(t, tm, false)
+
+	if got := f.restoreCalls(); !slices.Equal(got, []string{name}) {
+		t.Errorf("restores = %q, want [%s]", got, name)
+	}
+	if !m.flashErr || !strings.Contains(m.flash, "hubd backup restore "+name) {
+		t.Errorf("status line = %q, want the hub's refusal with the command", m.flash)
+	}
+}
+
+func TestUpgradeTyped(t *testing.T) {
+	f := newFake()
+	tm := run(t, f, false)
+	send(tm, "3")
+	waitScreen(t, tm, "Pending")
+	send(tm, "U", "upgrade", "enter")
+	waitScreen(t, tm, "applied")
+	m := quit(t, tm, false)
+	f.mu.Lock()
+	n := f.upgrades
+	f.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d upgrades, want 1", n)
+	}
+	if m.flash != "applied 2 steps; the database is at schema 9" {
+		t.Errorf("status line = %q", m.flash)
+	}
+}
+
+func TestBackupShowsProgressThenResult(t *testing.T) {
+	tm := run(t, newFake(), false)
+	send(tm, "2", "n")
+	waitScreen(t, tm, "Backed")
+	m := quit(t, tm, false)
+	if m.busy != "" || m.progress != nil {
+		t.Errorf("still busy: %q %v", m.busy, m.progress)
+	}
+	if m.flash != "Backed up to hubd-20260315T143000Z-hubtui.tar.gz (18.0M)." {
+		t.Errorf("status line = %q", m.flash)
+	}
+}
+
+func TestNotRunningScreenQuits(t *testing.T) {
+	f := newFake()
+	f.whoErr = notRunning
+	tm := teatest.NewTestModel(t, New(Options{Client: f, Now: clock}), teatest.WithInitialTermSize(80, 24))
+	waitScreen(t, tm, "systemctl")
+	m := quit(t, tm, false)
+	if m.state != stateUnreachable {
+		t.Errorf("state %d, want unreachable", m.state)
+	}
+}
+
+func (f *fake) restoreCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.restores)
+}
