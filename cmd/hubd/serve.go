@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hubd/hubd/core/admin"
+	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/daemon"
@@ -52,13 +54,13 @@ type restartRequest struct{ by string }
 type restarter chan restartRequest
 
 // Restart asks the running serve loop to re-exec; it returns once the
-// request is taken (the caller's connection ends with the old process).
-func (r restarter) Restart(ctx context.Context, by string) error {
+// request is queued (the caller's connection ends with the old process).
+func (r restarter) Restart(_ context.Context, by string) error {
 	select {
 	case r <- restartRequest{by: by}:
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		return errors.New("a restart is already under way")
 	}
 }
 
@@ -125,7 +127,23 @@ func serve(ctx context.Context, e *env, cfg config.Config, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	restarts := make(restarter, 1)
+	var adminLn net.Listener
+	if listeners.Inherited("admin") {
+		if adminLn, err = listeners.Listen("admin", cfg.Admin.Socket); err != nil {
+			return err
+		}
+	}
+	adm := admin.NewServer(admin.Options{Config: cfg, Store: st, Hub: h, Restarter: restarts, Logger: root, Listener: adminLn,
+		Listeners: []wire.Listener{{Name: "public", Addr: public.Addr().String()}, {Name: "internal", Addr: internal.Addr().String()}}})
+	if err := adm.Listen(); err != nil {
+		return err
+	}
+	fresh := daemon.NewFreshConns()
 	servers := map[string]*http.Server{"public": newHTTPServer(cfg, w.Handler(px), root), "internal": newHTTPServer(cfg, w.Handler(nil), root)}
+	for _, srv := range servers {
+		srv.ConnState = fresh.Hook
+	}
 	errc := make(chan error, 2)
 	for name, l := range map[string]net.Listener{"public": public, "internal": internal} {
 		go func() { errc <- servers[name].Serve(l) }()
@@ -136,7 +154,13 @@ func serve(ctx context.Context, e *env, cfg config.Config, log *slog.Logger) err
 
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		if err := adm.Serve(bgCtx); err != nil {
+			log.Error("admin socket stopped", "err", err)
+		}
+	}()
 	go func() { defer wg.Done(); h.RunPoller(bgCtx) }()
 	go func() { defer wg.Done(); h.RunCuller(bgCtx) }()
 	go func() {
@@ -145,7 +169,6 @@ func serve(ctx context.Context, e *env, cfg config.Config, log *slog.Logger) err
 	}()
 	go func() { defer wg.Done(); reportStatus(bgCtx, notify, st) }()
 
-	restarts := make(restarter)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -165,11 +188,29 @@ func serve(ctx context.Context, e *env, cfg config.Config, log *slog.Logger) err
 	if restartBy != "" {
 		log.Info("restarting the hub in place; user servers keep running", "requested_by", restartBy, "binary", exe)
 		notify.Reloading()
-		if handover, err = daemon.PrepareHandover(map[string]net.Listener{"public": public, "internal": internal}); err != nil {
+		handover, err = daemon.PrepareHandover(map[string]net.Listener{"public": public, "internal": internal, "admin": adm.Listener()})
+		if err != nil {
 			log.Error("restart: cannot hand the listeners over; stopping instead", "err", err)
 			notify.Stopping()
+		} else {
+			adm.KeepSocketFile()
+			// Stop accepting (the duplicates keep the ports queueing for the
+			// next process), then let connections already accepted send their
+			// first request before Shutdown, which would drop it unanswered.
+			public.Close()
+			internal.Close()
+			// Serve returns only after registering every connection it
+			// accepted, so wait for both before counting fresh ones.
+			for range servers {
+				select {
+				case <-errc:
+				case <-time.After(2 * time.Second):
+				}
+			}
+			fresh.Wait(ctx, 2*time.Second)
 		}
 	}
+	_ = adm.Close()
 	stopBG()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

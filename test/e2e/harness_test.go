@@ -127,11 +127,15 @@ func setup() error {
 	hub, _ := user.Lookup(hubUser)
 	uid, _ := strconv.Atoi(hub.Uid)
 	gid, _ := strconv.Atoi(hub.Gid)
-	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups"} {
+	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups", dir + "/run"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 		if err := os.Chown(d, uid, gid); err != nil {
+			return err
+		}
+		// Members read the config (as /etc/hubd/hubd.toml is world-readable).
+		if err := os.Chmod(d, 0o755); err != nil {
 			return err
 		}
 	}
@@ -203,6 +207,8 @@ func writeConfig(dir string) (string, error) {
 		`cookie_secret_file = "/var/lib/hubd/cookie_secret"`, `cookie_secret_file = "`+dir+`/data/cookie_secret"`,
 		`log_dir = "/var/log/hubd"`, `log_dir = "`+dir+`/logs"`,
 		`runtime_dir = "/run/hubd"`, `runtime_dir = "`+dir+`/run"`,
+		`socket = "/run/hubd/hubd.sock"`, `socket = "`+dir+`/run/hubd.sock"`,
+		`restart_min_interval = "10s"`, `restart_min_interval = "1s"`,
 		`pam_service = "hubd"`, `pam_service = "`+pamName+`"`,
 		`allowed_group = "jupyterhub"`, `allowed_group = "`+group+`"`,
 		`helper_path = "/usr/local/bin/hubd"`, `helper_path = "`+helperBin+`"`,
