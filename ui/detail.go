@@ -88,8 +88,6 @@ func (d *detailPage) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-func (d *detailPage) Typing() bool { return false }
-
 func (d *detailPage) Help() helpKeys {
 	k := d.c.keys
 	return helpKeys{
@@ -115,11 +113,11 @@ func (d *detailPage) facts() [][2]string {
 		{"Idle", ago(now, lastActive(s))},
 		{"Activity", stamp(now, s.LastActivity)},
 		{"Proxy seen", stamp(now, s.ProxyActivity)},
-		{"CPU", fmt.Sprintf("%.1f%%", s.CPUPercent)},
-		{"Memory", bytesIEC(s.RSSBytes)},
-		{"Processes", strconv.Itoa(s.Procs)},
-		{"PID", strconv.Itoa(s.PID)},
-		{"Spawner", clean(s.Spawner)},
+		{"CPU", ifProcs(func(s wire.Session) string { return fmt.Sprintf("%.1f%%", s.CPUPercent) })(s)},
+		{"Memory", ifProcs(func(s wire.Session) string { return bytesIEC(s.RSSBytes) })(s)},
+		{"Processes", ifProcs(func(s wire.Session) string { return strconv.Itoa(s.Procs) })(s)},
+		{"PID", ifProcs(func(s wire.Session) string { return strconv.Itoa(s.PID) })(s)},
+		{"Spawner", orDash(clean(s.Spawner))},
 		{"URL", clean(s.URL)},
 	}
 	if s.Server != "" {
