@@ -99,9 +99,11 @@ func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 	return true
 }
 
+// markGone records a server that ended without being asked to (a crash,
+// an OOM kill, a kill behind the hub's back) as failed, with the reason.
 func (h *Hub) markGone(ctx context.Context, srv store.Server, reason string) {
 	h.routes.Delete(ServerPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
-	if err := h.store.SetStopped(ctx, srv.ID, store.StateStopped, reason, "hub"); err != nil {
+	if err := h.store.SetStopped(ctx, srv.ID, store.StateFailed, reason, "hub"); err != nil {
 		h.log.Error("record stopped server", "user", srv.User, "err", err)
 		return
 	}

@@ -317,7 +317,7 @@ func TestDeadServerNoticed(t *testing.T) {
 	if r.StatusCode != http.StatusServiceUnavailable && r.StatusCode != http.StatusFound {
 		t.Fatalf("dead server: status %d", r.StatusCode)
 	}
-	waitFor(t, "the hub to notice", func() bool { return e.server(t, "alice").State == store.StateStopped })
+	waitFor(t, "the hub to notice", func() bool { return e.server(t, "alice").State == store.StateFailed })
 	if e.routes.Len() != 0 {
 		t.Error("route left")
 	}
