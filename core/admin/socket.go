@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hubd/hubd/core/admin/internal/acl"
+	"github.com/hubd/hubd/internal/acl"
 )
 
 // socketMode is the admin socket's mode: the hub's account and group, and

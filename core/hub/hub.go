@@ -18,6 +18,7 @@ import (
 
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/proxy"
+	"github.com/hubd/hubd/core/sharedenv"
 	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 )
@@ -170,6 +171,15 @@ func ServerTokenScopes(user string) []string {
 	return []string{"users:activity!user=" + user, "access:servers!user=" + user}
 }
 
+// serverPath is the servers' PATH: the shared environment's bin first, so
+// members' notebooks and terminals find its python, pip and jupyter.
+func (h *Hub) serverPath() string {
+	if !h.cfg.SharedEnv.Enabled {
+		return h.cfg.Spawner.Path
+	}
+	return sharedenv.New(sharedenv.OptionsFromConfig(h.cfg, h.log)).PathPrefix() + ":" + h.cfg.Spawner.Path
+}
+
 func (h *Hub) logPath(user, server string) string {
 	name := user
 	if server != "" {
@@ -188,7 +198,7 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 		User: u.Name, Server: srv.Name,
 		Command: h.cfg.Spawner.Command, Args: h.cfg.Spawner.Args,
 		Env:        h.serverEnv(u.Name, srv.Name, token, srv.Port),
-		WorkingDir: h.cfg.Spawner.WorkingDir, Path: h.cfg.Spawner.Path,
+		WorkingDir: h.cfg.Spawner.WorkingDir, Path: h.serverPath(),
 		Port: srv.Port, LogPath: h.logPath(u.Name, srv.Name),
 	}
 	startCtx, cancel := context.WithTimeout(ctx, h.cfg.Spawner.StartTimeout.D())

@@ -3,6 +3,7 @@ package sharedenv
 import (
 	"bytes"
 	"errors"
+	posixacl "github.com/hubd/hubd/internal/acl"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,7 +65,7 @@ func TestEnvACLDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got.encode(), styleACLBytes) || len(got) != 5 || got[1] != (aclEntry{tagUser, 5, 1234}) {
+	if !bytes.Equal(got.encode(), styleACLBytes) || len(got) != 5 || got[1] != (aclEntry{Tag: tagUser, Perm: 5, ID: 1234}) {
 		t.Errorf("decode = %+v", got)
 	}
 	for name, b := range map[string][]byte{
@@ -72,8 +73,8 @@ func TestEnvACLDecode(t *testing.T) {
 		"short entry": styleACLBytes[:10],
 		"version 1":   append([]byte{1, 0, 0, 0}, styleACLBytes[4:]...),
 	} {
-		if _, err := decodeACL(b); !errors.Is(err, errBadACL) {
-			t.Errorf("%s: err = %v, want errBadACL", name, err)
+		if _, err := decodeACL(b); !errors.Is(err, posixacl.ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
 		}
 	}
 }
@@ -85,7 +86,7 @@ func TestEnvACLGroupRWX(t *testing.T) {
 	if styleACL.groupRWX() {
 		t.Error("g::r-x counted as group rwx")
 	}
-	maskCaps := acl{{tagUserObj, 7, aclUndefined}, {tagGroupObj, 7, aclUndefined}, {tagMask, 5, aclUndefined}, {tagOther, 5, aclUndefined}}
+	maskCaps := acl{{Tag: tagUserObj, Perm: 7, ID: aclUndefined}, {Tag: tagGroupObj, Perm: 7, ID: aclUndefined}, {Tag: tagMask, Perm: 5, ID: aclUndefined}, {Tag: tagOther, Perm: 5, ID: aclUndefined}}
 	if maskCaps.groupRWX() {
 		t.Error("g::rwx under m::r-x counted as group rwx")
 	}
@@ -100,7 +101,7 @@ func TestEnvACLGroupRWX(t *testing.T) {
 	if styleACL[3].Perm != 5 {
 		t.Error("withGroupRWX changed its receiver")
 	}
-	if got := (acl{{tagGroupObj, 5, aclUndefined}}).withGroupRWX(); !bytes.Equal(got.encode(), sharedACLBytes) {
+	if got := (acl{{Tag: tagGroupObj, Perm: 5, ID: aclUndefined}}).withGroupRWX(); !bytes.Equal(got.encode(), sharedACLBytes) {
 		t.Errorf("incomplete ACL not replaced: % x", got.encode())
 	}
 }
@@ -135,9 +136,9 @@ func TestEnvACLMatchesLibacl(t *testing.T) {
 	if err := unix.Setxattr(byUs, xattrDefaultACL, styleACL.encode(), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Setxattr(byUs, xattrAccessACL, acl{
-		{tagUserObj, 7, aclUndefined}, {tagGroupObj, 5, aclUndefined}, {tagGroup, 7, 4321},
-		{tagMask, 7, aclUndefined}, {tagOther, 0, aclUndefined},
+	if err := unix.Setxattr(byUs, posixacl.Xattr, acl{
+		{Tag: tagUserObj, Perm: 7, ID: aclUndefined}, {Tag: tagGroupObj, Perm: 5, ID: aclUndefined}, {Tag: tagGroup, Perm: 7, ID: 4321},
+		{Tag: tagMask, Perm: 7, ID: aclUndefined}, {Tag: tagOther, Perm: 0, ID: aclUndefined},
 	}.encode(), 0); err != nil {
 		t.Fatal(err)
 	}

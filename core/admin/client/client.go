@@ -25,8 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hubd/hubd/core/admin/internal/acl"
 	"github.com/hubd/hubd/core/admin/wire"
+	"github.com/hubd/hubd/internal/acl"
 	"github.com/hubd/hubd/internal/version"
 )
 

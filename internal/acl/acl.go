@@ -1,8 +1,9 @@
-// Package acl encodes and decodes Linux POSIX access ACLs in the layout of
-// the system.posix_acl_access extended attribute, so the admin socket can
-// be opened to two groups without the hub being a member of either, and
-// the client can name those groups when it is refused. It is hand-rolled
-// on x/sys (see style.md §1.6): the libraries are unmaintained or need cgo.
+// Package acl encodes and decodes Linux POSIX ACLs in the layout of the
+// system.posix_acl_access and system.posix_acl_default extended
+// attributes: the admin socket is opened to two groups without the hub
+// being a member of either, and the shared environment's directories carry
+// a default ACL. Hand-rolled on x/sys (see style.md §1.6): the libraries
+// are unmaintained or need cgo.
 package acl
 
 import (
@@ -14,8 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Xattr is the attribute that holds a file's access ACL.
-const Xattr = "system.posix_acl_access"
+// Xattr is the attribute that holds a file's access ACL; DefaultXattr a
+// directory's default ACL, inherited by what is created in it.
+const (
+	Xattr        = "system.posix_acl_access"
+	DefaultXattr = "system.posix_acl_default"
+)
 
 // Entry tags, as the kernel defines them.
 const (
@@ -80,13 +85,16 @@ func Encode(entries []Entry) []byte {
 	return b
 }
 
+// ErrMalformed means an xattr value is not a POSIX ACL.
+var ErrMalformed = errors.New("malformed POSIX ACL xattr")
+
 // Decode parses an xattr value.
 func Decode(b []byte) ([]Entry, error) {
 	if len(b) < 4 || (len(b)-4)%entrySize != 0 {
-		return nil, fmt.Errorf("acl: %d bytes is not a whole number of entries", len(b))
+		return nil, fmt.Errorf("%w: %d bytes is not a whole number of entries", ErrMalformed, len(b))
 	}
 	if v := binary.LittleEndian.Uint32(b); v != version {
-		return nil, fmt.Errorf("acl: version %d, want %d", v, version)
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformed, v, version)
 	}
 	var out []Entry
 	for p := b[4:]; len(p) > 0; p = p[entrySize:] {
