@@ -211,7 +211,7 @@ func (o Options) startCommand() string {
 // asHub is the argv that runs a command as the hub user with the groups
 // /etc/group gives it, as systemd starts the unit.
 func (o Options) asHub(args ...string) []string {
-	return append([]string{"--reuid=" + o.HubUser, "--regid=" + o.HubUser, "--init-groups", "--"}, args...)
+	return append([]string{"--reuid=" + o.HubUser, "--regid=" + o.hubGroup(), "--init-groups", "--"}, args...)
 }
 
 func (o Options) checkShadow(ctx context.Context) Finding {

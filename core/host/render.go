@@ -48,7 +48,7 @@ func (o Options) unitFile() ([]byte, error) {
 		User, Group, SupplementaryGroups, Binary, Config string
 		BindLowPorts                                     bool
 	}{
-		User: o.HubUser, Group: o.HubUser, SupplementaryGroups: ShadowGroup,
+		User: o.HubUser, Group: o.hubGroup(), SupplementaryGroups: ShadowGroup,
 		Binary: o.Config.Spawner.HelperPath, Config: o.ConfigPath,
 		BindLowPorts: lowPort(o.Config.Hub.Listen),
 	})

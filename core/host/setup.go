@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -62,7 +63,7 @@ func Setup(ctx context.Context, o Options, dryRun bool, out io.Writer) ([]Result
 			break
 		}
 	}
-	if !dryRun {
+	if !dryRun && slices.ContainsFunc(results, func(r Result) bool { return r.Status == Changed || r.Status == Failed }) {
 		if _, err := rec.save(o.RecordFile()); err != nil {
 			failure = errors.Join(failure, err)
 		}

@@ -237,15 +237,16 @@ func (o Options) dirs() []dir {
 // dirStep creates a directory owned by the hub's account with an exact
 // mode, or corrects the owner and mode of an existing one.
 func (o Options) dirStep(d dir, rec *Record) Step {
-	owner := o.HubUser + ":" + o.HubUser
 	mode := fmt.Sprintf("%04o", d.mode)
 	return Step{
 		Name: "directory " + d.path,
 		Check: func(context.Context) ([]Change, error) {
+			group := o.hubGroup()
+			owner := o.HubUser + ":" + group
 			fi, err := os.Lstat(d.path)
 			if errors.Is(err, fs.ErrNotExist) {
 				c := Change{What: "create " + d.path + " (" + mode + " " + owner + ")",
-					Fix: "install -d -m " + mode + " -o " + o.HubUser + " -g " + o.HubUser + " " + d.path}
+					Fix: "install -d -m " + mode + " -o " + o.HubUser + " -g " + group + " " + d.path}
 				if d.runtime && o.Systemd {
 					c.What = d.path + " is missing; systemd creates it when " + o.Unit() + " starts"
 					c.Fix, c.Warn = "systemctl start "+o.Unit(), true
@@ -284,6 +285,17 @@ func (o Options) dirStep(d dir, rec *Record) Step {
 			return os.Chmod(d.path, d.mode)
 		},
 	}
+}
+
+// hubGroup is the hub user's primary group: the group of the same name
+// that useradd --user-group creates, or an adopted account's own group.
+func (o Options) hubGroup() string {
+	if u, err := user.Lookup(o.HubUser); err == nil {
+		if g, err := user.LookupGroupId(u.Gid); err == nil {
+			return g.Name
+		}
+	}
+	return o.HubUser
 }
 
 // mkdirAll creates dir and its missing parents with mode 0755 whatever
