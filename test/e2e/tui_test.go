@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubd/hubd/backups"
+)
+
+// tmux drives a private tmux server (-L) so the test never touches others.
+type tmux struct {
+	t      *testing.T
+	socket string
+}
+
+func (x tmux) run(args ...string) string {
+	x.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", x.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		x.t.Fatalf("tmux %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+func (x tmux) screen() string { return x.run("capture-pane", "-p", "-t", "t") }
+
+// waitScreen polls the screen until it contains want.
+func (x tmux) waitScreen(want string) string {
+	x.t.Helper()
+	var last string
+	if err := waitFor(30*time.Second, func() error {
+		last = x.screen()
+		if !strings.Contains(last, want) {
+			return fmt.Errorf("screen lacks %q", want)
+		}
+		return nil
+	}); err != nil {
+		x.t.Fatalf("%v; the screen was:\n%s", err, last)
+	}
+	return last
+}
+
+func TestHubtuiAgainstTheRealHub(t *testing.T) {
+	need(t)
+	bin := filepath.Join(binDir, "hubtui")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/hubtui")
+	build.Dir = repoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build hubtui: %v\n%s", err, out)
+	}
+	b := newBrowser(t)
+	startServer(t, b, alice, alicePW)
+	if len(serverPIDs(t, alice)) == 0 {
+		t.Fatal("alice's server is not running")
+	}
+	socket := filepath.Join(env.dataDir, "run", "hubd.sock")
+	x := tmux{t: t, socket: "hubtest-e2e"}
+	exec.Command("tmux", "-L", x.socket, "kill-server").Run()
+	t.Cleanup(func() { exec.Command("tmux", "-L", x.socket, "kill-server").Run() })
+	x.run("new-session", "-d", "-s", "t", "-x", "160", "-y", "48", bin+" --socket "+socket+" --refresh 500ms")
+	x.run("set-option", "-t", "t", "remain-on-exit", "on")
+
+	t.Run("sees the session", func(t *testing.T) {
+		x.waitScreen(alice)
+		x.waitScreen("running")
+	})
+
+	t.Run("kills it and the process is gone", func(t *testing.T) {
+		x.run("send-keys", "-t", "t", "/")
+		x.run("send-keys", "-t", "t", "-l", "alice")
+		x.run("send-keys", "-t", "t", "Enter")
+		x.run("send-keys", "-t", "t", "x")
+		x.waitScreen("Stop the server")
+		x.run("send-keys", "-t", "t", "y")
+		if err := waitFor(30*time.Second, func() error {
+			if p := serverPIDs(t, alice); len(p) > 0 {
+				return fmt.Errorf("still running: %v", p)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%v; screen:\n%s", err, x.screen())
+		}
+		// Clear the filter, and see it cleared before the next key: an
+		// Escape followed at once by another key reads as Alt+key.
+		x.run("send-keys", "-t", "t", "Escape")
+		if err := waitFor(10*time.Second, func() error {
+			if strings.Contains(x.screen(), "filter: alice") {
+				return fmt.Errorf("filter still shown")
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%v; screen:\n%s", err, x.screen())
+		}
+	})
+
+	t.Run("creates a backup that verifies", func(t *testing.T) {
+		dir := filepath.Join(env.dataDir, "backups")
+		before, _ := backups.List(dir)
+		x.run("send-keys", "-t", "t", "2")
+		x.waitScreen("Backups")
+		x.run("send-keys", "-t", "t", "n")
+		var after []backups.Info
+		if err := waitFor(60*time.Second, func() error {
+			after, _ = backups.List(dir)
+			if len(after) <= len(before) {
+				return fmt.Errorf("no new archive yet")
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%v; screen:\n%s", err, x.screen())
+		}
+		newest := after[0]
+		if _, err := backups.Verify(context.Background(), newest.Path); err != nil {
+			t.Fatalf("the backup made from hubtui does not verify: %v", err)
+		}
+		x.waitScreen(filepath.Base(newest.Path)[:20])
+	})
+
+	t.Run("shows the upgrade plan", func(t *testing.T) {
+		x.run("send-keys", "-t", "t", "3")
+		screen := x.waitScreen("Upgrade plan")
+		if !strings.Contains(screen, "2") {
+			t.Errorf("upgrade plan does not show the schema version:\n%s", screen)
+		}
+	})
+
+	t.Run("quits cleanly", func(t *testing.T) {
+		x.run("send-keys", "-t", "t", "q")
+		if err := waitFor(10*time.Second, func() error {
+			out := x.run("display", "-p", "-t", "t", "#{pane_dead} #{pane_dead_status}")
+			if strings.TrimSpace(out) != "1 0" {
+				return fmt.Errorf("pane state %q", out)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
