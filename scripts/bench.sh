@@ -9,7 +9,7 @@ export PATH=/usr/local/go/bin:$PATH
 count=${BENCH_COUNT:-3}
 benchtime=1s
 if [ -n "${BENCH_QUICK:-}" ]; then count=1; benchtime=100ms; fi
-pkgs=(./backups ./core/proxy ./core/spawner ./core/auth)
+pkgs=(./backups ./core/proxy ./core/spawner ./core/auth ./core/admin ./core/sharedenv)
 out=bench/results/$(date -u +%F).md
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT

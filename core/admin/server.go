@@ -74,6 +74,10 @@ type Server struct {
 	gpu       *gpuProbe
 	active    fresh[[]store.Server]
 	counts    fresh[counts]
+	// slots bounds the admin requests handled at once, so a flood of
+	// console clients queues here instead of taking the cores the public
+	// side needs (targets.md P13).
+	slots chan struct{}
 
 	// backupMu allows one backup at a time: two would each need the space
 	// of the database twice over and gain nothing.
@@ -106,6 +110,7 @@ func NewServer(o Options) *Server {
 		listeners: o.Listeners, now: o.Now, hubUID: os.Getuid(), l: o.Listener,
 		procs: newProcSampler(o.Now),
 		gpu:   newGPUProbe("nvidia-smi", o.Now),
+		slots: make(chan struct{}, adminSlots),
 	}
 	s.mux = s.routes()
 	s.srv = &http.Server{
@@ -216,8 +221,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			msg: "refusing a request that looks like it comes from a web browser (" + why + "): the admin socket is only for hubtui and the hubd CLI"})
 		return
 	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-r.Context().Done():
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
+
+// adminSlots is how many admin requests run at once; the rest wait their
+// turn. One core's worth leaves the other for browsers and servers.
+const adminSlots = 1
 
 // browserShaped says why r looks like a browser's request, or "". Browsers
 // always send Origin on cross-origin POSTs and usually Referer, and the
