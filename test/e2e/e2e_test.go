@@ -26,18 +26,21 @@ import (
 // browser is one person's HTTP client with its own cookie jar.
 type browser struct {
 	t      *testing.T
+	base   string // the hub's public URL
 	client *http.Client
 	jar    *cookiejar.Jar
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t *testing.T) *browser { return newBrowserAt(t, env.public) }
+
+func newBrowserAt(t *testing.T, base string) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, jar: jar, client: &http.Client{Jar: jar, Timeout: 60 * time.Second,
+	return &browser{t: t, base: base, jar: jar, client: &http.Client{Jar: jar, Timeout: 60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 func (b *browser) cookie(path, name string) string {
-	u, _ := url.Parse(env.public + path)
+	u, _ := url.Parse(b.base + path)
 	for _, c := range b.jar.Cookies(u) {
 		if c.Name == name {
 			return c.Value
@@ -48,7 +51,7 @@ func (b *browser) cookie(path, name string) string {
 
 func (b *browser) do(method, path string, body io.Reader, hdr map[string]string) *http.Response {
 	b.t.Helper()
-	req, err := http.NewRequest(method, env.public+path, body)
+	req, err := http.NewRequest(method, b.base+path, body)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -172,8 +175,8 @@ func (b *browser) serverAPI(method, name, path string, body string) (*http.Respo
 // execute runs code in a kernel over the kernel's websocket, through the
 // proxy, and returns the text/plain result.
 func (b *browser) execute(ctx context.Context, name, kernel, code string) (string, error) {
-	wsURL := strings.Replace(env.public, "http://", "ws://", 1) + "/user/" + name + "/api/kernels/" + kernel + "/channels"
-	u, _ := url.Parse(env.public + "/user/" + name + "/")
+	wsURL := strings.Replace(b.base, "http://", "ws://", 1) + "/user/" + name + "/api/kernels/" + kernel + "/channels"
+	u, _ := url.Parse(b.base + "/user/" + name + "/")
 	var cookies []string
 	for _, c := range b.jar.Cookies(u) {
 		cookies = append(cookies, c.Name+"="+c.Value)
