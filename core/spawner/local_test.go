@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hubd/hubd/internal/testutil"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,7 +34,7 @@ func localRequest(t testing.TB, port int, command ...string) Request {
 // that stop leaves nothing behind.
 func TestLocalMocksu(t *testing.T) {
 	if _, err := os.Stat("/usr/lib/python3/dist-packages/jupyterhub/tests/mocksu.py"); err != nil {
-		t.Skipf("Debian's jupyterhub package is not installed: %v", err)
+		testutil.Require(t, false, "Debian's jupyterhub package is not installed: %v", err)
 	}
 	sp := NewLocal(LocalOptions{Logger: testLogger(t)})
 	port, err := FreePort()

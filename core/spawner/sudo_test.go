@@ -181,7 +181,7 @@ func TestSudoAsHub(t *testing.T) {
 // start; the real end-to-end test lives with the hub).
 func testSingleuser(t *testing.T, sp *Sudo) {
 	if _, err := os.Stat("/usr/bin/jupyterhub-singleuser"); err != nil {
-		t.Skipf("jupyterhub-singleuser not installed: %v", err)
+		testutil.Require(t, false, "jupyterhub-singleuser not installed: %v", err)
 	}
 	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-JupyterHub-Version", "3.0.0")

@@ -118,3 +118,18 @@ func (h *Host) Cleanup() {
 	}
 	h.users, h.groups = nil, nil
 }
+
+// Require stops a test that lacks a component CI installs (a package, a
+// tool): under CI a missing component is a failure — an install step is
+// missing — and elsewhere a skip.
+func Require(t testing.TB, ok bool, format string, args ...any) {
+	t.Helper()
+	if ok {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s: CI installs it (scripts/deps.sh test)", msg)
+	}
+	t.Skip(msg)
+}
