@@ -8,12 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hubd/hubd/internal/testutil"
 
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/admin/wire"
@@ -50,7 +48,7 @@ var runID = strconv.Itoa(os.Getpid())
 func TestMain(m *testing.M) {
 	switch os.Getenv(envRole) {
 	case "server":
-		os.Exit(tinyServer())
+		os.Exit(testutil.TinyServer())
 	case "client":
 		os.Exit(clientHelper())
 	case "listen":
@@ -69,33 +67,6 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	os.Exit(code)
-}
-
-// tinyServer stands in for jupyterhub-singleuser: it answers under its
-// prefix until SIGTERM.
-func tinyServer() int {
-	u, err := url.Parse(os.Getenv("JUPYTERHUB_SERVICE_URL"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tiny server:", err)
-		return 2
-	}
-	l, err := net.Listen("tcp", u.Host)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tiny server:", err)
-		return 1
-	}
-	fmt.Println("tiny server listening on", u.Host)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, r.URL.Path)
-	})}
-	go func() { <-ctx.Done(); srv.Close() }()
-	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintln(os.Stderr, "tiny server:", err)
-		return 1
-	}
-	return 0
 }
 
 // serverProcs lists this run's single-user servers still alive.
@@ -205,24 +176,6 @@ func listenHelper() int {
 	return 0
 }
 
-// syncBuffer collects log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testEnv is a hub on a temporary store with the local spawner, and an
 // admin Server on it (not listening until a test asks).
 type testEnv struct {
@@ -230,7 +183,7 @@ type testEnv struct {
 	store *store.Store
 	hub   *hub.Hub
 	srv   *Server
-	logs  *syncBuffer
+	logs  *testutil.LogBuffer
 	dir   string
 }
 
@@ -264,7 +217,7 @@ func newTestEnv(t testing.TB, tune ...func(*config.Config)) *testEnv {
 	for _, f := range tune {
 		f(&cfg)
 	}
-	e := &testEnv{cfg: cfg, logs: &syncBuffer{}, dir: dir}
+	e := &testEnv{cfg: cfg, logs: &testutil.LogBuffer{}, dir: dir}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
 	st, err := store.Open(ctx, cfg.Data.DB, store.Options{})

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,11 +101,7 @@ func BenchmarkPublicAPIUnderAdminLoad(b *testing.B) {
 			b.StopTimer()
 			close(stop)
 			load.Wait()
-			all := slices.Concat(lat...)
-			slices.Sort(all)
-			pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) / float64(time.Millisecond) }
-			b.ReportMetric(pct(0.50), "p50-ms")
-			b.ReportMetric(pct(0.99), "p99-ms")
+			reportLatency(b, lat, false)
 		})
 	}
 }

@@ -7,17 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
@@ -48,7 +44,7 @@ const (
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envRole) == "server" {
-		os.Exit(tinyServer())
+		os.Exit(testutil.TinyServer())
 	}
 	code := m.Run()
 	if err := host.teardown(); err != nil {
@@ -56,33 +52,6 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	os.Exit(code)
-}
-
-// tinyServer answers every request with 200 on the port of
-// JUPYTERHUB_SERVICE_URL until SIGTERM.
-func tinyServer() int {
-	u, err := url.Parse(os.Getenv("JUPYTERHUB_SERVICE_URL"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tiny server:", err)
-		return 2
-	}
-	l, err := net.Listen("tcp", u.Host)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tiny server:", err)
-		return 1
-	}
-	fmt.Println("tiny server listening on", u.Host)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, r.URL.Path)
-	})}
-	go func() { <-ctx.Done(); srv.Close() }()
-	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintln(os.Stderr, "tiny server:", err)
-		return 1
-	}
-	return 0
 }
 
 // sudoHost is the host setup of the sudo tests, made once on first use

@@ -19,11 +19,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hubd/hubd/internal/testutil"
 
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/config"
@@ -173,24 +174,6 @@ func (fakeAuth) Login(_ context.Context, username, password, _ string) (auth.Use
 	return auth.User{Name: username, Admin: strings.HasPrefix(username, "admin")}, nil
 }
 
-// syncBuffer collects the hub's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is one hub, wired as `hubd serve` wires it, with a public and an
 // internal listener.
 type env struct {
@@ -202,7 +185,7 @@ type env struct {
 	handler  http.Handler // the public handler, for handler-level tests
 	url      string       // public base URL, http://127.0.0.1:<port>
 	internal string       // internal base URL
-	logs     *syncBuffer
+	logs     *testutil.LogBuffer
 	skew     atomic.Int64 // added to the store's and web's clock
 }
 
@@ -237,7 +220,7 @@ func newEnv(t *testing.T, tune ...func(*config.Config)) *env {
 		f(&cfg)
 	}
 
-	e := &env{cfg: cfg, logs: &syncBuffer{}}
+	e := &env{cfg: cfg, logs: &testutil.LogBuffer{}}
 	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
