@@ -180,60 +180,10 @@ func TestSudoAsHub(t *testing.T) {
 // sudo, against a fake hub API (the version probe is all it needs to
 // start; the real end-to-end test lives with the hub).
 func testSingleuser(t *testing.T, sp *Sudo) {
-	if _, err := os.Stat("/usr/bin/jupyterhub-singleuser"); err != nil {
-		testutil.Require(t, false, "jupyterhub-singleuser not installed: %v", err)
-	}
-	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-JupyterHub-Version", "3.0.0")
-		w.Header().Set("Content-Type", "application/json")
-		if r.URL.Path == "/hub/api" || r.URL.Path == "/hub/api/" {
-			fmt.Fprint(w, `{"version":"3.0.0"}`)
-			return
-		}
-		fmt.Fprint(w, `{}`)
-	}))
-	defer hub.Close()
-	port, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := randomHex(t)
-	prefix := "/user/" + spAlice + "/"
-	r := Request{
-		User:    spAlice,
-		Command: []string{"/usr/bin/jupyterhub-singleuser"},
-		Env: map[string]string{
-			"JUPYTERHUB_API_TOKEN":           token,
-			"JPY_API_TOKEN":                  token,
-			"JUPYTERHUB_CLIENT_ID":           "jupyterhub-user-" + spAlice,
-			"JUPYTERHUB_API_URL":             hub.URL + "/hub/api",
-			"JUPYTERHUB_ACTIVITY_URL":        hub.URL + "/hub/api/users/" + spAlice + "/activity",
-			"JUPYTERHUB_BASE_URL":            "/",
-			"JUPYTERHUB_HOST":                "",
-			"JUPYTERHUB_SERVICE_PREFIX":      prefix,
-			"JUPYTERHUB_SERVICE_URL":         fmt.Sprintf("http://127.0.0.1:%d%s", port, prefix),
-			"JUPYTERHUB_OAUTH_CALLBACK_URL":  prefix + "oauth_callback",
-			"JUPYTERHUB_OAUTH_ACCESS_SCOPES": fmt.Sprintf(`["access:servers!server=%s/", "access:servers!user=%s"]`, spAlice, spAlice),
-			"JUPYTERHUB_USER":                spAlice,
-			"JUPYTERHUB_SERVER_NAME":         "",
-			"LANG":                           "C.UTF-8",
-		},
-		Path:    systemPath,
-		Port:    port,
-		LogPath: filepath.Join(t.TempDir(), "alice.log"),
-	}
+	r, prefix := singleuserRequest(t, spAlice)
+	token := r.Env["JUPYTERHUB_API_TOKEN"]
 	st := start(t, sp, r)
-
-	var body []byte
-	waitFor(t, "jupyterhub-singleuser answers", 90*time.Second, func() (bool, error) {
-		code, b, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d%sapi", port, prefix))
-		body = b
-		return code == 200, err
-	})
-	var api struct{ Version string }
-	if err := json.Unmarshal(body, &api); err != nil || api.Version == "" {
-		t.Errorf("GET %sapi: %q, %v", prefix, body, err)
-	}
+	waitSingleuser(t, r, prefix)
 
 	alice, err := user.Lookup(spAlice)
 	if err != nil {
@@ -393,5 +343,71 @@ func TestHelperBadRequest(t *testing.T) {
 		if err := json.Unmarshal(out.Bytes(), &reply); err != nil || reply.OK || code != helperBadRequest {
 			t.Errorf("%q: exit %d, reply %q (%v)", in, code, out.String(), err)
 		}
+	}
+}
+
+// singleuserRequest is a start request for the real jupyterhub-singleuser
+// as user, against a fake hub API (the version probe is all it needs to
+// start; the real end-to-end tests live in test/e2e). It returns the
+// request and the server's URL prefix; the fake hub stops with the test.
+func singleuserRequest(t *testing.T, user string) (Request, string) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/jupyterhub-singleuser"); err != nil {
+		testutil.Require(t, false, "jupyterhub-singleuser not installed: %v", err)
+	}
+	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-JupyterHub-Version", "3.0.0")
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/hub/api" || r.URL.Path == "/hub/api/" {
+			fmt.Fprint(w, `{"version":"3.0.0"}`)
+			return
+		}
+		fmt.Fprint(w, `{}`)
+	}))
+	t.Cleanup(hub.Close)
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := randomHex(t)
+	prefix := "/user/" + user + "/"
+	return Request{
+		User:    user,
+		Command: []string{"/usr/bin/jupyterhub-singleuser"},
+		Env: map[string]string{
+			"JUPYTERHUB_API_TOKEN":           token,
+			"JPY_API_TOKEN":                  token,
+			"JUPYTERHUB_CLIENT_ID":           "jupyterhub-user-" + user,
+			"JUPYTERHUB_API_URL":             hub.URL + "/hub/api",
+			"JUPYTERHUB_ACTIVITY_URL":        hub.URL + "/hub/api/users/" + user + "/activity",
+			"JUPYTERHUB_BASE_URL":            "/",
+			"JUPYTERHUB_HOST":                "",
+			"JUPYTERHUB_SERVICE_PREFIX":      prefix,
+			"JUPYTERHUB_SERVICE_URL":         fmt.Sprintf("http://127.0.0.1:%d%s", port, prefix),
+			"JUPYTERHUB_OAUTH_CALLBACK_URL":  prefix + "oauth_callback",
+			"JUPYTERHUB_OAUTH_ACCESS_SCOPES": fmt.Sprintf(`["access:servers!server=%s/", "access:servers!user=%s"]`, user, user),
+			"JUPYTERHUB_USER":                user,
+			"JUPYTERHUB_SERVER_NAME":         "",
+			"LANG":                           "C.UTF-8",
+		},
+		Path:    systemPath,
+		Port:    port,
+		LogPath: filepath.Join(t.TempDir(), user+".log"),
+	}, prefix
+}
+
+// waitSingleuser waits until the server answers its API and checks the
+// version it reports.
+func waitSingleuser(t *testing.T, r Request, prefix string) {
+	t.Helper()
+	var body []byte
+	waitFor(t, "jupyterhub-singleuser answers", 90*time.Second, func() (bool, error) {
+		code, b, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d%sapi", r.Port, prefix))
+		body = b
+		return code == 200, err
+	})
+	var api struct{ Version string }
+	if err := json.Unmarshal(body, &api); err != nil || api.Version == "" {
+		t.Errorf("GET %sapi: %q, %v", prefix, body, err)
 	}
 }

@@ -3,11 +3,8 @@ package spawner
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -339,55 +336,10 @@ func showUnit(t *testing.T, ns *nsSystemd, unit string) string {
 // against a fake hub API on the host's loopback (the network namespace is
 // shared).
 func testSystemdSingleuser(t *testing.T, ns *nsSystemd, sp *Systemd) {
-	if _, err := os.Stat("/usr/bin/jupyterhub-singleuser"); err != nil {
-		testutil.Require(t, false, "jupyterhub-singleuser not installed: %v", err)
-	}
-	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-JupyterHub-Version", "3.0.0")
-		w.Header().Set("Content-Type", "application/json")
-		if r.URL.Path == "/hub/api" || r.URL.Path == "/hub/api/" {
-			fmt.Fprint(w, `{"version":"3.0.0"}`)
-			return
-		}
-		fmt.Fprint(w, `{}`)
-	}))
-	defer hub.Close()
-	port, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := randomHex(t)
-	prefix := "/user/" + sdAlice + "/"
-	r := Request{
-		User:    sdAlice,
-		Command: []string{"/usr/bin/jupyterhub-singleuser"},
-		Env: map[string]string{
-			"JUPYTERHUB_API_TOKEN": token, "JPY_API_TOKEN": token,
-			"JUPYTERHUB_CLIENT_ID":    "jupyterhub-user-" + sdAlice,
-			"JUPYTERHUB_API_URL":      hub.URL + "/hub/api",
-			"JUPYTERHUB_ACTIVITY_URL": hub.URL + "/hub/api/users/" + sdAlice + "/activity",
-			"JUPYTERHUB_BASE_URL":     "/", "JUPYTERHUB_HOST": "",
-			"JUPYTERHUB_SERVICE_PREFIX":      prefix,
-			"JUPYTERHUB_SERVICE_URL":         fmt.Sprintf("http://127.0.0.1:%d%s", port, prefix),
-			"JUPYTERHUB_OAUTH_CALLBACK_URL":  prefix + "oauth_callback",
-			"JUPYTERHUB_OAUTH_ACCESS_SCOPES": fmt.Sprintf(`["access:servers!server=%s/", "access:servers!user=%s"]`, sdAlice, sdAlice),
-			"JUPYTERHUB_USER":                sdAlice, "JUPYTERHUB_SERVER_NAME": "", "LANG": "C.UTF-8",
-		},
-		Path: systemPath, Port: port,
-		LogPath: filepath.Join(t.TempDir(), "alice.log"),
-	}
+	r, prefix := singleuserRequest(t, sdAlice)
+	token := r.Env["JUPYTERHUB_API_TOKEN"]
 	st := sdStart(t, sp, r)
-
-	var body []byte
-	waitFor(t, "jupyterhub-singleuser answers", 90*time.Second, func() (bool, error) {
-		code, b, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d%sapi", port, prefix))
-		body = b
-		return code == 200, err
-	})
-	var api struct{ Version string }
-	if err := json.Unmarshal(body, &api); err != nil || api.Version == "" {
-		t.Errorf("GET %sapi: %q, %v", prefix, body, err)
-	}
+	waitSingleuser(t, r, prefix)
 	if s, err := sp.Poll(t.Context(), sdAlice, st); err != nil || !s.Running {
 		t.Errorf("poll: %+v %v", s, err)
 	}
