@@ -68,7 +68,7 @@ manifest of sha256 checksums into one archive, mode 0600.`)
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
-		return e.fail("invalid configuration:\n%v", err)
+		return e.fail("%v", err)
 	}
 	if *dir == "" {
 		*dir = cfg.Backups.Dir
@@ -120,7 +120,7 @@ damaged archive is listed with what is wrong with it.`)
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
-		return e.fail("invalid configuration:\n%v", err)
+		return e.fail("%v", err)
 	}
 	if *dir == "" {
 		*dir = cfg.Backups.Dir
@@ -208,7 +208,7 @@ written back with --with-config.`)
 	archive := fs.Arg(0)
 	cfg, err := e.loadConfig()
 	if err != nil {
-		return e.fail("invalid configuration:\n%v", err)
+		return e.fail("%v", err)
 	}
 	m, err := backups.ReadManifest(archive)
 	if err != nil {
@@ -271,7 +271,7 @@ backups are never touched.`)
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
-		return e.fail("invalid configuration:\n%v", err)
+		return e.fail("%v", err)
 	}
 	if *dir == "" {
 		*dir = cfg.Backups.Dir

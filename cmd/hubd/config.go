@@ -24,7 +24,7 @@ check  validate the file and exit non-zero, printing file:line and a hint for
 	case "show":
 		cfg, err := e.loadConfig()
 		if err != nil {
-			return e.fail("invalid configuration:\n%v", err)
+			return e.fail("%v", err)
 		}
 		if err := cfg.Write(e.stdout); err != nil {
 			return e.fail("%v", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,7 +48,12 @@ func parse(fs *flag.FlagSet, args []string) (code int, done bool) {
 // the defaults merged with /etc/hubd/hubd.toml when that file exists.
 func (e *env) loadConfig() (config.Config, error) {
 	path, explicit := config.Resolve(e.configFlag, e.getenv)
-	return config.Load(path, explicit)
+	cfg, err := config.Load(path, explicit)
+	var bad *config.Error
+	if errors.As(err, &bad) {
+		return cfg, fmt.Errorf("invalid configuration (`hubd config check` explains each line):\n%w", err)
+	}
+	return cfg, err
 }
 
 // fail prints an error in the one-line form every subcommand uses.

@@ -65,7 +65,7 @@ func envOpen(e *env, name, about string, asRoot bool, args []string, examples *i
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
-		return sharedenv.Options{}, cfg, e.fail("invalid configuration:\n%v", err), true
+		return sharedenv.Options{}, cfg, e.fail("%v", err), true
 	}
 	if !cfg.SharedEnv.Enabled {
 		return sharedenv.Options{}, cfg, e.fail("the shared environment is turned off (shared_env.enabled = false in %s): set it to true first", source(cfg)), true

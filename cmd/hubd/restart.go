@@ -24,7 +24,7 @@ to the audit log with your uid.`)
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
-		return e.fail("invalid configuration:\n%v", err)
+		return e.fail("%v", err)
 	}
 	c := &client.Client{Socket: cfg.Admin.Socket}
 	before, err := c.Status(ctx)

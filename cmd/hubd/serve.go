@@ -37,7 +37,7 @@ the hub answers; stopping the hub leaves them running.`)
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
-		return e.fail("invalid configuration:\n%v", err)
+		return e.fail("%v", err)
 	}
 	log := slog.New(daemon.LogHandler(e.stderr, logLevel(cfg.Hub.LogLevel))).With("component", "serve")
 	if err := serve(ctx, e, cfg, log); err != nil {

@@ -28,7 +28,7 @@ nothing. Stop the hub first: hubd refuses to upgrade a database in use.`)
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
-		return e.fail("invalid configuration:\n%v", err)
+		return e.fail("%v", err)
 	}
 	if pid := fsutil.Holder(fsutil.LockPath(cfg.Data.DB)); pid != 0 && !*dryRun {
 		return e.fail("hubd (pid %d) is running on %s: stop it first (systemctl stop hubd), upgrade, then start it again", pid, cfg.Data.DB)
