@@ -273,13 +273,17 @@ func newHTTPServer(cfg config.Config, h http.Handler, log *slog.Logger) *http.Se
 // newSpawners builds the spawner that starts new servers, plus every kind
 // that may still own servers recorded in the database.
 func newSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawner, error) {
+	grace := cfg.Spawner.StartGrace.D()
 	out := map[string]spawner.Spawner{}
+	sudo := func() spawner.Spawner {
+		return spawner.NewSudo(spawner.SudoOptions{SudoPath: cfg.Spawner.SudoPath,
+			HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, StartGrace: grace, Logger: log})
+	}
 	switch cfg.Spawner.Kind {
 	case "sudo":
-		out[spawner.KindSudo] = spawner.NewSudo(spawner.SudoOptions{SudoPath: cfg.Spawner.SudoPath,
-			HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, Logger: log})
+		out[spawner.KindSudo] = sudo()
 	case "local":
-		out[spawner.KindLocal] = spawner.NewLocal(spawner.LocalOptions{Logger: log})
+		out[spawner.KindLocal] = spawner.NewLocal(spawner.LocalOptions{StartGrace: grace, Logger: log})
 	case "systemd":
 		sd := cfg.Spawner.Systemd
 		s, err := spawner.NewSystemd(spawner.SystemdOptions{
@@ -287,7 +291,7 @@ func newSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawne
 			CPUQuotaPercent: sd.CPUQuotaPercent, TasksMax: sd.TasksMax,
 			PrivateTmp: sd.PrivateTmp, NoNewPrivileges: sd.NoNewPrivileges,
 			ReadOnlyPaths: sd.ReadOnlyPaths, ReadWritePaths: sd.ReadWritePaths, ExtraProperties: sd.ExtraProperties,
-			RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), Logger: log,
+			RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), StartGrace: grace, Logger: log,
 		})
 		if err != nil {
 			return nil, err
@@ -295,8 +299,7 @@ func newSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawne
 		out[spawner.KindSystemd] = s
 		// Servers started through sudo before a switch to systemd stay
 		// stoppable; building the sudo spawner costs nothing.
-		out[spawner.KindSudo] = spawner.NewSudo(spawner.SudoOptions{SudoPath: cfg.Spawner.SudoPath,
-			HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, Logger: log})
+		out[spawner.KindSudo] = sudo()
 	default:
 		return nil, fmt.Errorf("spawner.kind %q is not available in this build", cfg.Spawner.Kind)
 	}

@@ -100,8 +100,11 @@ type Spawner struct {
 	DefaultURL string `toml:"default_url"`
 	// Path is the PATH user servers get (the shared environment's bin is
 	// put in front of it when enabled).
-	Path                 string   `toml:"path"`
-	StartTimeout         Duration `toml:"start_timeout"`
+	Path         string   `toml:"path"`
+	StartTimeout Duration `toml:"start_timeout"`
+	// StartGrace is how long a new server is watched for an immediate
+	// exit, so a crash is reported at once with its output.
+	StartGrace           Duration `toml:"start_grace"`
 	HTTPTimeout          Duration `toml:"http_timeout"`
 	StopTimeout          Duration `toml:"stop_timeout"`
 	PollInterval         Duration `toml:"poll_interval"`
@@ -210,6 +213,7 @@ func Default() Config {
 			DefaultURL:           "/tree",
 			Path:                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			StartTimeout:         Duration(60 * time.Second),
+			StartGrace:           Duration(time.Second),
 			HTTPTimeout:          Duration(30 * time.Second),
 			StopTimeout:          Duration(10 * time.Second),
 			PollInterval:         Duration(30 * time.Second),

@@ -146,6 +146,7 @@ func (c Config) Validate() error {
 		v.add("spawner.path", "must not be empty", "a system PATH like \"/usr/local/bin:/usr/bin:/bin\"")
 	}
 	v.positive("spawner.start_timeout", s.StartTimeout)
+	v.positive("spawner.start_grace", s.StartGrace)
 	v.positive("spawner.http_timeout", s.HTTPTimeout)
 	v.positive("spawner.stop_timeout", s.StopTimeout)
 	v.positive("spawner.poll_interval", s.PollInterval)
