@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Runs hubd's Go benchmarks and writes bench/results/<date>.md with the
-# machine, the versions and the medians of the runs.
+# Runs hubd's Go benchmarks, then hubd against its anchor (JupyterHub 3.0.0
+# + configurable-http-proxy 5.3.0, same machine, alternating, loopback) with
+# bench/cmd/hubbench, and writes bench/results/<date>.md with the machine,
+# the versions and the medians of the runs. Needs root (test accounts and a
+# PAM service for the login benchmark, removed afterwards) and what
+# `scripts/deps.sh bench` installs.
 #   BENCH_QUICK=1   one short run of each (a smoke test, not a measurement)
 #   BENCH_COUNT=N   runs per benchmark (default 3; the report shows medians)
+#   BENCH_ONLY=x    only the Go benchmarks (go) or one comparison (proxy,
+#                   spawn, api, login)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -12,10 +18,27 @@ if [ -n "${BENCH_QUICK:-}" ]; then count=1; benchtime=100ms; fi
 pkgs=(./backups ./core/proxy ./core/spawner ./core/auth ./core/admin ./core/sharedenv)
 out=bench/results/$(date -u +%F).md
 raw=$(mktemp)
+cmp=bench/tmp/compare.md
 trap 'rm -f "$raw"' EXIT
+chp=/opt/hubd-bench/chp/bin/configurable-http-proxy
+only=${BENCH_ONLY:-}
 
-echo "bench: running ${pkgs[*]} (count $count, benchtime $benchtime)…"
-go test -run '^$' -bench . -benchmem -count "$count" -benchtime "$benchtime" -timeout 60m "${pkgs[@]}" | tee "$raw"
+if [ -z "$only" ] || [ "$only" = go ]; then
+  echo "bench: running ${pkgs[*]} (count $count, benchtime $benchtime)…"
+  go test -run '^$' -bench . -benchmem -count "$count" -benchtime "$benchtime" -timeout 60m "${pkgs[@]}" | tee "$raw"
+fi
+rm -f "$cmp"
+if [ "$only" != go ]; then
+  mkdir -p bench/tmp
+  go build -o bench/tmp/hubbench ./bench/cmd/hubbench
+  go build -o bench/tmp/mocksu ./bench/cmd/mocksu
+  flags=(-runs "$count" -chp "$chp" -out "$cmp")
+  if [ -n "${BENCH_QUICK:-}" ]; then flags+=(-quick); fi
+  if [ -n "$only" ]; then flags+=(-only "$only"); fi
+  echo "bench: hubd vs JupyterHub 3.0 + CHP ${flags[*]}…"
+  # Bounded: the full comparison takes ~35 min on 2 cores.
+  timeout --kill-after=30s 90m bench/tmp/hubbench "${flags[@]}"
+fi
 
 {
   echo "# hubd benchmarks, $(date -u +'%F %H:%M UTC')"
@@ -27,9 +50,14 @@ go test -run '^$' -bench . -benchmem -count "$count" -benchtime "$benchtime" -ti
   echo "| go | $(go version | awk '{print $3}') |"
   echo "| hubd | $(git describe --tags --always --dirty 2>/dev/null) |"
   echo "| sqlite | modernc.org/sqlite $(go list -m -f '{{.Version}}' modernc.org/sqlite) |"
+  echo "| anchor | JupyterHub $(/usr/bin/python3 -c 'import jupyterhub; print(jupyterhub.__version__)' 2>/dev/null) (Debian $(dpkg-query -W -f='${Version}' jupyterhub 2>/dev/null)), configurable-http-proxy $("$chp" --version 2>/dev/null), node $(node --version 2>/dev/null) |"
+  echo "| load | $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2) (Debian), Go clients in bench/cmd/hubbench |"
   echo "| runs | $count per benchmark, median shown |"
   echo
-  echo "Reproduce: \`make bench\` (or \`BENCH_QUICK=1 make bench\` for a smoke run)."
+  echo "Reproduce: \`make bench\` as root (or \`BENCH_QUICK=1 make bench\` for a smoke run; \`BENCH_ONLY=proxy|spawn|api|login|go\` for one part)."
+  echo
+  if [ -s "$cmp" ]; then cat "$cmp"; echo; fi
+  echo "## Go micro-benchmarks"
   echo
   echo "| benchmark | median ns/op | median B/op | median allocs/op | other metrics (median) |"
   echo "|---|---|---|---|---|"

@@ -54,6 +54,13 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   fi
 fi
 
+# The benchmarks' proxy anchor: configurable-http-proxy 5.3.0 from npm, in a
+# prefix of its own (a plain `npm install -g` would replace Debian's
+# /usr/bin/configurable-http-proxy).
+if [ "$what" = bench ] && [ "$(/opt/hubd-bench/chp/bin/configurable-http-proxy --version 2>/dev/null)" != 5.3.0 ]; then
+  npm install -g --prefix /opt/hubd-bench/chp --no-audit --no-fund --silent configurable-http-proxy@5.3.0 >/dev/null
+fi
+
 if ! command -v staticcheck >/dev/null; then
   go install honnef.co/go/tools/cmd/staticcheck@2026.2.2
 fi
