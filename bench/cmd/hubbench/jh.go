@@ -138,7 +138,8 @@ func startCHP(o *opts, logPath string) (*chpSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := waitHTTP(fmt.Sprintf("http://127.0.0.1:%d/api/routes", api), c.p, time.Now(), 30*time.Second); err != nil {
+	// Without the token the routes API answers 403: that means it is up.
+	if _, err := waitStatus(fmt.Sprintf("http://127.0.0.1:%d/api/routes", api), http.StatusForbidden, c.p, time.Now(), 30*time.Second); err != nil {
 		c.p.stop(5 * time.Second)
 		return nil, err
 	}

@@ -38,8 +38,10 @@ func setupHost(o *opts) error {
 	hostReady.Store(true)
 	steps := [][]string{
 		{"groupadd", "-f", pamGroup},
-		{"useradd", "-M", "-N", "-g", pamGroup, "-s", "/usr/sbin/nologin", alice},
-		{"useradd", "-M", "-N", "-g", pamGroup, "-s", "/usr/sbin/nologin", bob},
+		// -G as well as -g: JupyterHub's allowed_groups reads the group's
+		// member list, which does not name primary members.
+		{"useradd", "-M", "-N", "-g", pamGroup, "-G", pamGroup, "-s", "/usr/sbin/nologin", alice},
+		{"useradd", "-M", "-N", "-g", pamGroup, "-G", pamGroup, "-s", "/usr/sbin/nologin", bob},
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil && !strings.Contains(string(out), "already exists") {

@@ -54,11 +54,15 @@ func main() {
 	o.repo = exe
 	o.benchDir = filepath.Join(exe, "bench")
 
-	// Whatever happens, stop every process we started.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// On an interrupt, stop every process we started and remove the test
+	// accounts before exiting.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
+		<-sigc
+		cancel()
 		stopAll()
 		cleanupHost()
 		os.Exit(1)

@@ -167,6 +167,11 @@ func freePort() (int, error) {
 // waitHTTP polls url until it answers 200, and returns how long that
 // took from since. It fails when p exits or timeout passes.
 func waitHTTP(url string, p *proc, since time.Time, timeout time.Duration) (time.Duration, error) {
+	return waitStatus(url, http.StatusOK, p, since, timeout)
+}
+
+// waitStatus is waitHTTP for an answer with status want.
+func waitStatus(url string, want int, p *proc, since time.Time, timeout time.Duration) (time.Duration, error) {
 	c := &http.Client{Timeout: 2 * time.Second}
 	deadline := since.Add(timeout)
 	for time.Now().Before(deadline) {
@@ -174,7 +179,7 @@ func waitHTTP(url string, p *proc, since time.Time, timeout time.Duration) (time
 		if err == nil {
 			resp.Body.Close()
 			// 200 only: CHP answers 404 until JupyterHub adds its route.
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == want {
 				return time.Since(since), nil
 			}
 		}
