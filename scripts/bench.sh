@@ -17,6 +17,8 @@ benchtime=1s
 if [ -n "${BENCH_QUICK:-}" ]; then count=1; benchtime=100ms; fi
 pkgs=(./backups ./core/proxy ./core/spawner ./core/auth ./core/admin ./core/sharedenv)
 out=bench/results/$(date -u +%F).md
+# A smoke run is not a measurement: keep it away from the recorded reports.
+if [ -n "${BENCH_QUICK:-}" ]; then out=bench/results/$(date -u +%F)-quick.md; fi
 raw=$(mktemp)
 cmp=bench/tmp/compare.md
 trap 'rm -f "$raw"' EXIT
