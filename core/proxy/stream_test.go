@@ -156,7 +156,10 @@ func TestUpstreamConnectionsAreReused(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if conns, reqs := b.counts(); conns > workers+1 || reqs != 200+workers*100 {
-		t.Errorf("parallel: %d connections for %d requests, want at most %d", conns, reqs, workers+1)
+	// The transport may dial a few more than there are workers (a dial can
+	// start just before another connection returns to the pool); churn —
+	// Go's default pool of 2 opens ~150 here — is what must not happen.
+	if conns, reqs := b.counts(); conns > 2*workers || reqs != 200+workers*100 {
+		t.Errorf("parallel: %d connections for %d requests, want at most %d", conns, reqs, 2*workers)
 	}
 }
