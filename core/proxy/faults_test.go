@@ -161,9 +161,6 @@ func TestResetMidBodyTruncates(t *testing.T) {
 // expects the goroutine count back at its baseline and every upstream
 // connection closed.
 func TestFailuresLeakNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("many requests")
-	}
 	hanging := newRawBackend(t, hang)
 	resetting := newRawBackend(t, resetMidBody)
 	tab := NewTable()

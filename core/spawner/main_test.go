@@ -36,7 +36,7 @@ const (
 
 // The test binary runs in other roles, selected by this variable:
 // "server" is a tiny HTTP server (the stand-in single-user server of the
-// local tests and the benchmark), "hub" runs TestSudoAsHub as spSvc.
+// local tests and the benchmark), "hub" runs TestSudo's hub-account branch as spSvc.
 const (
 	envRole   = "HUBD_SPAWNER_TEST_ROLE"
 	envHelper = "HUBD_SPAWNER_TEST_HELPER"
