@@ -3,12 +3,13 @@ package sharedenv
 import (
 	"bytes"
 	"errors"
-	posixacl "github.com/hubd/hubd/internal/acl"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	posixacl "github.com/hubd/hubd/internal/acl"
 
 	"golang.org/x/sys/unix"
 )

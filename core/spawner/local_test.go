@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hubd/hubd/internal/testutil"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 func localRequest(t testing.TB, port int, command ...string) Request {

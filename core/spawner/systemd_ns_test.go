@@ -163,7 +163,7 @@ func TestSystemd(t *testing.T) {
 	t.Run("MemoryMaxKillsAndPollSaysWhy", func(t *testing.T) { testSystemdOOM(t, ns) })
 	t.Run("LeftoverUnitsAndEnvFile", func(t *testing.T) { testSystemdLeftovers(t, ns, sp) })
 	t.Run("ExitsAtOnce", func(t *testing.T) {
-		r := sdSleeper(t, sdAlice)
+		r := sleeper(t, sdAlice)
 		r.Command, r.Args = []string{"/bin/sh"}, []string{"-c", "echo boom-$(id -un) >&2; exit 3"}
 		_, err := sp.Start(t.Context(), r)
 		se := startError(t, err)
@@ -175,7 +175,7 @@ func TestSystemd(t *testing.T) {
 		mustContain(t, "reason", se.Reason, "result exit-code", "exited with status 3")
 		assertNoEnvFile(t, sp, r)
 
-		r = sdSleeper(t, sdAlice)
+		r = sleeper(t, sdAlice)
 		r.WorkingDir = "/nonexistent-hubtest"
 		_, err = sp.Start(t.Context(), r)
 		se = startError(t, err)
@@ -184,7 +184,7 @@ func TestSystemd(t *testing.T) {
 	})
 	t.Run("OddNamesAndEnvironment", func(t *testing.T) { testSystemdOddNames(t, ns, sp) })
 	t.Run("OtherUsersUnitNeverStopped", func(t *testing.T) {
-		st := sdStart(t, sp, sdSleeper(t, sdBob))
+		st := sdStart(t, sp, sleeper(t, sdBob))
 		if err := sp.Stop(t.Context(), sdAlice, st, time.Second); err != nil {
 			t.Errorf("stop of bob's unit as alice: %v", err)
 		}
@@ -221,17 +221,6 @@ func newTestSystemd(t *testing.T, ns *nsSystemd, o SystemdOptions) *Systemd {
 	}
 	t.Cleanup(func() { sp.Close() })
 	return sp
-}
-
-func sdSleeper(t *testing.T, userName string) Request {
-	return Request{
-		User:    userName,
-		Command: []string{"/bin/sleep"},
-		Args:    []string{"600"},
-		Env:     map[string]string{"JUPYTERHUB_API_TOKEN": randomHex(t)},
-		Path:    systemPath,
-		LogPath: filepath.Join(t.TempDir(), "server.log"),
-	}
 }
 
 func sdStart(t *testing.T, sp *Systemd, r Request) State {
@@ -470,7 +459,7 @@ func testSystemdOOM(t *testing.T, ns *nsSystemd) {
 		t.Fatal(err)
 	}
 	trigger := filepath.Join(bob.HomeDir, "allocate-now")
-	r := sdSleeper(t, sdBob)
+	r := sleeper(t, sdBob)
 	r.Command = []string{"/usr/bin/python3"}
 	r.Args = []string{"-c", "import os, time\n" +
 		"while not os.path.exists(" + strconv.Quote(trigger) + "): time.sleep(0.02)\n" +
@@ -516,7 +505,7 @@ func testSystemdOOM(t *testing.T, ns *nsSystemd) {
 // (running, or failed and never reset) and a stale environment file do
 // not stop a start.
 func testSystemdLeftovers(t *testing.T, ns *nsSystemd, sp *Systemd) {
-	r := sdSleeper(t, sdAlice)
+	r := sleeper(t, sdAlice)
 	unit, _ := sp.UnitName(sdAlice, "")
 	if out, ok := ns.exec("systemd-run", "--quiet", "--unit="+unit, "/bin/sleep", "600"); !ok {
 		t.Fatalf("systemd-run: %s", out)
@@ -542,14 +531,14 @@ func testSystemdLeftovers(t *testing.T, ns *nsSystemd, sp *Systemd) {
 		_, failed := ns.exec("systemctl", "is-failed", "--quiet", unit)
 		return failed, nil
 	})
-	st = sdStart(t, sp, sdSleeper(t, sdAlice))
+	st = sdStart(t, sp, sleeper(t, sdAlice))
 	sdStopAndCheck(t, ns, sp, sdAlice, st)
 }
 
 // testSystemdOddNames: escaped unit names work for real, and values with
 // quotes, '$' and backslashes reach the server unchanged.
 func testSystemdOddNames(t *testing.T, ns *nsSystemd, sp *Systemd) {
-	r := sdSleeper(t, sdOdd)
+	r := sleeper(t, sdOdd)
 	r.Server = "my server/ü-1"
 	odd := ` a "b" 'c' $HOME ${PATH} \n back\slash ` + "`x`" + ` %h `
 	r.Env["HUBTEST_ODD"] = odd

@@ -1,11 +1,12 @@
 package spawner
 
 import (
-	"github.com/hubd/hubd/internal/testutil"
 	"math"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/hubd/hubd/internal/testutil"
 
 	"github.com/godbus/dbus/v5"
 )
