@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -59,19 +60,9 @@ running and writing) and write it with the configuration file and a
 manifest of sha256 checksums into one archive, mode 0600.`)
 	label := fs.String("label", "manual", "label added to the file name (lowercase letters, digits, dashes)")
 	dir := fs.String("dir", "", "backup directory (default backups.dir)")
-	if code, done := parse(fs, args); done {
+	cfg, code, done := e.backupArgs(fs, args, dir)
+	if done {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	if *dir == "" {
-		*dir = cfg.Backups.Dir
 	}
 	// store.Open would create an empty database; there is nothing to back up.
 	if _, err := os.Stat(cfg.Data.DB); err != nil {
@@ -111,19 +102,9 @@ List the backups, newest first, with size, schema version and label. A
 damaged archive is listed with what is wrong with it.`)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	dir := fs.String("dir", "", "backup directory (default backups.dir)")
-	if code, done := parse(fs, args); done {
+	_, code, done := e.backupArgs(fs, args, dir)
+	if done {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	if *dir == "" {
-		*dir = cfg.Backups.Dir
 	}
 	list, err := backups.List(*dir)
 	if err != nil {
@@ -262,25 +243,16 @@ backups are never touched.`)
 	keep := fs.Int("keep", -1, "keep the newest N backups, 0 for no count limit (default backups.keep)")
 	maxAge := fs.String("max-age", "", `remove backups older than this, e.g. "30d" or "12h"; "0" for no age limit (default backups.max_age)`)
 	dir := fs.String("dir", "", "backup directory (default backups.dir)")
-	if code, done := parse(fs, args); done {
+	cfg, code, done := e.backupArgs(fs, args, dir)
+	if done {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	if *dir == "" {
-		*dir = cfg.Backups.Dir
 	}
 	if *keep < 0 {
 		*keep = cfg.Backups.Keep
 	}
 	age := cfg.Backups.MaxAge.D()
 	if *maxAge != "" {
+		var err error
 		if age, err = parseAge(*maxAge); err != nil {
 			fmt.Fprintf(e.stderr, "hubd: --max-age: %v\n", err)
 			return 2
@@ -341,4 +313,24 @@ func isTerminal(r io.Reader) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// backupArgs finishes a backup command that takes no arguments: it parses
+// the flags, loads the configuration and defaults --dir to backups.dir.
+func (e *env) backupArgs(fs *flag.FlagSet, args []string, dir *string) (config.Config, int, bool) {
+	if code, done := parse(fs, args); done {
+		return config.Config{}, code, true
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return config.Config{}, 2, true
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return config.Config{}, e.fail("%v", err), true
+	}
+	if *dir == "" {
+		*dir = cfg.Backups.Dir
+	}
+	return cfg, 0, false
 }
