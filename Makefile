@@ -1,6 +1,6 @@
 # hubd — build, test, benchmark. Run `make help` for the list.
 SHELL := /bin/bash
-export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hubd/hubd/internal/version.Version=$(VERSION)
@@ -11,7 +11,7 @@ help:
 	@echo "make build   build bin/hubd (cgo, PAM) and bin/hubtui (static)"
 	@echo "make test    install test dependencies, lint, run every test (as root)"
 	@echo "make bench   run the benchmarks and write bench/results/<date>.md"
-	@echo "make lint    gofmt, go vet, staticcheck, dependency pins"
+	@echo "make lint    gofmt, go mod tidy check, go vet, staticcheck (go tool), dependency pins"
 	@echo "make deps    install the Debian packages and tools the tests need"
 	@echo "make demo    install, build and run a hub with a demo member in the foreground"
 	@echo "make clean   remove build outputs"
@@ -25,8 +25,10 @@ deps:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) mod download
+	$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result"; exit 1; }
 	$(GO) vet ./...
-	staticcheck ./...
+	$(GO) tool staticcheck ./...
 	scripts/check-pins.sh
 
 # Packages run one at a time (-p 1): several of them boot real services,

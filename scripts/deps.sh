@@ -5,7 +5,7 @@
 set -euo pipefail
 what=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
-export PATH=/usr/local/go/bin:$HOME/go/bin:$PATH
+export PATH=/usr/local/go/bin:$PATH
 
 build_pkgs=(make git gcc libc6-dev libpam0g-dev ca-certificates)
 run_pkgs=(sudo acl procps psmisc util-linux passwd
@@ -61,7 +61,6 @@ if [ "$what" = bench ] && [ "$(/opt/hubd-bench/chp/bin/configurable-http-proxy -
   npm install -g --prefix /opt/hubd-bench/chp --no-audit --no-fund --silent configurable-http-proxy@5.3.0 >/dev/null
 fi
 
-if ! command -v staticcheck >/dev/null; then
-  go install honnef.co/go/tools/cmd/staticcheck@2026.2.2
-fi
+# Go tools (staticcheck, nfpm) are pinned as `tool` lines in go.mod and run
+# with `go tool`, so go.sum fixes their versions; nothing is installed here.
 echo "deps: ok ($what)"
