@@ -138,15 +138,11 @@ func (w *Web) apiSelf(rw http.ResponseWriter, r *http.Request, c *caller) {
 	scopes := c.scopes
 	if c.token != nil {
 		// Identity scopes are implied for any token, as in JupyterHub.
-		raw := decodeScopes(c.token.Scopes)
-		if len(raw) == 1 && raw[0] == "inherit" {
-			raw = roleScopes(c.user.Name, c.user.Admin)
-		}
-		raw = append(raw, "read:users:name!user", "read:users:groups!user")
+		identity := []string{"read:users:name!user", "read:users:groups!user"}
 		if c.token.Kind == store.TokenServer {
-			raw = append(raw, "read:users:activity!user")
+			identity = append(identity, "read:users:activity!user")
 		}
-		scopes = parseScopes(raw, c.user.Name)
+		scopes = scopes.union(parseScopes(identity, c.user.Name))
 	}
 	m := map[string]any{"kind": "user", "name": c.user.Name, "admin": c.user.Admin, "groups": []string{},
 		"session_id": nil, "scopes": scopes.strings()}

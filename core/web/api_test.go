@@ -411,8 +411,8 @@ func TestTokensAPI(t *testing.T) {
 	e.api(t, http.MethodDelete, "/users/bob/tokens/"+id, bob, nil).want(t, http.StatusNotFound)
 	e.api(t, http.MethodGet, "/users/alice/tokens/zzz", tok, nil).want(t, http.StatusNotFound)
 	// A token cannot carry more than its creator holds.
-	e.api(t, http.MethodPost, "/users/alice/tokens", tok, map[string]any{"scopes": []string{"admin:users"}}).want(t, http.StatusBadRequest)
-	e.api(t, http.MethodPost, "/users/alice/tokens", tok, map[string]any{"scopes": []string{"read:users!user=bob"}}).want(t, http.StatusBadRequest)
+	e.api(t, http.MethodPost, "/users/alice/tokens", tok, map[string]any{"scopes": []string{"admin:users"}}).want(t, http.StatusForbidden)
+	e.api(t, http.MethodPost, "/users/alice/tokens", tok, map[string]any{"scopes": []string{"read:users!user=bob"}}).want(t, http.StatusForbidden)
 	e.api(t, http.MethodPost, "/users/bob/tokens", tok, nil).want(t, http.StatusNotFound)
 	e.api(t, http.MethodPost, "/users/alice/tokens", tok, map[string]any{"expires_in": -5}).want(t, http.StatusBadRequest)
 	e.api(t, http.MethodPost, "/users/alice/tokens", tok, map[string]any{"note": strings.Repeat("n", 1001)}).want(t, http.StatusBadRequest)
@@ -437,6 +437,43 @@ func TestTokensAPI(t *testing.T) {
 			t.Error("an expired token is still listed")
 		}
 	}
+}
+
+// A token never holds more than its owner: an admin cannot mint admin
+// powers for a member, and a demoted admin's explicit-scope token loses
+// them at once, as in JupyterHub (scopes are intersected on every use).
+func TestTokenPowersBoundedByOwner(t *testing.T) {
+	e := newEnv(t)
+	root := e.token(t, "admin-root")
+	e.user(t, "alice")
+	e.api(t, http.MethodPost, "/users/alice/tokens", root, map[string]any{"scopes": []string{"admin:users", "list:users"}}).
+		want(t, http.StatusForbidden)
+	e.api(t, http.MethodPost, "/users/alice/tokens", root, map[string]any{"scopes": []string{"read:users!user=alice"}}).
+		want(t, http.StatusCreated)
+
+	// A token stored with more than its owner holds (issued by an older
+	// hub, or written behind the API's back) grants only the overlap.
+	wide := e.token(t, "alice", "admin:users", "list:users", "read:users!user=alice")
+	e.api(t, http.MethodGet, "/users", wide, nil).want(t, http.StatusForbidden)
+	e.api(t, http.MethodPost, "/users/hubtest-nobody", wide, nil).want(t, http.StatusForbidden)
+	e.api(t, http.MethodDelete, "/users/admin-root", wide, nil).want(t, http.StatusForbidden)
+	e.api(t, http.MethodGet, "/users/alice", wide, nil).want(t, http.StatusOK)
+	self := e.api(t, http.MethodGet, "/user", wide, nil).want(t, http.StatusOK).json(t)
+	for _, s := range self["scopes"].([]any) {
+		if strings.HasPrefix(s.(string), "admin:") || s == "list:users" {
+			t.Errorf("/user reports scope %v that alice does not hold", s)
+		}
+	}
+
+	// An admin's own explicit admin token works until the admin is demoted.
+	e.user(t, "admin-demoted")
+	own := e.api(t, http.MethodPost, "/users/admin-demoted/tokens", e.token(t, "admin-demoted"),
+		map[string]any{"scopes": []string{"admin:users", "list:users"}}).want(t, http.StatusCreated).json(t)["token"].(string)
+	e.api(t, http.MethodGet, "/users", own, nil).want(t, http.StatusOK)
+	e.api(t, http.MethodPatch, "/users/admin-demoted", root, map[string]any{"admin": false}).want(t, http.StatusOK)
+	e.api(t, http.MethodGet, "/users", own, nil).want(t, http.StatusForbidden)
+	e.api(t, http.MethodPost, "/users/hubtest-other", own, nil).want(t, http.StatusForbidden)
+	e.api(t, http.MethodDelete, "/users/alice", own, nil).want(t, http.StatusForbidden)
 }
 
 func TestProgressStream(t *testing.T) {

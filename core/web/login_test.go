@@ -1,7 +1,10 @@
 package web
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -254,6 +257,28 @@ func TestAuthorizationHeader(t *testing.T) {
 		if c := call("", "Authorization", h); c != http.StatusForbidden {
 			t.Errorf("%s (%q): status %d, want 403", name, h, c)
 		}
+	}
+	// On the wire, whitespace around a header value is not part of it
+	// (RFC 9110): net/http drops it, so the token is the same credential;
+	// whitespace inside the value still refuses it.
+	raw := func(value string) string {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /hub/api/user HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nConnection: close\r\n\r\n", value)
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(line)
+	}
+	if got := raw("token " + good + " \t "); got != "HTTP/1.1 200 OK" {
+		t.Errorf("token with whitespace after the header value: %q, want 200", got)
+	}
+	if got := raw("token " + good[:10] + " " + good[10:]); got != "HTTP/1.1 403 Forbidden" {
+		t.Errorf("token with a space inside: %q, want 403", got)
 	}
 	if c := call("?token=" + good); c != http.StatusForbidden {
 		t.Errorf("?token=: status %d, want 403", c)

@@ -2,8 +2,11 @@ package web
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/hubd/hubd/core/store"
 )
 
 // A scope is a JupyterHub permission name with an optional filter:
@@ -108,6 +111,82 @@ func (ss scopeSet) hasAny(name string) bool {
 		}
 	}
 	return false
+}
+
+// narrower returns the narrower of two filters of the same scope name when
+// one contains the other: "" holds everything, "user=u" holds u's servers.
+// ok is false for filters that do not overlap (two different users).
+func narrower(a, b string) (f string, ok bool) {
+	switch {
+	case a == b, b == "":
+		return a, true
+	case a == "":
+		return b, true
+	}
+	for _, p := range [][2]string{{a, b}, {b, a}} {
+		user, isUser := strings.CutPrefix(p[0], "user=")
+		server, isServer := strings.CutPrefix(p[1], "server=")
+		if isUser && isServer && strings.HasPrefix(server, user+"/") {
+			return p[1], true
+		}
+	}
+	return "", false
+}
+
+// intersect keeps what both sets grant, each scope narrowed to the smaller
+// filter. A token's scopes are intersected with its owner's current ones on
+// every use, so a token never outlives a demotion or grants more than its
+// owner holds, whatever it was issued with.
+func (ss scopeSet) intersect(other scopeSet) scopeSet {
+	var out scopeSet
+	seen := map[scope]bool{}
+	for _, a := range ss {
+		for _, b := range other {
+			if a.name != b.name {
+				continue
+			}
+			if f, ok := narrower(a.filter, b.filter); ok && !seen[scope{a.name, f}] {
+				seen[scope{a.name, f}] = true
+				out = append(out, scope{a.name, f})
+			}
+		}
+	}
+	return out
+}
+
+// union is both sets, each scope once.
+func (ss scopeSet) union(other scopeSet) scopeSet {
+	out := append(scopeSet{}, ss...)
+	for _, s := range other {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// covers reports whether the set grants all of s (same name, an equal or
+// wider filter).
+func (ss scopeSet) covers(s scope) bool {
+	for _, o := range ss {
+		if o.name != s.name {
+			continue
+		}
+		if f, ok := narrower(o.filter, s.filter); ok && f == s.filter {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenScopes are what a token may do now: its own scopes ("inherit" for
+// the owner's full rights) within the owner's current role.
+func tokenScopes(raw []string, owner store.User) scopeSet {
+	role := parseScopes(roleScopes(owner.Name, owner.Admin), owner.Name)
+	if len(raw) == 1 && raw[0] == "inherit" {
+		return role
+	}
+	return parseScopes(raw, owner.Name).intersect(role)
 }
 
 // strings lists the scopes sorted, for /hub/api/user.

@@ -75,25 +75,26 @@ func (w *Web) apiCreateToken(rw http.ResponseWriter, r *http.Request, c *caller)
 	if len(scopes) == 0 {
 		scopes = []string{"inherit"}
 	}
-	// A token may not carry more than its creator holds for that user.
-	if !(len(scopes) == 1 && scopes[0] == "inherit") {
+	// A token may carry neither more than its creator holds nor more than
+	// its owner holds: an admin cannot hand a member admin powers through
+	// a token (use is also bounded by the owner's rights, see tokenScopes).
+	if len(scopes) == 1 && scopes[0] == "inherit" {
+		if c.user.ID != u.ID && !c.user.Admin {
+			jsonError(rw, http.StatusForbidden, "only admins may create tokens with another user's full rights")
+			return
+		}
+	} else {
+		owner := parseScopes(roleScopes(u.Name, u.Admin), u.Name)
 		for _, s := range parseScopes(scopes, u.Name) {
-			user, server := u.Name, ""
-			if f, ok := strings.CutPrefix(s.filter, "server="); ok {
-				user, server, _ = strings.Cut(f, "/")
-			} else if f, ok := strings.CutPrefix(s.filter, "user="); ok {
-				user = f
-			} else if s.filter == "" {
-				user = ""
+			if !c.scopes.covers(s) {
+				jsonError(rw, http.StatusForbidden, "Not assigning requested scope "+s.String()+": you do not hold it yourself")
+				return
 			}
-			if (user == "" && !c.scopes.has(s.name, "", "")) || (user != "" && !c.scopes.has(s.name, user, server)) {
-				jsonError(rw, http.StatusBadRequest, "requested scope "+s.String()+" exceeds your own permissions")
+			if !owner.covers(s) {
+				jsonError(rw, http.StatusForbidden, "Not assigning requested scope "+s.String()+" not held by user "+u.Name)
 				return
 			}
 		}
-	} else if c.user.ID != u.ID && !c.user.Admin {
-		jsonError(rw, http.StatusForbidden, "only admins may create tokens with another user's full rights")
-		return
 	}
 	var expires time.Time
 	if body.ExpiresIn != nil {

@@ -175,11 +175,7 @@ func (w *Web) identify(r *http.Request) (*caller, error) {
 		if err != nil {
 			return nil, errNoAuth
 		}
-		raw := decodeScopes(t.Scopes)
-		if len(raw) == 1 && raw[0] == "inherit" {
-			raw = roleScopes(u.Name, u.Admin)
-		}
-		return &caller{user: u, token: &t, sessionID: t.SessionID, scopes: parseScopes(raw, u.Name)}, nil
+		return &caller{user: u, token: &t, sessionID: t.SessionID, scopes: tokenScopes(decodeScopes(t.Scopes), u)}, nil
 	}
 	sid, ok := w.sessionFromCookie(r)
 	if !ok {
@@ -193,8 +189,10 @@ func (w *Web) identify(r *http.Request) (*caller, error) {
 }
 
 // wellFormedToken reports whether tok can be a token at all: 8 to 256
-// printable ASCII characters. Whitespace is never trimmed, so "t " and
-// "t" are never the same credential.
+// printable ASCII characters, so whitespace or a control character inside
+// the token refuses it. Whitespace around the header's value is not part
+// of the value in HTTP (RFC 9110 §5.5): net/http drops it before we see
+// the header, so "token t " is the token "t".
 func wellFormedToken(tok string) bool {
 	if len(tok) < 8 || len(tok) > 256 {
 		return false
