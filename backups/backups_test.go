@@ -29,7 +29,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	bdir := mkdir(t, filepath.Join(dir, "backups"))
 	dbPath := filepath.Join(dir, "hubd.sqlite")
 	s := newHubDB(t, dbPath)
-	pad(t, s.DB(), 2000, 500) // a snapshot that takes a moment
+	pad(t, s, 2000, 500) // a snapshot that takes a moment
 
 	var mu sync.Mutex
 	var acked []int64
@@ -39,7 +39,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				res, err := s.DB().ExecContext(wctx, `INSERT INTO events (time, action, target) VALUES (?, 'write', ?)`,
+				res, err := s.ExecContext(wctx, `INSERT INTO events (time, action, target) VALUES (?, 'write', ?)`,
 					store.FormatTime(time.Now()), fmt.Sprintf("w%d-%d", w, i))
 				if wctx.Err() != nil {
 					return
@@ -67,7 +67,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 
 	var before []int64
 	info, err := backups.Create(ctx, backups.CreateOptions{
-		Dir: bdir, DB: s.DB(), DBPath: dbPath, Label: "manual", HubdVersion: "test",
+		Dir: bdir, DB: s, DBPath: dbPath, Label: "manual", HubdVersion: "test",
 		Progress: func(p backups.Progress) {
 			// The first snapshot report comes just before VACUUM INTO starts.
 			if p.Stage == backups.StageSnapshot && before == nil {
@@ -149,7 +149,7 @@ func TestBackupCreateNameModeAndUniqueness(t *testing.T) {
 	cfg := filepath.Join(dir, "hubd.toml")
 	writeFile(t, cfg, "[hub]\n")
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	opts := backups.CreateOptions{Dir: bdir, DB: s.DB(), ConfigFiles: []string{cfg}, Label: "pre-upgrade", Now: func() time.Time { return at }}
+	opts := backups.CreateOptions{Dir: bdir, DB: s, ConfigFiles: []string{cfg}, Label: "pre-upgrade", Now: func() time.Time { return at }}
 	a, err := backups.Create(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -172,10 +172,10 @@ func TestBackupCreateNameModeAndUniqueness(t *testing.T) {
 		t.Errorf("manifest %+v", m)
 	}
 
-	if _, err := backups.Create(ctx, backups.CreateOptions{Dir: bdir, DB: s.DB(), ConfigFiles: []string{filepath.Join(dir, "nope.toml")}}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := backups.Create(ctx, backups.CreateOptions{Dir: bdir, DB: s, ConfigFiles: []string{filepath.Join(dir, "nope.toml")}}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing config file: %v", err)
 	}
-	if _, err := backups.Create(ctx, backups.CreateOptions{Dir: bdir, DB: s.DB(), Label: "../x"}); err == nil {
+	if _, err := backups.Create(ctx, backups.CreateOptions{Dir: bdir, DB: s, Label: "../x"}); err == nil {
 		t.Error("label with a slash accepted")
 	}
 }
@@ -184,14 +184,14 @@ func TestBackupCreateDirErrors(t *testing.T) {
 	ctx := context.Background()
 	s := newHubDB(t, filepath.Join(t.TempDir(), "hubd.sqlite"))
 
-	_, err := backups.Create(ctx, backups.CreateOptions{Dir: filepath.Join(t.TempDir(), "missing"), DB: s.DB()})
+	_, err := backups.Create(ctx, backups.CreateOptions{Dir: filepath.Join(t.TempDir(), "missing"), DB: s})
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "hubd setup") || !strings.Contains(err.Error(), "backups.dir") {
 		t.Errorf("missing dir: %v", err)
 	}
 
 	// Root ignores mode bits, so unwritable means a read-only mount.
 	ro := mountTmpfs(t, "ro,size=64k")
-	_, err = backups.Create(ctx, backups.CreateOptions{Dir: ro, DB: s.DB()})
+	_, err = backups.Create(ctx, backups.CreateOptions{Dir: ro, DB: s})
 	if !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "not writable") || !strings.Contains(err.Error(), "backups.dir") {
 		t.Errorf("read-only dir: %v", err)
 	}
@@ -211,10 +211,10 @@ func TestBackupCreateDiskFull(t *testing.T) {
 		t.Run(tc.stage, func(t *testing.T) {
 			dir := mountTmpfs(t, tc.fs)
 			s := newHubDB(t, filepath.Join(t.TempDir(), "hubd.sqlite"))
-			pad(t, s.DB(), tc.rows, tc.size)
+			pad(t, s, tc.rows, tc.size)
 			var last string
 			_, err := backups.Create(context.Background(), backups.CreateOptions{
-				Dir: dir, DB: s.DB(), Progress: func(p backups.Progress) { last = p.Stage },
+				Dir: dir, DB: s, Progress: func(p backups.Progress) { last = p.Stage },
 			})
 			if !errors.Is(err, backups.ErrNoSpace) || !strings.Contains(err.Error(), "needs up to about") || !strings.Contains(err.Error(), "backups.dir") {
 				t.Fatalf("err = %v, want ErrNoSpace saying how much is needed", err)
@@ -235,7 +235,7 @@ func TestBackupCreateCancelLeavesNothing(t *testing.T) {
 	bdir := mkdir(t, filepath.Join(dir, "backups"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := backups.Create(ctx, backups.CreateOptions{Dir: bdir, DB: s.DB(), Progress: func(p backups.Progress) {
+	_, err := backups.Create(ctx, backups.CreateOptions{Dir: bdir, DB: s, Progress: func(p backups.Progress) {
 		if p.Stage == backups.StageCompress {
 			cancel()
 		}
@@ -253,11 +253,11 @@ func damagedFixture(t *testing.T) (good, dir string) {
 	t.Helper()
 	dir = t.TempDir()
 	s := newHubDB(t, filepath.Join(dir, "hubd.sqlite"))
-	addUser(t, s.DB(), "alice")
-	pad(t, s.DB(), 200, 300)
+	addUser(t, s, "alice")
+	pad(t, s, 200, 300)
 	cfg := filepath.Join(dir, "hubd.toml")
 	writeFile(t, cfg, "[hub]\nlisten = \":8000\"\n")
-	info, err := backups.Create(context.Background(), backups.CreateOptions{Dir: dir, DB: s.DB(), ConfigFiles: []string{cfg}})
+	info, err := backups.Create(context.Background(), backups.CreateOptions{Dir: dir, DB: s, ConfigFiles: []string{cfg}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestBackupListShowsDamagedNewestFirst(t *testing.T) {
 	s := newHubDB(t, filepath.Join(dir, "hubd.sqlite"))
 	var want []string
 	for i := range 3 {
-		info, err := backups.Create(context.Background(), backups.CreateOptions{Dir: dir, DB: s.DB(),
+		info, err := backups.Create(context.Background(), backups.CreateOptions{Dir: dir, DB: s,
 			Now: func() time.Time { return time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC) }})
 		if err != nil {
 			t.Fatal(err)
@@ -375,10 +375,10 @@ func TestBackupRestoreRefusesNewerSchema(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := newHubDB(t, filepath.Join(dir, "future.sqlite"))
-	if _, err := s.DB().Exec(`INSERT INTO schema (version, applied_at) VALUES (99, 'later')`); err != nil {
+	if _, err := s.Exec(`INSERT INTO schema (version, applied_at) VALUES (99, 'later')`); err != nil {
 		t.Fatal(err)
 	}
-	info, err := backups.Create(ctx, backups.CreateOptions{Dir: dir, DB: s.DB(), HubdVersion: "9.9.9"})
+	info, err := backups.Create(ctx, backups.CreateOptions{Dir: dir, DB: s, HubdVersion: "9.9.9"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,12 +404,12 @@ func restoreFixture(t *testing.T) (dbPath, bdir, cfg string, archive backups.Inf
 	cfg = filepath.Join(dir, "hubd.toml")
 	writeFile(t, cfg, "# old\n")
 	s := newHubDB(t, dbPath)
-	addUser(t, s.DB(), "alice")
-	archive, err := backups.Create(context.Background(), backups.CreateOptions{Dir: bdir, DB: s.DB(), DBPath: dbPath, ConfigFiles: []string{cfg}})
+	addUser(t, s, "alice")
+	archive, err := backups.Create(context.Background(), backups.CreateOptions{Dir: bdir, DB: s, DBPath: dbPath, ConfigFiles: []string{cfg}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addUser(t, s.DB(), "bob")
+	addUser(t, s, "bob")
 	writeFile(t, cfg, "# new\n")
 	s.Close()
 	return dbPath, bdir, cfg, archive
@@ -540,17 +540,17 @@ func TestBackupRestoreFailureLeavesDatabaseIntact(t *testing.T) {
 	dbDir := mountTmpfs(t, "size=512k")
 	dbPath := filepath.Join(dbDir, "hubd.sqlite")
 	s := newHubDB(t, dbPath)
-	addUser(t, s.DB(), "old")
+	addUser(t, s, "old")
 	s.Close()
 
 	src := t.TempDir()
 	big := newHubDB(t, filepath.Join(src, "big.sqlite"))
-	pad(t, big.DB(), 500, 2000)
-	bigArchive, err := backups.Create(ctx, backups.CreateOptions{Dir: src, DB: big.DB()})
+	pad(t, big, 500, 2000)
+	bigArchive, err := backups.Create(ctx, backups.CreateOptions{Dir: src, DB: big})
 	if err != nil {
 		t.Fatal(err)
 	}
-	small, err := backups.Create(ctx, backups.CreateOptions{Dir: src, DB: newHubDB(t, filepath.Join(src, "small.sqlite")).DB()})
+	small, err := backups.Create(ctx, backups.CreateOptions{Dir: src, DB: newHubDB(t, filepath.Join(src, "small.sqlite"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +594,7 @@ func TestBackupPrune(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var made []string // oldest first
 	for i := range 5 {
-		info, err := backups.Create(context.Background(), backups.CreateOptions{Dir: dir, DB: s.DB(),
+		info, err := backups.Create(context.Background(), backups.CreateOptions{Dir: dir, DB: s,
 			Now: func() time.Time { return t0.Add(time.Duration(i) * 24 * time.Hour) }})
 		if err != nil {
 			t.Fatal(err)

@@ -14,7 +14,7 @@ func BenchmarkCreate(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	s := newHubDB(b, filepath.Join(dir, "hubd.sqlite"))
-	tx, err := s.DB().BeginTx(ctx, nil)
+	tx, err := s.BeginTx(ctx, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func BenchmarkCreate(b *testing.B) {
 		b.Fatal(err)
 	}
 	var dbBytes int64
-	if err := s.DB().QueryRow(`SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&dbBytes); err != nil {
+	if err := s.QueryRow(`SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&dbBytes); err != nil {
 		b.Fatal(err)
 	}
 	out := filepath.Join(dir, "backups")
@@ -44,7 +44,7 @@ func BenchmarkCreate(b *testing.B) {
 	}
 	var size int64
 	for b.Loop() {
-		info, err := backups.Create(ctx, backups.CreateOptions{Dir: out, DB: s.DB()})
+		info, err := backups.Create(ctx, backups.CreateOptions{Dir: out, DB: s})
 		if err != nil {
 			b.Fatal(err)
 		}

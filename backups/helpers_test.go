@@ -24,19 +24,18 @@ import (
 )
 
 // newHubDB creates a hub database with the current schema at path (the
-// store's own DSN: WAL, synchronous=FULL).
-func newHubDB(t testing.TB, path string) *store.Store {
+// store's own DSN: WAL, synchronous=FULL) and returns a handle on it.
+func newHubDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(ctx, path, store.Options{})
+	db, err := sql.Open("sqlite", store.DSN(path, 5*time.Second, false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := upgrade.Apply(ctx, s.DB(), upgrade.Steps(), upgrade.Options{}); err != nil {
+	t.Cleanup(func() { db.Close() })
+	if _, err := upgrade.Apply(context.Background(), db, upgrade.Steps(), upgrade.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return db
 }
 
 func addUser(t testing.TB, db *sql.DB, name string) {
@@ -202,9 +201,9 @@ func TestMain(m *testing.M) {
 		lock.Release()
 		os.Exit(0)
 	case "crash":
-		s, err := store.Open(context.Background(), os.Getenv("HUBD_BACKUP_DB"), store.Options{})
+		db, err := sql.Open("sqlite", store.DSN(os.Getenv("HUBD_BACKUP_DB"), 5*time.Second, false))
 		if err == nil {
-			_, err = s.DB().Exec(`INSERT INTO users (name, created, cookie_id) VALUES ('crashed', 'now', 'c')`)
+			_, err = db.Exec(`INSERT INTO users (name, created, cookie_id) VALUES ('crashed', 'now', 'c')`)
 		}
 		if err != nil {
 			fmt.Println(err)

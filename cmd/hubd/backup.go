@@ -4,18 +4,23 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/hubd/hubd/backups"
+	"github.com/hubd/hubd/core/admin/client"
+	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/fsutil"
 	"github.com/hubd/hubd/internal/version"
 	"github.com/hubd/hubd/upgrade"
 )
@@ -64,28 +69,68 @@ manifest of sha256 checksums into one archive, mode 0600.`)
 	if done {
 		return code
 	}
-	// store.Open would create an empty database; there is nothing to back up.
-	if _, err := os.Stat(cfg.Data.DB); err != nil {
-		return e.fail("database %s: %v: check data.db in the configuration", cfg.Data.DB, err)
-	}
-	s, err := store.Open(ctx, cfg.Data.DB, store.Options{})
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	defer s.Close()
-	var configs []string
-	if cfg.Source != "" {
-		configs = append(configs, cfg.Source)
-	}
-	info, err := backups.Create(ctx, backups.CreateOptions{
-		Dir: *dir, DB: s.DB(), DBPath: s.Path(), ConfigFiles: configs,
-		HubdVersion: version.Version, Label: *label, Progress: e.progress(),
+	return e.withHubOrLock(ctx, cfg, *dir, "backup create", func(c *client.Client) int {
+		// Through the hub: its one-backup-at-a-time lock (this waits for a
+		// backup under way) and its audit log apply.
+		b, err := c.CreateBackup(ctx, *label, e.wireProgress())
+		if err != nil {
+			return e.fail("backup failed: %v", err)
+		}
+		fmt.Fprintf(e.stdout, "backup written to %s (%s, schema version %d) by the running hub\n", b.Path, backups.HumanSize(b.Size), b.SchemaVersion)
+		return 0
+	}, func() int {
+		// store.Open would create an empty database; there is nothing to back up.
+		if _, err := os.Stat(cfg.Data.DB); err != nil {
+			return e.fail("database %s: %v: check data.db in the configuration", cfg.Data.DB, err)
+		}
+		s, err := store.Open(ctx, cfg.Data.DB, store.Options{})
+		if err != nil {
+			return e.fail("%v", err)
+		}
+		defer s.Close()
+		var configs []string
+		if cfg.Source != "" {
+			configs = append(configs, cfg.Source)
+		}
+		info, err := s.Backup(ctx, backups.CreateOptions{
+			Dir: *dir, ConfigFiles: configs, HubdVersion: version.Version, Label: *label, Progress: e.progress(),
+		})
+		if err != nil {
+			return e.fail("backup failed: %v", err)
+		}
+		fmt.Fprintf(e.stdout, "backup written to %s (%s, schema version %d)\n", info.Path, backups.HumanSize(info.Size), info.Manifest.SchemaVersion)
+		return 0
 	})
-	if err != nil {
-		return e.fail("backup failed: %v", err)
+}
+
+// withHubOrLock runs viaHub when a hub holds the database, through its
+// admin socket, so the hub's own locks and audit log apply; otherwise it
+// takes the hub's lock itself (no hub can start meanwhile) and runs alone.
+// dir is the backup directory asked for: a running hub only writes to its
+// own backups.dir.
+func (e *env) withHubOrLock(ctx context.Context, cfg config.Config, dir, what string, viaHub func(*client.Client) int, alone func() int) int {
+	lock, pid, err := fsutil.TryLock(fsutil.LockPath(cfg.Data.DB))
+	switch {
+	case errors.Is(err, fsutil.ErrLocked):
+		if filepath.Clean(dir) != filepath.Clean(cfg.Backups.Dir) {
+			return e.fail("the hub (pid %d) is running and works on its own backups.dir %s; stop it to %s in %s, or leave out --dir", pid, cfg.Backups.Dir, what, dir)
+		}
+		c := &client.Client{Socket: cfg.Admin.Socket}
+		if _, err := c.WhoAmI(ctx); err != nil {
+			return e.fail("the hub (pid %d) holds the database, so %s goes through its admin socket, which refused: %v", pid, what, err)
+		}
+		return viaHub(c)
+	case err != nil:
+		return e.fail("%v: %s needs write access to %s", err, what, filepath.Dir(cfg.Data.DB))
 	}
-	fmt.Fprintf(e.stdout, "backup written to %s (%s, schema version %d)\n", info.Path, backups.HumanSize(info.Size), info.Manifest.SchemaVersion)
-	return 0
+	defer lock.Release()
+	return alone()
+}
+
+// wireProgress prints a running hub's backup progress like progress does.
+func (e *env) wireProgress() func(wire.Progress) {
+	p := e.progress()
+	return func(w wire.Progress) { p(backups.Progress{Stage: w.Stage, Done: w.Done, Total: w.Total}) }
 }
 
 // jsonInfo is one backup in `list --json`.
@@ -235,7 +280,7 @@ written back with --with-config.`)
 	return 0
 }
 
-func backupPrune(_ context.Context, e *env, args []string) int {
+func backupPrune(ctx context.Context, e *env, args []string) int {
 	fs := e.flags("backup prune", "backup prune [--keep N] [--max-age AGE] [--dir D]", `
 Remove old backups: all but the newest N and/or those older than AGE. The
 newest backup is always kept, and files that are not readable hubd
@@ -258,15 +303,32 @@ backups are never touched.`)
 			return 2
 		}
 	}
-	removed, err := backups.Prune(*dir, *keep, age, time.Now())
-	for _, info := range removed {
-		fmt.Fprintf(e.stdout, "removed %s\n", info.Path)
+	report := func(removed []string, err error) int {
+		for _, path := range removed {
+			fmt.Fprintf(e.stdout, "removed %s\n", path)
+		}
+		if err != nil {
+			return e.fail("%v", err)
+		}
+		fmt.Fprintf(e.stdout, "removed %d backup(s) from %s\n", len(removed), *dir)
+		return 0
 	}
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	fmt.Fprintf(e.stdout, "removed %d backup(s) from %s\n", len(removed), *dir)
-	return 0
+	return e.withHubOrLock(ctx, cfg, *dir, "backup prune", func(c *client.Client) int {
+		secs := int64(age / time.Second)
+		res, err := c.PruneBackups(ctx, wire.PruneRequest{Keep: keep, MaxAgeSeconds: &secs})
+		var paths []string
+		for _, b := range res.Removed {
+			paths = append(paths, b.Path)
+		}
+		return report(paths, err)
+	}, func() int {
+		removed, err := backups.Prune(*dir, *keep, age, time.Now())
+		var paths []string
+		for _, info := range removed {
+			paths = append(paths, info.Path)
+		}
+		return report(paths, err)
+	})
 }
 
 // parseAge reads a Go duration or a whole number of days ("30d").

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // backupEnv is a configuration file naming a database with one user and
@@ -36,7 +37,7 @@ func backupEnv(t *testing.T) (cfgPath, dbPath, bdir string) {
 	if err := s.CreateOrCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DB().Exec(`INSERT INTO users (name, created, cookie_id) VALUES ('alice', 'now', 'c')`); err != nil {
+	if _, err := testutil.RawDB(t, s.Path()).Exec(`INSERT INTO users (name, created, cookie_id) VALUES ('alice', 'now', 'c')`); err != nil {
 		t.Fatal(err)
 	}
 	return cfgPath, dbPath, bdir

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
-	"github.com/hubd/hubd/backups"
-	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/server"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/fsutil"
-	"github.com/hubd/hubd/internal/version"
 	"github.com/hubd/hubd/upgrade"
 )
 
@@ -30,18 +29,39 @@ nothing. Stop the hub first: hubd refuses to upgrade a database in use.`)
 	if err != nil {
 		return e.fail("%v", err)
 	}
-	if pid := fsutil.Holder(fsutil.LockPath(cfg.Data.DB)); pid != 0 && !*dryRun {
-		return e.fail("hubd (pid %d) is running on %s: stop it first (systemctl stop hubd), upgrade, then start it again", pid, cfg.Data.DB)
+	if _, err := os.Stat(cfg.Data.DB); errors.Is(err, os.ErrNotExist) {
+		if err := server.CheckNotLost(cfg, 0); err != nil {
+			return e.fail("%v", err)
+		}
 	}
-	s, err := store.Open(ctx, cfg.Data.DB, store.Options{ReadOnly: *dryRun})
+	var s *store.Store
+	if *dryRun {
+		// Reading the plan changes nothing, so it needs no lock and works
+		// beside a running hub (with this binary's idea of the schema).
+		s, err = store.Open(ctx, cfg.Data.DB, store.Options{ReadOnly: true})
+	} else {
+		// The hub's own lock: no hub can start while the steps run.
+		lock, pid, lerr := fsutil.TryLock(fsutil.LockPath(cfg.Data.DB))
+		if errors.Is(lerr, fsutil.ErrLocked) {
+			return e.fail("hubd (pid %d) is running on %s: stop it first (systemctl stop hubd), upgrade, then start it again", pid, cfg.Data.DB)
+		}
+		if lerr != nil {
+			return e.fail("%v: upgrading needs write access to %s", lerr, cfg.Data.DB)
+		}
+		defer lock.Release()
+		s, err = store.Open(ctx, cfg.Data.DB, store.Options{})
+	}
 	if err != nil {
 		return e.fail("%v", err)
 	}
 	defer s.Close()
 
-	plan, err := upgrade.MakePlan(ctx, s.DB(), upgrade.Steps())
+	plan, err := s.Plan(ctx)
 	if err != nil {
 		return e.fail("%s: %v", cfg.Data.DB, err)
+	}
+	if err := server.CheckNotLost(cfg, plan.From); err != nil {
+		return e.fail("%v", err)
 	}
 	printPlan(e.stdout, cfg.Data.DB, plan)
 	if !plan.Pending() || *dryRun {
@@ -50,7 +70,7 @@ nothing. Stop the hub first: hubd refuses to upgrade a database in use.`)
 		}
 		return 0
 	}
-	backup, err := upgradeWithBackup(ctx, e.stdout, cfg, s)
+	backup, err := server.UpgradeWithBackup(ctx, e.stdout, cfg, s)
 	if err != nil {
 		return e.fail("%v", err)
 	}
@@ -73,67 +93,4 @@ func printPlan(w io.Writer, path string, p upgrade.Plan) {
 			fmt.Fprintf(w, "  step %d: %s\n", s.Version, s.Name)
 		}
 	}
-}
-
-// upgradeWithBackup applies the pending steps, taking a backup of the
-// database and configuration right before the first one (not for an empty
-// database). It returns the backup's path.
-func upgradeWithBackup(ctx context.Context, out io.Writer, cfg config.Config, s *store.Store) (string, error) {
-	var backupPath string
-	var configFiles []string
-	if cfg.Source != "" {
-		configFiles = []string{cfg.Source}
-	}
-	_, err := upgrade.Apply(ctx, s.DB(), upgrade.Steps(), upgrade.Options{
-		Before: func(ctx context.Context, p upgrade.Plan) error {
-			fmt.Fprintf(out, "backing up %s to %s …\n", cfg.Data.DB, cfg.Backups.Dir)
-			info, err := backups.Create(ctx, backups.CreateOptions{
-				Dir:         cfg.Backups.Dir,
-				DB:          s.DB(),
-				DBPath:      cfg.Data.DB,
-				ConfigFiles: configFiles,
-				HubdVersion: version.Version,
-				Label:       "pre-upgrade",
-			})
-			if err != nil {
-				return fmt.Errorf("backup failed, nothing was upgraded: %w", err)
-			}
-			backupPath = info.Path
-			fmt.Fprintf(out, "backup written: %s\n", info.Path)
-			return nil
-		},
-		Progress: func(st upgrade.Step) { fmt.Fprintf(out, "applying step %d: %s\n", st.Version, st.Name) },
-	})
-	return backupPath, err
-}
-
-// openState opens the database for the hub: it holds the lock file, creates
-// an empty database at the newest schema, and refuses an older schema
-// (unless hub.auto_upgrade_db, then it upgrades with a backup) or a newer
-// one. The caller releases the lock and closes the store.
-func openState(ctx context.Context, out io.Writer, cfg config.Config) (*store.Store, *fsutil.Lock, error) {
-	lock, pid, err := fsutil.TryLock(fsutil.LockPath(cfg.Data.DB))
-	if errors.Is(err, fsutil.ErrLocked) {
-		return nil, nil, fmt.Errorf("another hubd (pid %d) is already running on %s", pid, cfg.Data.DB)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: the hub's user needs write access to %s", err, cfg.Data.DB)
-	}
-	s, err := store.Open(ctx, cfg.Data.DB, store.Options{})
-	if err != nil {
-		lock.Release()
-		return nil, nil, err
-	}
-	err = s.CreateOrCheck(ctx)
-	var behind *upgrade.BehindError
-	if errors.As(err, &behind) && cfg.Hub.AutoUpgradeDB {
-		fmt.Fprintf(out, "hub.auto_upgrade_db is set: upgrading %s from schema %d to %d\n", cfg.Data.DB, behind.DB, behind.Binary)
-		_, err = upgradeWithBackup(ctx, out, cfg, s)
-	}
-	if err != nil {
-		s.Close()
-		lock.Release()
-		return nil, nil, fmt.Errorf("%s: %w", cfg.Data.DB, err)
-	}
-	return s, lock, nil
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hubd/hubd/backups"
 	"github.com/hubd/hubd/core/admin/wire"
@@ -60,17 +62,20 @@ func (s *Server) createBackup(w http.ResponseWriter, r *http.Request, who identi
 	if !labelRE.MatchString(req.Label) {
 		return errorf(http.StatusBadRequest, "backup label %q: use up to 40 lowercase letters, digits and dashes", req.Label)
 	}
-	if !s.backupMu.TryLock() {
-		return errorf(http.StatusConflict, "a backup is already being made: wait for it to finish")
+	st := &ndjson{w: w}
+	release, ok := s.waitBackupSlot(r.Context(), func() {
+		st.line(wire.StreamLine{Progress: wire.Progress{Stage: "waiting for the backup already under way"}})
+	})
+	if !ok {
+		return nil
 	}
-	defer s.backupMu.Unlock()
+	defer release()
 	var configs []string
 	if s.cfg.Source != "" {
 		configs = append(configs, s.cfg.Source)
 	}
-	st := &ndjson{w: w}
-	info, err := backups.Create(r.Context(), backups.CreateOptions{
-		Dir: s.cfg.Backups.Dir, DB: s.store.DB(), DBPath: s.store.Path(), ConfigFiles: configs,
+	info, err := s.store.Backup(r.Context(), backups.CreateOptions{
+		Dir: s.cfg.Backups.Dir, ConfigFiles: configs,
 		HubdVersion: version.Version, Label: req.Label,
 		Progress: func(p backups.Progress) {
 			st.line(wire.StreamLine{Progress: wire.Progress{Stage: p.Stage, Done: p.Done, Total: p.Total}})
@@ -91,6 +96,60 @@ func (s *Server) createBackup(w http.ResponseWriter, r *http.Request, who identi
 	s.audit(r.Context(), who, "backup.create", info.Path, backups.HumanSize(info.Size))
 	res, _ := json.Marshal(backupOf(info))
 	st.line(wire.StreamLine{Result: res})
+	return nil
+}
+
+// waitBackupSlot waits for the one backup slot (a second backup or prune
+// waits for the first instead of racing it), telling waiting first when
+// it has to wait. ok is false when the client gave up.
+func (s *Server) waitBackupSlot(ctx context.Context, waiting func()) (release func(), ok bool) {
+	select {
+	case s.backupSlot <- struct{}{}:
+	default:
+		waiting()
+		select {
+		case s.backupSlot <- struct{}{}:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+	return func() { <-s.backupSlot }, true
+}
+
+// pruneBackups removes old backups as `hubd backup prune` does, after any
+// backup under way.
+func (s *Server) pruneBackups(w http.ResponseWriter, r *http.Request, who identity) error {
+	var req wire.PruneRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	keep, age := s.cfg.Backups.Keep, s.cfg.Backups.MaxAge.D()
+	if req.Keep != nil {
+		keep = *req.Keep
+	}
+	if req.MaxAgeSeconds != nil {
+		age = time.Duration(*req.MaxAgeSeconds) * time.Second
+	}
+	if keep < 0 || age < 0 {
+		return errorf(http.StatusBadRequest, "keep and max_age_seconds must not be negative (0 means no limit)")
+	}
+	release, ok := s.waitBackupSlot(r.Context(), func() {})
+	if !ok {
+		return nil
+	}
+	defer release()
+	removed, err := backups.Prune(s.cfg.Backups.Dir, keep, age, s.now())
+	out := wire.PruneResult{Dir: s.cfg.Backups.Dir, Removed: make([]wire.Backup, 0, len(removed))}
+	for _, info := range removed {
+		out.Removed = append(out.Removed, backupOf(info))
+	}
+	detail := fmt.Sprintf("removed %d (keep %d, max age %s)", len(removed), keep, age)
+	if err != nil {
+		s.audit(r.Context(), who, "backup.prune", s.cfg.Backups.Dir, detail+"; failed: "+err.Error())
+		return err
+	}
+	s.audit(r.Context(), who, "backup.prune", s.cfg.Backups.Dir, detail)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

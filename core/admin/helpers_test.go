@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -53,6 +55,8 @@ func TestMain(m *testing.M) {
 		os.Exit(clientHelper())
 	case "listen":
 		os.Exit(listenHelper())
+	case "stall":
+		os.Exit(stallHelper())
 	}
 	code := m.Run()
 	if left := serverProcs(); len(left) > 0 {
@@ -146,6 +150,27 @@ func clientHelper() int {
 		}
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(res)
+	return 0
+}
+
+// stallHelper announces a 100-byte body on envSocket and sends none,
+// printing "sent" once the headers are out and then the status line the
+// hub finally answers with.
+func stallHelper() int {
+	conn, err := net.Dial("unix", os.Getenv(envSocket))
+	if err != nil {
+		fmt.Println("dial:", err)
+		return 1
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/restart HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", wire.Host)
+	fmt.Println("sent")
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		fmt.Println("read:", err)
+		return 1
+	}
+	fmt.Println(strings.TrimSpace(line))
 	return 0
 }
 

@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,9 +164,9 @@ func TestBackupStreamAndCancel(t *testing.T) {
 		t.Fatalf("cancelled backup: %v", err)
 	}
 	// The lock is held until the cancelled handler has cleaned up.
-	e.srv.backupMu.Lock()
+	e.srv.backupSlot <- struct{}{}
 	entries, err := os.ReadDir(e.cfg.Backups.Dir)
-	e.srv.backupMu.Unlock()
+	<-e.srv.backupSlot
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,5 +373,54 @@ func TestDecide(t *testing.T) {
 	cfg.AllowedGroup = "missing"
 	if id := decide(cfg, 999, 1002, accountOf, gidOf); id.role != "" {
 		t.Errorf("member of a missing group: %q", id.role)
+	}
+}
+
+// A second backup (or a prune) waits for the one under way instead of
+// failing or racing it, and says that it waits.
+func TestBackupWaitsForTheOneUnderWay(t *testing.T) {
+	e := newTestEnv(t)
+	e.serve(t)
+	c := &client.Client{Socket: e.cfg.Admin.Socket}
+	ctx := context.Background()
+	e.srv.backupSlot <- struct{}{} // a backup under way
+	waiting := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 2)
+	go func() {
+		_, err := c.CreateBackup(ctx, "second", func(p wire.Progress) {
+			if strings.HasPrefix(p.Stage, "waiting") {
+				once.Do(func() { close(waiting) })
+			}
+		})
+		done <- err
+	}()
+	go func() {
+		_, err := c.PruneBackups(ctx, wire.PruneRequest{})
+		done <- err
+	}()
+	select {
+	case <-waiting:
+	case err := <-done:
+		t.Fatalf("finished while another backup held the slot: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no waiting line while another backup held the slot")
+	}
+	// Status is not held up meanwhile.
+	if _, err := c.Status(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-e.srv.backupSlot
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatalf("after the first backup finished: %v", err)
+		}
+	}
+	var actions []string
+	for _, ev := range e.adminEvents(t) {
+		actions = append(actions, ev.Action)
+	}
+	if !slices.Contains(actions, "backup.create") || !slices.Contains(actions, "backup.prune") {
+		t.Errorf("audit log %v lacks the backup and the prune", actions)
 	}
 }

@@ -27,7 +27,7 @@ func permEnv(t *testing.T) (*testEnv, string) {
 	if err := os.WriteFile(filepath.Join(e.cfg.Data.LogDir, idAdmin.name+".log"), []byte("admin's server\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	info, err := backups.Create(context.Background(), backups.CreateOptions{Dir: e.cfg.Backups.Dir, DB: e.store.DB(), DBPath: e.store.Path(), Label: "fixture"})
+	info, err := e.store.Backup(context.Background(), backups.CreateOptions{Dir: e.cfg.Backups.Dir, Label: "fixture"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +61,7 @@ func TestPermissions(t *testing.T) {
 		{"GET", "/v1/sessions/" + idAdmin.name + "/log", "", ok, ok, forbidden, false},
 		{"GET", "/v1/backups", "", ok, ok, forbidden, false},
 		{"POST", "/v1/backups", `{"label":"perm"}`, ok, ok, forbidden, true},
+		{"POST", "/v1/backups/prune", `{"keep": 100}`, ok, ok, forbidden, true},
 		{"POST", "/v1/backups/" + archive + "/verify", "", ok, ok, forbidden, false},
 		{"POST", "/v1/backups/" + archive + "/restore", "", http.StatusConflict, http.StatusConflict, forbidden, true},
 		{"GET", "/v1/upgrade/plan", "", ok, ok, forbidden, false},

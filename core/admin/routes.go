@@ -26,25 +26,30 @@ type route struct {
 	// their own data. Admin-only otherwise.
 	members bool
 	handle  handler
+	// own marks long-running endpoints bounded by a lock of their own
+	// (backups stream progress for minutes): they take no request slot, so
+	// status and sessions keep answering meanwhile.
+	own bool
 }
 
 // table is the whole admin API. Mutating endpoints write the audit log
 // themselves, because what they record depends on how the call went.
 var table = []route{
-	{"GET", "/v1/whoami", true, (*Server).whoami},
-	{"GET", "/v1/status", true, (*Server).status},
-	{"GET", "/v1/sessions", true, (*Server).sessions},
-	{"POST", "/v1/sessions/stop", false, (*Server).stopMany},
-	{"POST", "/v1/sessions/{user}/stop", false, (*Server).stopOne},
-	{"GET", "/v1/sessions/{user}/log", true, (*Server).logTail},
-	{"GET", "/v1/backups", false, (*Server).listBackups},
-	{"POST", "/v1/backups", false, (*Server).createBackup},
-	{"POST", "/v1/backups/{name}/verify", false, (*Server).verifyBackup},
-	{"POST", "/v1/backups/{name}/restore", false, (*Server).restoreBackup},
-	{"GET", "/v1/upgrade/plan", false, (*Server).upgradePlan},
-	{"POST", "/v1/upgrade/run", false, (*Server).upgradeRun},
-	{"POST", "/v1/restart", true, (*Server).restart},
-	{"GET", "/v1/events", false, (*Server).events},
+	{"GET", "/v1/whoami", true, (*Server).whoami, false},
+	{"GET", "/v1/status", true, (*Server).status, false},
+	{"GET", "/v1/sessions", true, (*Server).sessions, false},
+	{"POST", "/v1/sessions/stop", false, (*Server).stopMany, false},
+	{"POST", "/v1/sessions/{user}/stop", false, (*Server).stopOne, false},
+	{"GET", "/v1/sessions/{user}/log", true, (*Server).logTail, false},
+	{"GET", "/v1/backups", false, (*Server).listBackups, false},
+	{"POST", "/v1/backups", false, (*Server).createBackup, true},
+	{"POST", "/v1/backups/prune", false, (*Server).pruneBackups, true},
+	{"POST", "/v1/backups/{name}/verify", false, (*Server).verifyBackup, false},
+	{"POST", "/v1/backups/{name}/restore", false, (*Server).restoreBackup, false},
+	{"GET", "/v1/upgrade/plan", false, (*Server).upgradePlan, false},
+	{"POST", "/v1/upgrade/run", false, (*Server).upgradeRun, false},
+	{"POST", "/v1/restart", true, (*Server).restart, false},
+	{"GET", "/v1/events", false, (*Server).events, false},
 }
 
 // routes builds the mux: one entry per path, dispatching on the method
@@ -99,6 +104,16 @@ func (s *Server) dispatch(ms methods) http.Handler {
 			writeError(w, errorf(http.StatusForbidden, "%s %s needs an admin; %s is a member (%s), and members may only see the status, their own sessions and logs, and restart the hub",
 				r.Method, rt.path, who.actor(), who.why))
 			return
+		}
+		if !rt.own {
+			slots := s.writes
+			if r.Method == http.MethodGet {
+				slots = s.reads
+			}
+			if !slots.acquire(r.Context(), who.uid) {
+				return
+			}
+			defer slots.release()
 		}
 		if err := rt.handle(s, w, r, who); err != nil {
 			var he *httpError

@@ -16,9 +16,11 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,6 +58,10 @@ type Options struct {
 	Listener net.Listener
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// BodyTimeout bounds how long a peer may take to send a request body
+	// (default 10 s): bodies are read before a request waits for its turn,
+	// so a peer that announces a body and sends nothing holds no slot.
+	BodyTimeout time.Duration
 }
 
 // Server serves the admin API.
@@ -74,14 +80,16 @@ type Server struct {
 	gpu       *gpuProbe
 	active    fresh[[]store.Server]
 	counts    fresh[counts]
-	// slots bounds the admin requests handled at once, so a flood of
-	// console clients queues here instead of taking the cores the public
-	// side needs (targets.md P13).
-	slots chan struct{}
+	// reads and writes bound the admin requests handled at once, so a
+	// flood of console clients queues instead of taking the cores the
+	// public side needs; reads (status, sessions) never wait behind writes,
+	// and peers take turns.
+	reads, writes *fairSlots
+	bodyTimeout   time.Duration
 
-	// backupMu allows one backup at a time: two would each need the space
-	// of the database twice over and gain nothing.
-	backupMu sync.Mutex
+	// backupSlot allows one backup (or prune) at a time: two backups would
+	// each need the space of the database twice over and gain nothing.
+	backupSlot chan struct{}
 
 	restartMu   sync.Mutex
 	lastRestart time.Time
@@ -104,13 +112,17 @@ func NewServer(o Options) *Server {
 	if o.StartTime.IsZero() {
 		o.StartTime = o.Now()
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 10 * time.Second
+	}
 	s := &Server{
 		cfg: o.Config, store: o.Store, hub: o.Hub, restarter: o.Restarter,
 		log: o.Logger.With("component", "admin"), started: o.StartTime,
 		listeners: o.Listeners, now: o.Now, hubUID: os.Getuid(), l: o.Listener,
 		procs: newProcSampler(o.Now),
 		gpu:   newGPUProbe("nvidia-smi", o.Now),
-		slots: make(chan struct{}, adminSlots),
+		reads: newFairSlots(readSlots), writes: newFairSlots(writeSlots),
+		bodyTimeout: o.BodyTimeout, backupSlot: make(chan struct{}, 1),
 	}
 	s.mux = s.routes()
 	s.srv = &http.Server{
@@ -221,18 +233,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			msg: "refusing a request that looks like it comes from a web browser (" + why + "): the admin socket is only for hubtui and the hubd CLI"})
 		return
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-r.Context().Done():
+	if err := s.readBody(w, r); err != nil {
+		w.Header().Set("Connection", "close")
+		writeError(w, err)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
-// adminSlots is how many admin requests run at once; the rest wait their
-// turn. One core's worth leaves the other for browsers and servers.
-const adminSlots = 1
+// How many admin requests of each kind run at once; the rest wait their
+// turn. About one core's worth leaves the other for browsers and servers.
+const (
+	readSlots  = 2
+	writeSlots = 1
+)
+
+// readBody reads the whole request body, bounded in size and time, before
+// the request queues for a slot: a slow or silent sender then only ever
+// costs its own connection.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) *httpError {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(s.now().Add(s.bodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes))
+	_ = rc.SetReadDeadline(time.Time{})
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", wire.MaxBodyBytes)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errorf(http.StatusRequestTimeout, "the request body did not arrive within %s", s.bodyTimeout)
+	case err != nil:
+		return errorf(http.StatusBadRequest, "read the request body: %v", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
+}
 
 // browserShaped says why r looks like a browser's request, or "". Browsers
 // always send Origin on cross-origin POSTs and usually Referer, and the

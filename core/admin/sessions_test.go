@@ -17,6 +17,7 @@ import (
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // TestSessionsLocalServers starts real servers with the local spawner,
@@ -151,7 +152,7 @@ func TestStopMany(t *testing.T) {
 	// alice has been idle for three hours, bob was active just now.
 	ua, _ := e.store.UserByName(ctx, "alice")
 	sa, _ := e.store.Server(ctx, ua.ID, "")
-	if _, err := e.store.DB().ExecContext(ctx, `UPDATE servers SET last_activity = ?, started = ? WHERE id = ?`,
+	if _, err := testutil.RawDB(t, e.store.Path()).ExecContext(ctx, `UPDATE servers SET last_activity = ?, started = ? WHERE id = ?`,
 		store.FormatTime(time.Now().Add(-3*time.Hour)), store.FormatTime(time.Now().Add(-4*time.Hour)), sa.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/version"
-	"github.com/hubd/hubd/upgrade"
 )
 
 func (s *Server) whoami(w http.ResponseWriter, _ *http.Request, who identity) error {
@@ -26,7 +25,7 @@ type counts struct {
 func (s *Server) readCounts(ctx context.Context) (counts, error) {
 	var c counts
 	var err error
-	if c.schema, err = upgrade.Version(ctx, s.store.DB()); err != nil {
+	if c.schema, err = s.store.SchemaVersion(ctx); err != nil {
 		return c, err
 	}
 	if c.users, err = s.store.CountUsers(ctx); err != nil {

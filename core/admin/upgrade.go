@@ -15,7 +15,7 @@ import (
 // running its `hubd upgrade-db` with the hub stopped; the answer says so.
 
 func (s *Server) upgradePlan(w http.ResponseWriter, r *http.Request, _ identity) error {
-	p, err := upgrade.MakePlan(r.Context(), s.store.DB(), upgrade.Steps())
+	p, err := s.store.Plan(r.Context())
 	if err != nil {
 		return err
 	}
@@ -24,7 +24,7 @@ func (s *Server) upgradePlan(w http.ResponseWriter, r *http.Request, _ identity)
 }
 
 func (s *Server) upgradeRun(w http.ResponseWriter, r *http.Request, who identity) error {
-	p, err := upgrade.MakePlan(r.Context(), s.store.DB(), upgrade.Steps())
+	p, err := s.store.Plan(r.Context())
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // fakeChecker stands in for PAM: users in passwords log in with that
@@ -327,7 +328,7 @@ func TestPoolFairness(t *testing.T) {
 		})
 	}
 	share := perAddrShare(cfg.PAMWorkers)
-	waitFor(t, "the flood to fill its share of the pool", func() bool {
+	testutil.WaitFor(t, "the flood to fill its share of the pool", func() bool {
 		_, inflight, _ := fake.stats()
 		return inflight == share
 	})
@@ -356,7 +357,7 @@ func TestPoolFairness(t *testing.T) {
 		_, err := l.Login(waitCtx, "hubtest-late", "x", "192.0.2.66")
 		late <- err
 	}()
-	waitFor(t, "the late attempt to queue", func() bool { return l.pool.refs("192.0.2.66") == flood+1 })
+	testutil.WaitFor(t, "the late attempt to queue", func() bool { return l.pool.refs("192.0.2.66") == flood+1 })
 	giveUp()
 	err = <-late
 	wantKind(t, err, ErrBusy)
@@ -373,7 +374,7 @@ func TestPoolFairness(t *testing.T) {
 	if results[ErrInvalidCredentials] != flood {
 		t.Errorf("flood outcomes %v, want %d wrong passwords", results, flood)
 	}
-	waitFor(t, "the pool to drain", func() bool { return len(l.pool.workers) == 0 && l.pool.tracked() == 0 })
+	testutil.WaitFor(t, "the pool to drain", func() bool { return len(l.pool.workers) == 0 && l.pool.tracked() == 0 })
 }
 
 // TestAbandonedAttemptStillCounts: hanging up while PAM runs does not
@@ -389,15 +390,15 @@ func TestAbandonedAttemptStillCounts(t *testing.T) {
 		_, err := l.Login(ctx, "hubtest-x", "flood", "192.0.2.5")
 		done <- err
 	}()
-	waitFor(t, "the attempt to reach PAM", func() bool { _, n, _ := fake.stats(); return n == 1 })
+	testutil.WaitFor(t, "the attempt to reach PAM", func() bool { _, n, _ := fake.stats(); return n == 1 })
 	hangUp()
 	wantKind(t, <-done, ErrBusy)
 	if len(l.pool.workers) != 1 {
 		t.Errorf("worker released while PAM still runs (%d busy)", len(l.pool.workers))
 	}
 	close(fake.release)
-	waitFor(t, "the abandoned attempt to be counted", func() bool { return l.throttle.wait("hubtest-y", "192.0.2.5") > 0 })
-	waitFor(t, "the pool to drain", func() bool { return len(l.pool.workers) == 0 })
+	testutil.WaitFor(t, "the abandoned attempt to be counted", func() bool { return l.throttle.wait("hubtest-y", "192.0.2.5") > 0 })
+	testutil.WaitFor(t, "the pool to drain", func() bool { return len(l.pool.workers) == 0 })
 	if !strings.Contains(logs.String(), "outcome=\"wrong user name or password\"") {
 		t.Errorf("the abandoned attempt's outcome was not logged:\n%s", logs)
 	}

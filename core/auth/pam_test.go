@@ -480,7 +480,7 @@ func TestFloodRealPAM(t *testing.T) {
 				errs <- err
 			})
 		}
-		waitFor(t, "the flood to occupy its share of the workers", func() bool {
+		testutil.WaitFor(t, "the flood to occupy its share of the workers", func() bool {
 			return l.pool.refs("192.0.2.66") == flood && len(l.pool.workers) == perAddrShare(4)
 		})
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // hang guard only
@@ -502,7 +502,7 @@ func TestFloodRealPAM(t *testing.T) {
 		}
 		// Abandoned attempts finish their PAM call; wait so cleanup does
 		// not remove users under a running transaction.
-		waitFor(t, "the pool to drain", func() bool { return len(l.pool.workers) == 0 })
+		testutil.WaitFor(t, "the pool to drain", func() bool { return len(l.pool.workers) == 0 })
 	})
 
 	t.Run("throttle", func(t *testing.T) {

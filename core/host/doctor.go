@@ -181,7 +181,7 @@ func (o Options) checkSchema(ctx context.Context) Finding {
 		return f
 	}
 	defer s.Close()
-	err = upgrade.Check(ctx, s.DB(), upgrade.Steps())
+	err = s.Check(ctx)
 	var behind *upgrade.BehindError
 	var newer *upgrade.NewerError
 	switch {

@@ -117,11 +117,15 @@ func (l *Local) Poll(_ context.Context, _ string, st State) (Status, error) {
 	if c := l.child(st); c != nil {
 		select {
 		case <-c.done:
-			l.forget(st.PID)
-			return Status{ExitCode: exitCode(c.cmd.ProcessState), Reason: "the process has exited"}, nil
 		default:
-			return Status{Running: true, ExitCode: -1}, nil
+			// A zombie our reaper has not reached yet has exited too.
+			if ps, err := pollProc(st, os.Getuid()); err != nil || ps.Running {
+				return Status{Running: true, ExitCode: -1}, nil
+			}
+			<-c.done
 		}
+		l.forget(st.PID)
+		return Status{ExitCode: exitCode(c.cmd.ProcessState), Reason: "the process has exited"}, nil
 	}
 	return pollProc(st, os.Getuid())
 }

@@ -17,6 +17,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/hubd/hubd/backups"
 	"github.com/hubd/hubd/upgrade"
 )
 
@@ -29,9 +30,10 @@ var (
 
 // Store is an open state database.
 type Store struct {
-	db   *sql.DB
-	path string
-	now  func() time.Time
+	db       *sql.DB
+	path     string
+	readOnly bool
+	now      func() time.Time
 }
 
 // Options tune Open.
@@ -98,7 +100,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, explainOpen(err, path))
 	}
-	return &Store{db: db, path: path, now: opts.Now}, nil
+	return &Store{db: db, path: path, readOnly: opts.ReadOnly, now: opts.Now}, nil
 }
 
 // probe runs a read and, for writable handles, makes sure the file really
@@ -144,14 +146,68 @@ func (s *Store) CreateOrCheck(ctx context.Context) error {
 	return upgrade.Check(ctx, s.db, upgrade.Steps())
 }
 
-// DB exposes the handle for backups and upgrades.
-func (s *Store) DB() *sql.DB { return s.db }
+// Check reports whether the database is at the schema this binary needs
+// (*upgrade.BehindError, *upgrade.NewerError otherwise).
+func (s *Store) Check(ctx context.Context) error {
+	return upgrade.Check(ctx, s.db, upgrade.Steps())
+}
+
+// SchemaVersion is the database's schema version; 0 for an empty database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	return upgrade.Version(ctx, s.db)
+}
+
+// Plan says which schema steps the database is missing.
+func (s *Store) Plan(ctx context.Context) (upgrade.Plan, error) {
+	return upgrade.MakePlan(ctx, s.db, upgrade.Steps())
+}
+
+// Upgrade applies every pending schema step in one transaction; opts'
+// Before runs first (the pre-upgrade backup).
+func (s *Store) Upgrade(ctx context.Context, opts upgrade.Options) (upgrade.Plan, error) {
+	if opts.Now == nil {
+		opts.Now = s.now
+	}
+	return upgrade.Apply(ctx, s.db, upgrade.Steps(), opts)
+}
+
+// Backup writes a consistent snapshot of the live database (with the
+// files o names) as a backup archive; o.DB and o.DBPath are this store's.
+func (s *Store) Backup(ctx context.Context, o backups.CreateOptions) (backups.Info, error) {
+	o.DB, o.DBPath = s.db, s.path
+	return backups.Create(ctx, o)
+}
+
+// Ping checks that the database answers (watchdog, health checks).
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Checkpoint copies the write-ahead log into the main file and empties
+// it, so the main file alone holds every committed write.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	var busy, logFrames, done int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+		return mapErr(fmt.Errorf("checkpoint: %w", err))
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint: %w: a reader or writer held the log", ErrBusy)
+	}
+	return nil
+}
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database; the last close checkpoints the WAL.
-func (s *Store) Close() error { return s.db.Close() }
+// Close checkpoints the write-ahead log (so a clean stop never leaves
+// committed writes only in the -wal file) and closes the database.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	if !s.readOnly {
+		errs = append(errs, s.Checkpoint(ctx))
+	}
+	return errors.Join(append(errs, s.db.Close())...)
+}
 
 // mapErr turns driver errors into the domain errors.
 func mapErr(err error) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 func TestAPIVersionOnEveryResponse(t *testing.T) {
@@ -273,7 +274,7 @@ func TestStartStopAPI(t *testing.T) {
 	if r.StatusCode != http.StatusCreated && r.StatusCode != http.StatusAccepted {
 		t.Fatalf("start: %d %s", r.StatusCode, r.body)
 	}
-	waitFor(t, "alice's server to be ready", func() bool { return e.server(t, "alice").State == store.StateRunning })
+	testutil.WaitFor(t, "alice's server to be ready", func() bool { return e.server(t, "alice").State == store.StateRunning })
 	if _, ok := e.routes.Lookup("/user/alice/"); !ok {
 		t.Error("no route after start")
 	}

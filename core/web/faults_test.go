@@ -15,6 +15,7 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 func TestRequestBodies(t *testing.T) {
@@ -215,7 +216,7 @@ func TestSpawnNeverListens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the server process", func() bool { return len(serverProcs("sleeper")) == 1 })
+	testutil.WaitFor(t, "the server process", func() bool { return len(serverProcs("sleeper")) == 1 })
 	m := e.api(t, http.MethodGet, "/users/sleeper", tok, nil).want(t, http.StatusOK).json(t)
 	s := m["servers"].(map[string]any)[""].(map[string]any)
 	if s["pending"] != "spawn" || s["ready"] != false || m["server"] != nil {
@@ -254,11 +255,11 @@ func TestStartStopRace(t *testing.T) {
 					// Stop at a different point of the start each round.
 					switch i {
 					case 1:
-						waitFor(t, "the start to begin", func() bool { return e.hub.Pending("alice", "") != nil })
+						testutil.WaitFor(t, "the start to begin", func() bool { return e.hub.Pending("alice", "") != nil })
 					case 2:
-						waitFor(t, "the process", func() bool { return len(serverProcs("alice")) == 1 })
+						testutil.WaitFor(t, "the process", func() bool { return len(serverProcs("alice")) == 1 })
 					case 3:
-						waitFor(t, "the server to run", func() bool {
+						testutil.WaitFor(t, "the server to run", func() bool {
 							s, err := e.store.Server(context.Background(), e.user(t, "alice").ID, "")
 							return err == nil && s.State == store.StateRunning
 						})
@@ -312,12 +313,12 @@ func TestDeadServerNoticed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the process to die", func() bool { return len(serverProcs("alice")) == 0 })
+	testutil.WaitFor(t, "the process to die", func() bool { return len(serverProcs("alice")) == 0 })
 	r := do(t, newClient(t), http.MethodGet, e.url+"/user/alice/tree", nil)
 	if r.StatusCode != http.StatusServiceUnavailable && r.StatusCode != http.StatusFound {
 		t.Fatalf("dead server: status %d", r.StatusCode)
 	}
-	waitFor(t, "the hub to notice", func() bool { return e.server(t, "alice").State == store.StateFailed })
+	testutil.WaitFor(t, "the hub to notice", func() bool { return e.server(t, "alice").State == store.StateFailed })
 	if e.routes.Len() != 0 {
 		t.Error("route left")
 	}

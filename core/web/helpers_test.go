@@ -457,18 +457,6 @@ func (b *browser) login(t *testing.T, name string) *browser {
 	return b
 }
 
-// waitFor polls cond until it holds or 20 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // start starts name's server through the API and waits until it is ready.
 func (e *env) start(t *testing.T, name string) {
 	t.Helper()

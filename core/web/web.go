@@ -337,7 +337,7 @@ func (w *Web) apiVersion(rw http.ResponseWriter, _ *http.Request) {
 }
 
 func (w *Web) health(rw http.ResponseWriter, r *http.Request) {
-	if err := w.store.DB().PingContext(r.Context()); err != nil {
+	if err := w.store.Ping(r.Context()); err != nil {
 		jsonError(rw, http.StatusServiceUnavailable, "database unavailable")
 		return
 	}

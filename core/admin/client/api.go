@@ -72,6 +72,13 @@ func (c *Client) CreateBackup(ctx context.Context, label string, progress func(w
 	return out, c.stream(ctx, "/v1/backups", wire.BackupRequest{Label: label}, progress, &out)
 }
 
+// PruneBackups removes old backups (admins only), after any backup under
+// way; see wire.PruneRequest for the limits.
+func (c *Client) PruneBackups(ctx context.Context, req wire.PruneRequest) (wire.PruneResult, error) {
+	var out wire.PruneResult
+	return out, c.call(ctx, http.MethodPost, "/v1/backups/prune", nil, req, &out)
+}
+
 // VerifyBackup checks an archive of the backup directory, by file name
 // (admins only).
 func (c *Client) VerifyBackup(ctx context.Context, name string) (wire.Backup, error) {

@@ -183,6 +183,21 @@ type BackupRequest struct {
 	Label string `json:"label,omitempty"`
 }
 
+// PruneRequest is the body of POST /v1/backups/prune; a nil field takes
+// the hub's backups.keep or backups.max_age.
+type PruneRequest struct {
+	// Keep is how many of the newest backups to keep; 0 for no count limit.
+	Keep *int `json:"keep,omitempty"`
+	// MaxAgeSeconds removes backups older than this; 0 for no age limit.
+	MaxAgeSeconds *int64 `json:"max_age_seconds,omitempty"`
+}
+
+// PruneResult lists what a prune removed.
+type PruneResult struct {
+	Dir     string   `json:"dir"`
+	Removed []Backup `json:"removed"`
+}
+
 // Progress is one line of a streamed operation.
 type Progress struct {
 	Stage string `json:"stage"`

@@ -1,0 +1,460 @@
+// Package server is the running hub: it wires the state, the login
+// methods, the spawners, the hub, the web layer, the proxy and the admin
+// socket together, serves them, restarts in place and shuts down in order.
+// `hubd serve` runs it, and the tests start the hub through it too, so a
+// test runs exactly what production runs.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hubd/hubd/core/admin"
+	"github.com/hubd/hubd/core/admin/wire"
+	"github.com/hubd/hubd/core/auth"
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/daemon"
+	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/proxy"
+	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/core/web"
+	"github.com/hubd/hubd/internal/fsutil"
+	"github.com/hubd/hubd/internal/version"
+)
+
+// Options build a Server. Zero values take the production defaults; the
+// fields marked as seams let tests replace what needs privileges.
+type Options struct {
+	Config config.Config
+	// Logger is the root logger (each part adds its component); nil
+	// discards.
+	Logger *slog.Logger
+	// Out receives messages meant for the person starting the hub, such as
+	// an automatic schema upgrade's progress; nil discards.
+	Out io.Writer
+	// Listeners are sockets handed over by the previous hub process or by
+	// systemd; nil opens new ones.
+	Listeners *daemon.Listeners
+	// Executable and Args are what a restart re-executes; by default the
+	// path this process was started from (so an upgraded binary takes
+	// over) and os.Args.
+	Executable string
+	Args       []string
+
+	// Authenticator checks passwords (seam); nil is PAM per Config.Auth.
+	Authenticator auth.Authenticator
+	// Spawners by kind (seam); nil builds them from Config.Spawner.
+	Spawners map[string]spawner.Spawner
+	// Now is the clock (seam); nil is time.Now.
+	Now func() time.Time
+}
+
+// Listener names, as handed over across restarts and named in socket
+// activation (FileDescriptorName=).
+const (
+	Public   = "public"
+	Internal = "internal"
+	Admin    = "admin"
+)
+
+// Server is one running hub.
+type Server struct {
+	cfg       config.Config
+	root      *slog.Logger
+	log       *slog.Logger
+	notify    *daemon.Notifier
+	listeners *daemon.Listeners
+	exe       string
+	args      []string
+	started   time.Time
+
+	store *store.Store
+	lock  *fsutil.Lock
+	hub   *hub.Hub
+	web   *web.Web
+	proxy *proxy.Proxy
+	admin *admin.Server
+
+	restarts restarter
+	fresh    *daemon.FreshConns
+	ln       map[string]net.Listener
+	http     map[string]*http.Server
+	errc     chan error
+	stopBG   context.CancelFunc
+	bg       sync.WaitGroup
+	stopOnce sync.Once
+	stopErr  error
+	// stopping says whether Shutdown tells systemd the service is stopping
+	// (not when it is a restart in place).
+	stopping bool
+}
+
+// New opens the state (refusing a lost or mismatched database) and builds
+// every part of the hub. Nothing listens yet: see Start. Close releases
+// what New took when Start is never called.
+func New(ctx context.Context, o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the hubd binary: %w", err)
+		}
+		o.Executable = exe
+	}
+	if o.Args == nil {
+		o.Args = os.Args
+	}
+	cfg := o.Config
+	s := &Server{
+		cfg: cfg, root: o.Logger, log: o.Logger.With("component", "serve"), listeners: o.Listeners,
+		notify: daemon.NewNotifier(o.Logger.With("component", "systemd")),
+		exe:    o.Executable, args: o.Args, started: o.Now(),
+		restarts: make(restarter, 1), fresh: daemon.NewFreshConns(), stopping: true,
+		ln: map[string]net.Listener{}, http: map[string]*http.Server{},
+	}
+	var err error
+	if s.listeners == nil {
+		if s.listeners, err = daemon.LoadListeners(); err != nil {
+			return nil, err
+		}
+	}
+	if s.store, s.lock, err = OpenState(ctx, cfg, o.Out, o.Now); err != nil {
+		s.listeners.Close()
+		return nil, err
+	}
+	if err := s.build(o); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) build(o Options) error {
+	cfg := s.cfg
+	secret, err := web.LoadCookieSecret(cfg.Data.CookieSecretFile)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Data.LogDir, 0o750); err != nil {
+		return fmt.Errorf("server log directory: %w (hubd setup creates it)", err)
+	}
+	spawners := o.Spawners
+	if spawners == nil {
+		if spawners, err = NewSpawners(cfg, o.Logger); err != nil {
+			return err
+		}
+	}
+	login := o.Authenticator
+	if login == nil {
+		if login, err = auth.New(cfg.Auth, o.Logger); err != nil {
+			return err
+		}
+	}
+	routes := proxy.NewTable()
+	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: routes, Logger: o.Logger, Now: o.Now})
+	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Auth: login, CookieSecret: secret, Logger: o.Logger, Now: o.Now})
+	popts := proxy.OptionsFromConfig(&cfg)
+	popts.Logger = o.Logger
+	popts.NotFound = s.web.UserFallback()
+	popts.ErrorHandler = func(rw http.ResponseWriter, r *http.Request, route proxy.Route, err error) {
+		s.web.ProxyError(rw, r, route.User, err)
+	}
+	popts.OnActivity = func(route proxy.Route, t time.Time) { s.hub.RecordProxyActivity(route.User, route.Server, t) }
+	s.proxy = proxy.New(routes, popts)
+	s.http[Public] = s.newHTTPServer(s.web.Handler(s.proxy))
+	s.http[Internal] = s.newHTTPServer(s.web.Handler(nil))
+	return nil
+}
+
+// Start listens (on handed-over sockets where there are any), re-attaches
+// to the servers recorded as running, starts serving and the background
+// work, and only then tells systemd the hub is ready.
+func (s *Server) Start(ctx context.Context) error {
+	for _, l := range []struct{ name, addr string }{{Public, s.cfg.Hub.Listen}, {Internal, s.cfg.Hub.InternalListen}} {
+		ln, err := s.listeners.Listen(l.name, l.addr)
+		if err != nil {
+			return err
+		}
+		s.ln[l.name] = ln
+	}
+	res, err := s.hub.Reattach(ctx)
+	if err != nil {
+		return err
+	}
+	var adminLn net.Listener
+	if s.listeners.Inherited(Admin) {
+		if adminLn, err = s.listeners.Listen(Admin, s.cfg.Admin.Socket); err != nil {
+			return err
+		}
+	}
+	s.admin = admin.NewServer(admin.Options{Config: s.cfg, Store: s.store, Hub: s.hub, Restarter: s.restarts,
+		Logger: s.root, StartTime: s.started, Listener: adminLn,
+		Listeners: []wire.Listener{{Name: Public, Addr: s.Addr(Public)}, {Name: Internal, Addr: s.Addr(Internal)}}})
+	if err := s.admin.Listen(); err != nil {
+		return err
+	}
+	s.errc = make(chan error, len(s.http))
+	for name, srv := range s.http {
+		srv.ConnState = s.fresh.Hook
+		go func() { s.errc <- srv.Serve(s.ln[name]) }()
+	}
+	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopBG = stop
+	s.goBG(func() {
+		if err := s.admin.Serve(bgCtx); err != nil {
+			s.log.Error("admin socket stopped", "err", err)
+		}
+	})
+	s.goBG(func() { s.hub.RunPoller(bgCtx) })
+	s.goBG(func() { s.hub.RunCuller(bgCtx) })
+	s.goBG(func() { s.notify.Watchdog(bgCtx, s.store.Ping) })
+	s.goBG(func() { s.reportStatus(bgCtx) })
+	s.log.Info("hub ready", "version", version.Version, "public", s.Addr(Public), "public_from", s.listeners.Sources[Public],
+		"internal", s.Addr(Internal), "spawner", s.cfg.Spawner.Kind, "db", s.cfg.Data.DB, "reattached", res.Restored)
+	s.notify.Ready(s.statusLine(ctx))
+	return nil
+}
+
+func (s *Server) goBG(f func()) {
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); f() }()
+}
+
+// Addr is the address a listener (Public, Internal) is bound to, "" before
+// Start.
+func (s *Server) Addr(name string) string {
+	if ln := s.ln[name]; ln != nil {
+		return ln.Addr().String()
+	}
+	return ""
+}
+
+// Store, Hub and Handler give tests the parts they inspect.
+func (s *Server) Store() *store.Store { return s.store }
+
+// Hub is the server manager.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Handler is the public listener's handler, for handler-level tests.
+func (s *Server) Handler() http.Handler { return s.http[Public].Handler }
+
+// Run starts the hub and serves until ctx ends (shutdown), a listener
+// fails, or a restart is asked for by SIGHUP or the admin socket; a
+// restart re-executes the binary with the listeners handed over and does
+// not return unless that fails.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		s.Close()
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var err error
+	by := ""
+	select {
+	case <-ctx.Done():
+		s.log.Info("stopping the hub; user servers keep running")
+	case err = <-s.errc:
+	case <-hup:
+		by = "SIGHUP"
+	case req := <-s.restarts:
+		by = req.by
+	}
+	if by != "" {
+		return s.restart(ctx, by)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, s.Shutdown(context.Background()))
+}
+
+// restart hands the listeners to a re-exec of the binary. Every step
+// before the exec is the ordinary shutdown, minus closing the sockets.
+func (s *Server) restart(ctx context.Context, by string) error {
+	s.log.Info("restarting the hub in place; user servers keep running", "requested_by", by, "binary", s.exe)
+	s.notify.Reloading()
+	handover, err := daemon.PrepareHandover(map[string]net.Listener{Public: s.ln[Public], Internal: s.ln[Internal], Admin: s.admin.Listener()})
+	if err != nil {
+		s.log.Error("restart: cannot hand the listeners over; stopping instead", "err", err)
+		return errors.Join(err, s.Shutdown(context.Background()))
+	}
+	s.stopping = false
+	s.admin.KeepSocketFile()
+	// Stop accepting (the duplicates keep the ports queueing for the next
+	// process), then let connections already accepted send their first
+	// request before Shutdown, which would drop it unanswered. Serve
+	// returns only after registering every connection it accepted, so
+	// wait for both before counting fresh ones.
+	for _, ln := range s.ln {
+		ln.Close()
+	}
+	for range s.http {
+		select {
+		case <-s.errc:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	s.fresh.Wait(ctx, 2*time.Second)
+	if err := s.Shutdown(context.Background()); err != nil {
+		s.log.Warn("restart: shutdown", "err", err)
+	}
+	// The state is closed and the lock released right before the exec; the
+	// new process takes both again.
+	return handover.Exec(s.exe, s.args)
+}
+
+// shutdownGrace bounds how long requests in flight may finish.
+const shutdownGrace = 30 * time.Second
+
+// Shutdown stops serving (answering requests in flight, up to a grace
+// period), stops the background work, waits for starts under way, and
+// closes the state. User servers keep running. It is safe to call twice.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		if s.stopping {
+			s.notify.Stopping()
+		}
+		if s.admin != nil {
+			_ = s.admin.Close()
+		}
+		if s.stopBG != nil {
+			s.stopBG()
+		}
+		ctx, cancel := context.WithTimeout(ctx, shutdownGrace)
+		defer cancel()
+		for _, srv := range s.http {
+			_ = srv.Shutdown(ctx)
+		}
+		s.bg.Wait()
+		s.hub.Wait()
+		s.stopErr = s.Close()
+	})
+	return s.stopErr
+}
+
+// Close releases the proxy's connections, the state and its lock. Shutdown
+// calls it; call it directly only when Start was never called.
+func (s *Server) Close() error {
+	var err error
+	if s.proxy != nil {
+		s.proxy.Close()
+	}
+	if s.listeners != nil {
+		s.listeners.Close()
+	}
+	if s.store != nil {
+		err = s.store.Close()
+		s.store = nil
+	}
+	if s.lock != nil {
+		s.lock.Release()
+		s.lock = nil
+	}
+	return err
+}
+
+// restartRequest asks the serve loop to restart in place.
+type restartRequest struct{ by string }
+
+// restarter is what the admin socket calls for `hubd restart`.
+type restarter chan restartRequest
+
+// Restart asks the running serve loop to re-exec; it returns once the
+// request is queued (the caller's connection ends with the old process).
+func (r restarter) Restart(_ context.Context, by string) error {
+	select {
+	case r <- restartRequest{by: by}:
+		return nil
+	default:
+		return errors.New("a restart is already under way")
+	}
+}
+
+// statusLine is what `systemctl status hubd` shows.
+func (s *Server) statusLine(ctx context.Context) string {
+	users, _ := s.store.CountUsers(ctx)
+	counts, _ := s.store.CountServers(ctx)
+	return fmt.Sprintf("%d users, %d servers running, %d starting", users, counts[store.StateRunning], counts[store.StateStarting])
+}
+
+func (s *Server) reportStatus(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.notify.Status(s.statusLine(ctx))
+		}
+	}
+}
+
+// newHTTPServer bounds headers and their arrival time, but sets no
+// read/write timeout: kernel websockets and event streams live for hours.
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.cfg.Proxy.ReadHeaderTimeout.D(),
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    s.cfg.Proxy.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+}
+
+// NewSpawners builds the spawner that starts new servers, plus every kind
+// that may still own servers recorded in the database.
+func NewSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawner, error) {
+	grace := cfg.Spawner.StartGrace.D()
+	out := map[string]spawner.Spawner{}
+	sudo := func() spawner.Spawner {
+		return spawner.NewSudo(spawner.SudoOptions{SudoPath: cfg.Spawner.SudoPath,
+			HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, StartGrace: grace, Logger: log})
+	}
+	switch cfg.Spawner.Kind {
+	case spawner.KindSudo:
+		out[spawner.KindSudo] = sudo()
+	case spawner.KindLocal:
+		out[spawner.KindLocal] = spawner.NewLocal(spawner.LocalOptions{StartGrace: grace, Logger: log})
+	case spawner.KindSystemd:
+		sd := cfg.Spawner.Systemd
+		s, err := spawner.NewSystemd(spawner.SystemdOptions{
+			UnitPrefix: sd.UnitPrefix, Slice: sd.Slice, MemoryMax: int64(sd.MemoryMax),
+			CPUQuotaPercent: sd.CPUQuotaPercent, TasksMax: sd.TasksMax,
+			PrivateTmp: sd.PrivateTmp, NoNewPrivileges: sd.NoNewPrivileges,
+			ReadOnlyPaths: sd.ReadOnlyPaths, ReadWritePaths: sd.ReadWritePaths, ExtraProperties: sd.ExtraProperties,
+			RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), StartGrace: grace, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[spawner.KindSystemd] = s
+		// Servers started through sudo before a switch to systemd stay
+		// stoppable; building the sudo spawner costs nothing.
+		out[spawner.KindSudo] = sudo()
+	default:
+		return nil, fmt.Errorf("spawner.kind %q is not available in this build", cfg.Spawner.Kind)
+	}
+	return out, nil
+}
