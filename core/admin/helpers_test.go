@@ -252,7 +252,7 @@ func newTestEnv(t testing.TB, tune ...func(*config.Config)) *testEnv {
 	if err := st.CreateOrCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	spawners := map[string]spawner.Spawner{spawner.KindLocal: spawner.NewLocal(spawner.LocalOptions{StartGrace: 200 * time.Millisecond, Logger: log})}
+	spawners := map[string]spawner.Spawner{spawner.KindLocal: spawner.NewLocal(spawner.LocalOptions{Logger: log})}
 	h := hub.New(hub.Options{Config: cfg, Store: st, Spawners: spawners, Routes: proxy.NewTable(), Logger: log})
 	e.store, e.hub = st, h
 	e.srv = NewServer(Options{Config: cfg, Store: st, Hub: h, Logger: log, Restarter: &fakeRestarter{},

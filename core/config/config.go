@@ -102,9 +102,9 @@ type Spawner struct {
 	// put in front of it when enabled).
 	Path         string   `toml:"path"`
 	StartTimeout Duration `toml:"start_timeout"`
-	// StartGrace is how long a new server is watched for an immediate
-	// exit, so a crash is reported at once with its output.
-	StartGrace           Duration `toml:"start_grace"`
+	// StartGrace is no longer used: a server's early exit is noticed as it
+	// happens. Still read so old files load; the hub warns when it is set.
+	StartGrace           Duration `toml:"start_grace,omitempty"`
 	HTTPTimeout          Duration `toml:"http_timeout"`
 	StopTimeout          Duration `toml:"stop_timeout"`
 	PollInterval         Duration `toml:"poll_interval"`
@@ -138,6 +138,12 @@ type Proxy struct {
 	MaxHeaderBytes      int      `toml:"max_header_bytes"`
 	MaxBodyBytes        ByteSize `toml:"max_body_bytes"`
 	ReadHeaderTimeout   Duration `toml:"read_header_timeout"`
+	// ResponseHeaderTimeout bounds the wait for a user server's response
+	// headers (504 after it); long enough for a slow notebook save.
+	ResponseHeaderTimeout Duration `toml:"response_header_timeout"`
+	// ResponseIdleTimeout ends a response whose body stalls for this long;
+	// websockets are exempt (they have their own pings).
+	ResponseIdleTimeout Duration `toml:"response_idle_timeout"`
 }
 
 // Admin configures the unix-socket admin API.
@@ -213,7 +219,6 @@ func Default() Config {
 			DefaultURL:           "/tree",
 			Path:                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			StartTimeout:         Duration(60 * time.Second),
-			StartGrace:           Duration(time.Second),
 			HTTPTimeout:          Duration(30 * time.Second),
 			StopTimeout:          Duration(10 * time.Second),
 			PollInterval:         Duration(30 * time.Second),
@@ -237,6 +242,8 @@ func Default() Config {
 			MaxHeaderBytes:      64 << 10,
 			MaxBodyBytes:        ByteSize(1 << 20),
 			ReadHeaderTimeout:   Duration(10 * time.Second),
+			ResponseHeaderTimeout: Duration(5 * time.Minute),
+			ResponseIdleTimeout:   Duration(5 * time.Minute),
 		},
 		Admin: Admin{
 			Socket:             "/run/hubd/hubd.sock",

@@ -146,7 +146,6 @@ func (c Config) Validate() error {
 		v.add("spawner.path", "must not be empty", "a system PATH like \"/usr/local/bin:/usr/bin:/bin\"")
 	}
 	v.positive("spawner.start_timeout", s.StartTimeout)
-	v.positive("spawner.start_grace", s.StartGrace)
 	v.positive("spawner.http_timeout", s.HTTPTimeout)
 	v.positive("spawner.stop_timeout", s.StopTimeout)
 	v.positive("spawner.poll_interval", s.PollInterval)
@@ -176,6 +175,8 @@ func (c Config) Validate() error {
 		v.add("proxy.max_body_bytes", "must be at least 1K", "")
 	}
 	v.positive("proxy.read_header_timeout", c.Proxy.ReadHeaderTimeout)
+	v.positive("proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout)
+	v.positive("proxy.response_idle_timeout", c.Proxy.ResponseIdleTimeout)
 
 	v.absPath("admin.socket", c.Admin.Socket)
 	v.positive("admin.restart_min_interval", c.Admin.RestartMinInterval)

@@ -165,6 +165,17 @@ func (h *Hub) beginStart(ctx context.Context, u store.User, server string) (stor
 	return srv, token, err
 }
 
+// StateOf reads a server's spawner state; states recorded before they
+// carried an address get the row's.
+func StateOf(srv store.Server) spawner.State {
+	var st spawner.State
+	_ = json.Unmarshal([]byte(srv.SpawnerState), &st)
+	if st.Port == 0 {
+		st.Host, st.Port = srv.IP, srv.Port
+	}
+	return st
+}
+
 // ServerTokenScopes are the scopes of a server's own API token (the
 // JupyterHub "server" role).
 func ServerTokenScopes(user string) []string {
@@ -207,18 +218,21 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 	if err != nil {
 		return h.failStart(op, srv, log, state, fmt.Errorf("the server could not start: %w", err))
 	}
+	if state.Port == 0 {
+		state.Port = srv.Port
+	}
 	stateJSON, _ := json.Marshal(state)
-	if err := h.store.SetSpawned(ctx, srv.ID, string(stateJSON), srv.Port); err != nil {
+	if err := h.store.SetSpawned(ctx, srv.ID, string(stateJSON), state.Host, state.Port); err != nil {
 		return h.failStart(op, srv, log, state, fmt.Errorf("record the server: %w", err))
 	}
 	op.add(Event{Progress: 50, Message: "Server process started, waiting for it to answer"})
 
 	prefix := ServerPrefix(h.cfg.Hub.BaseURL, u.Name, srv.Name)
-	version, err := h.waitReady(ctx, sp, u.Name, state, srv.Port, prefix)
+	version, err := h.waitReady(ctx, sp, u.Name, state, prefix)
 	if err != nil {
 		return h.failStart(op, srv, log, state, err)
 	}
-	if err := h.routes.Set(proxy.Route{Prefix: prefix, Target: fmt.Sprintf("http://127.0.0.1:%d", srv.Port), User: u.Name, Server: srv.Name}); err != nil {
+	if err := h.routes.Set(proxy.Route{Prefix: prefix, Target: "http://" + state.Addr(), User: u.Name, Server: srv.Name}); err != nil {
 		return h.failStart(op, srv, log, state, fmt.Errorf("add route: %w", err))
 	}
 	if err := h.store.SetRunning(ctx, srv.ID, version); err != nil {
@@ -236,7 +250,7 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 // reason and tells the progress stream at once.
 func (h *Hub) failStart(op *Op, srv store.Server, log *slog.Logger, state spawner.State, cause error) error {
 	ctx := context.Background()
-	if state.PID != 0 || state.Unit != "" {
+	if state.Started() {
 		if err := h.spawners[state.Kind].Stop(ctx, srv.User, state, h.cfg.Spawner.StopTimeout.D()); err != nil {
 			log.Warn("stop after failed start", "err", err)
 		}
@@ -256,31 +270,53 @@ func (h *Hub) failStart(op *Op, srv store.Server, log *slog.Logger, state spawne
 	return cause
 }
 
-// waitReady polls the server's prefix until it answers below 500, checking
-// between attempts that the process is still alive, so a crash is reported
-// with its reason immediately rather than after the timeout.
-func (h *Hub) waitReady(ctx context.Context, sp spawner.Spawner, user string, state spawner.State, port int, prefix string) (string, error) {
+// waitReady polls the server's prefix until it answers below 500. A
+// server that exits meanwhile ends the wait at once with its status: the
+// moment it happens for a spawner that watches its servers, and otherwise
+// at the next check between attempts.
+func (h *Hub) waitReady(ctx context.Context, sp spawner.Spawner, user string, state spawner.State, prefix string) (string, error) {
 	budget := h.cfg.Spawner.HTTPTimeout.D()
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	version, err := h.probeUntil(ctx, port, prefix, func() error {
+	var exited <-chan spawner.Status
+	if w, ok := sp.(spawner.Watcher); ok {
+		var stop func()
+		exited, stop = w.Watch(state)
+		defer stop()
+	}
+	gone := func(st spawner.Status) error {
+		return fmt.Errorf("the server exited before it answered: %s%s", st.Error(), h.logHint(user))
+	}
+	version, err := h.probeUntil(ctx, state.Addr(), prefix, exited, func() error {
+		if exited != nil {
+			return nil // the watch reports an exit as it happens
+		}
 		st, err := sp.Poll(ctx, user, state)
 		if err == nil && !st.Running {
-			return fmt.Errorf("the server exited before it answered: %s%s", st.Reason, h.logHint(user))
+			return gone(st)
 		}
 		return nil
 	})
+	if st, ok := errors.AsType[exitedError](err); ok {
+		return "", gone(spawner.Status(st))
+	}
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
 		return "", fmt.Errorf("the server did not answer at %s within %s%s", prefix, budget, h.logHint(user))
 	}
 	return version, err
 }
 
-// probeUntil asks the server for its prefix until it answers below 500 or
-// ctx ends. Between attempts, alive (when set) may end the wait early.
-func (h *Hub) probeUntil(ctx context.Context, port int, prefix string, alive func() error) (string, error) {
-	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, prefix)
-	wait := 50 * time.Millisecond
+// exitedError is a watched server's exit that ended probeUntil.
+type exitedError spawner.Status
+
+func (e exitedError) Error() string { return spawner.Status(e).Error() }
+
+// probeUntil asks the server at addr for its prefix until it answers below
+// 500, ctx ends, or exited yields. Between attempts, alive (when set) may
+// end the wait early.
+func (h *Hub) probeUntil(ctx context.Context, addr, prefix string, exited <-chan spawner.Status, alive func() error) (string, error) {
+	url := "http://" + addr + prefix
+	wait := 10 * time.Millisecond
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := h.probe.Do(req)
@@ -299,6 +335,8 @@ func (h *Hub) probeUntil(ctx context.Context, port int, prefix string, alive fun
 		select {
 		case <-ctx.Done():
 			return "", fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		case st := <-exited:
+			return "", exitedError(st)
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, time.Second)
@@ -352,9 +390,8 @@ func (h *Hub) stop(ctx context.Context, u store.User, server, reason, by string)
 		return err
 	}
 	h.routes.Delete(ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server))
-	var state spawner.State
-	_ = json.Unmarshal([]byte(srv.SpawnerState), &state)
-	if sp := h.spawners[state.Kind]; sp != nil && (state.PID != 0 || state.Unit != "") {
+	state := StateOf(srv)
+	if sp := h.spawners[state.Kind]; sp != nil && state.Started() {
 		if err := sp.Stop(ctx, u.Name, state, h.cfg.Spawner.StopTimeout.D()); err != nil {
 			return fmt.Errorf("stop %s's server: %w", u.Name, err)
 		}

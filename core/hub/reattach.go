@@ -2,13 +2,11 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/hubd/hubd/core/proxy"
-	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -55,8 +53,8 @@ func (h *Hub) Reattach(ctx context.Context) (ReattachResult, error) {
 
 func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 	log := h.log.With("user", srv.User, "server", srv.Name)
-	var state spawner.State
-	if err := json.Unmarshal([]byte(srv.SpawnerState), &state); err != nil || (state.PID == 0 && state.Unit == "") {
+	state := StateOf(srv)
+	if !state.Started() {
 		h.markGone(ctx, srv, "the hub stopped before the server had started")
 		return false
 	}
@@ -77,7 +75,7 @@ func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 	prefix := ServerPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name)
 	probeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	version, err := h.probeUntil(probeCtx, srv.Port, prefix, nil)
+	version, err := h.probeUntil(probeCtx, state.Addr(), prefix, nil, nil)
 	if err != nil {
 		log.Warn("re-attach: process alive but not answering; stopping it", "err", err)
 		if err := sp.Stop(ctx, srv.User, state, h.cfg.Spawner.StopTimeout.D()); err != nil {
@@ -86,7 +84,7 @@ func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 		h.markGone(ctx, srv, "did not answer after the hub restarted")
 		return false
 	}
-	if err := h.routes.Set(proxy.Route{Prefix: prefix, Target: fmt.Sprintf("http://127.0.0.1:%d", srv.Port), User: srv.User, Server: srv.Name}); err != nil {
+	if err := h.routes.Set(proxy.Route{Prefix: prefix, Target: "http://" + state.Addr(), User: srv.User, Server: srv.Name}); err != nil {
 		log.Error("re-attach: add route", "err", err)
 		return false
 	}
@@ -123,8 +121,7 @@ func (h *Hub) Poll(ctx context.Context) {
 		if srv.State != store.StateRunning || h.Pending(srv.User, srv.Name) != nil {
 			continue
 		}
-		var state spawner.State
-		_ = json.Unmarshal([]byte(srv.SpawnerState), &state)
+		state := StateOf(srv)
 		sp := h.spawners[state.Kind]
 		if sp == nil {
 			continue

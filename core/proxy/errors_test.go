@@ -47,6 +47,9 @@ func TestOptionsFromConfig(t *testing.T) {
 		MaxIdleConnsPerHost:   100,
 		DialTimeout:           2 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
+		// The hub bounds both waits on a user server by default.
+		ResponseHeaderTimeout: 5 * time.Minute,
+		ResponseIdleTimeout:   5 * time.Minute,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("OptionsFromConfig (-want +got):\n%s", diff)

@@ -195,3 +195,26 @@ func TestFailuresLeakNothing(t *testing.T) {
 	hanging.assertAllClosed(t)
 	resetting.assertAllClosed(t)
 }
+
+// A backend that sends its headers and part of the body, then nothing, is
+// cut off after the idle timeout; a websocket quiet for longer is not.
+func TestStalledBodyIsCutOff(t *testing.T) {
+	rb := newRawBackend(t, func(c net.Conn) {
+		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+		hang(c)
+	})
+	tab := NewTable()
+	mustSet(t, tab, "/user/alice/", rb.URL())
+	base := front(t, New(tab, Options{ResponseIdleTimeout: 200 * time.Millisecond}))
+	// The answer is aborted: before its buffered headers reach the client,
+	// or at the latest before the body is complete.
+	res, err := client(t).Get(base + "/user/alice/files/big")
+	if err == nil {
+		_, err = io.ReadAll(res.Body)
+		res.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("a stalled body was passed on as complete")
+	}
+	rb.assertAllClosed(t)
+}

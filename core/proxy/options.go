@@ -47,6 +47,11 @@ type Options struct {
 	// ResponseHeaderTimeout bounds the wait for a backend's response
 	// headers (504 when it passes). Zero means no limit, as in CHP.
 	ResponseHeaderTimeout time.Duration
+	// ResponseIdleTimeout ends a response whose body sends nothing for
+	// this long, so a backend that stalls mid-answer cannot hold a client
+	// forever. Upgraded connections (websockets) are exempt. Zero means no
+	// limit.
+	ResponseIdleTimeout time.Duration
 
 	// Logger receives upstream errors and refused requests at debug level.
 	Logger *slog.Logger
@@ -60,6 +65,8 @@ func OptionsFromConfig(c *config.Config) Options {
 		MaxIdleConnsPerHost:   c.Proxy.MaxIdleConnsPerHost,
 		DialTimeout:           c.Proxy.DialTimeout.D(),
 		IdleConnTimeout:       c.Proxy.IdleConnTimeout.D(),
+		ResponseHeaderTimeout: c.Proxy.ResponseHeaderTimeout.D(),
+		ResponseIdleTimeout:   c.Proxy.ResponseIdleTimeout.D(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"sync/atomic"
+	"time"
 )
 
 // routeHandler is the per-route half of the proxy: a ReverseProxy whose
@@ -42,7 +43,7 @@ func (p *Proxy) handler(e *entry) *routeHandler {
 		ErrorLog:     p.errorLog,
 		ErrorHandler: h.fail,
 	}
-	if p.opts.OnActivity != nil {
+	if p.opts.OnActivity != nil || p.opts.ResponseIdleTimeout > 0 {
 		h.rp.ModifyResponse = h.modifyResponse
 	}
 	if !e.handler.CompareAndSwap(old, h) {
@@ -99,15 +100,49 @@ func (h *routeHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // modifyResponse counts a backend answer as activity and makes an
-// upgraded connection count its frames too.
+// upgraded connection count its frames too; other bodies get the idle
+// timeout.
 func (h *routeHandler) modifyResponse(res *http.Response) error {
-	h.touch()
-	if res.StatusCode == http.StatusSwitchingProtocols {
-		if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
-			res.Body = &activityConn{ReadWriteCloser: rwc, h: h}
+	if h.owner.opts.OnActivity != nil {
+		h.touch()
+		if res.StatusCode == http.StatusSwitchingProtocols {
+			if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
+				res.Body = &activityConn{ReadWriteCloser: rwc, h: h}
+			}
 		}
 	}
+	if idle := h.owner.opts.ResponseIdleTimeout; idle > 0 && res.StatusCode != http.StatusSwitchingProtocols {
+		res.Body = newIdleBody(res.Body, idle)
+	}
 	return nil
+}
+
+// idleBody closes a response body that yields nothing for a while: the
+// Read blocked on the stalled backend then fails and the proxy ends the
+// response.
+type idleBody struct {
+	io.ReadCloser
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func newIdleBody(b io.ReadCloser, idle time.Duration) *idleBody {
+	ib := &idleBody{ReadCloser: b, idle: idle}
+	ib.timer = time.AfterFunc(idle, func() { _ = b.Close() })
+	return ib
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	return b.ReadCloser.Close()
 }
 
 // touch calls OnActivity unless it ran for this route less than

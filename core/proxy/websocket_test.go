@@ -140,7 +140,7 @@ func TestIdleWebsocketOutlivesTimeouts(t *testing.T) {
 	tab := NewTable()
 	mustSet(t, tab, "/user/alice/", wb.URL)
 	const short = 50 * time.Millisecond
-	base := front(t, New(tab, Options{IdleConnTimeout: short, ResponseHeaderTimeout: short}))
+	base := front(t, New(tab, Options{IdleConnTimeout: short, ResponseHeaderTimeout: short, ResponseIdleTimeout: short}))
 
 	c := dialWS(t, "ws"+strings.TrimPrefix(base, "http")+"/user/alice/api/kernels/k1/channels")
 	echo(t, c, websocket.MessageText, []byte("before"))

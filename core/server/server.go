@@ -131,6 +131,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		restarts: make(restarter, 1), fresh: daemon.NewFreshConns(), stopping: true,
 		ln: map[string]net.Listener{}, http: map[string]*http.Server{},
 	}
+	warnLooseConfig(cfg.Source, s.log)
+	if cfg.Spawner.StartGrace != 0 {
+		s.log.Warn("spawner.start_grace is no longer used: a server's early exit is noticed the moment it happens; remove the setting", "file", cfg.Source)
+	}
 	var err error
 	if s.listeners == nil {
 		if s.listeners, err = daemon.LoadListeners(); err != nil {
@@ -348,6 +352,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.bg.Wait()
 		s.hub.Wait()
+		s.web.Wait()
 		s.stopErr = s.Close()
 	})
 	return s.stopErr
@@ -423,20 +428,35 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
+// warnLooseConfig warns when others may change the configuration file:
+// whoever writes it decides what the hub runs and who logs in. Being
+// readable by all is fine (members' `hubd restart` reads it; secrets live
+// in 0600 files it names, never in it).
+func warnLooseConfig(path string, log *slog.Logger) {
+	if path == "" {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o022 == 0 {
+		return
+	}
+	log.Warn("the configuration file is writable by others than its owner: whoever can write it controls the hub",
+		"file", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "fix", "chmod go-w "+path)
+}
+
 // NewSpawners builds the spawner that starts new servers, plus every kind
 // that may still own servers recorded in the database.
 func NewSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawner, error) {
-	grace := cfg.Spawner.StartGrace.D()
 	out := map[string]spawner.Spawner{}
 	sudo := func() spawner.Spawner {
 		return spawner.NewSudo(spawner.SudoOptions{SudoPath: cfg.Spawner.SudoPath,
-			HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, StartGrace: grace, Logger: log})
+			HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, Logger: log})
 	}
 	switch cfg.Spawner.Kind {
 	case spawner.KindSudo:
 		out[spawner.KindSudo] = sudo()
 	case spawner.KindLocal:
-		out[spawner.KindLocal] = spawner.NewLocal(spawner.LocalOptions{StartGrace: grace, Logger: log})
+		out[spawner.KindLocal] = spawner.NewLocal(spawner.LocalOptions{Logger: log})
 	case spawner.KindSystemd:
 		sd := cfg.Spawner.Systemd
 		s, err := spawner.NewSystemd(spawner.SystemdOptions{
@@ -444,7 +464,7 @@ func NewSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawne
 			CPUQuotaPercent: sd.CPUQuotaPercent, TasksMax: sd.TasksMax,
 			PrivateTmp: sd.PrivateTmp, NoNewPrivileges: sd.NoNewPrivileges,
 			ReadOnlyPaths: sd.ReadOnlyPaths, ReadWritePaths: sd.ReadWritePaths, ExtraProperties: sd.ExtraProperties,
-			RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), StartGrace: grace, Logger: log,
+			RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), Logger: log,
 		})
 		if err != nil {
 			return nil, err

@@ -19,7 +19,11 @@ import (
 // are the same binary, but a hub that was not restarted after an upgrade
 // talks to the new helper: a version mismatch is refused with a message
 // instead of being misread.
-const protocolVersion = 1
+//
+// Version 2: start answers as soon as the server runs, then watches it
+// while the hub keeps the helper's stdin open, and reports its exit on a
+// second line; the hub closes stdin once the server answers HTTP.
+const protocolVersion = 2
 
 // Helper actions.
 const (
@@ -54,7 +58,6 @@ type helperRequest struct {
 	WorkingDir string            `json:"working_dir,omitempty"`
 	Path       string            `json:"path,omitempty"`
 	Port       int               `json:"port,omitempty"`
-	GraceMS    int64             `json:"grace_ms,omitempty"`
 
 	// stop, status
 	PID       int    `json:"pid,omitempty"`
@@ -62,12 +65,14 @@ type helperRequest struct {
 	TimeoutMS int64  `json:"timeout_ms,omitempty"`
 }
 
-// helperReply is the one JSON object the helper writes to stdout.
+// helperReply is a JSON line the helper writes to stdout: the answer to
+// the request, and for start possibly a second one, the server's exit.
 type helperReply struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
-	// ExitCode is the server's exit status when it exited during start.
-	ExitCode int `json:"exit_code,omitempty"`
+	// Exited marks start's second line: the server exited, with ExitCode.
+	Exited   bool `json:"exited,omitempty"`
+	ExitCode int  `json:"exit_code,omitempty"`
 
 	PID      int    `json:"pid,omitempty"`       // start
 	PIDStart uint64 `json:"pid_start,omitempty"` // start
@@ -91,20 +96,28 @@ const (
 // is an *os.File.
 func RunHelper(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", helperComponent)
-	reply, code := runHelper(ctx, stdin, stderr, log)
-	if !reply.OK {
-		log.Error("request failed", "error", reply.Error)
-	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false) // the reply is read by the hub, not a browser: keep "<member>" legible
-	if err := enc.Encode(reply); err != nil {
-		log.Error("cannot write the reply", "error", err)
+	send := func(r helperReply) bool {
+		if !r.OK && !r.Exited {
+			log.Error("request failed", "error", r.Error)
+		}
+		if err := enc.Encode(r); err != nil {
+			log.Error("cannot write the reply", "error", err)
+			return false
+		}
+		return true
+	}
+	reply, code := runHelper(ctx, stdin, stderr, send, log)
+	if reply != nil && !send(*reply) {
 		return helperFailed
 	}
 	return code
 }
 
-func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, log *slog.Logger) (helperReply, int) {
+// runHelper serves one request. send writes a reply line; the returned
+// reply, when not nil, is the last line.
+func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, send func(helperReply) bool, log *slog.Logger) (*helperReply, int) {
 	var req helperRequest
 	dec := json.NewDecoder(io.LimitReader(stdin, maxRequest))
 	dec.DisallowUnknownFields()
@@ -123,7 +136,8 @@ func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, log *slog
 	}
 	switch req.Action {
 	case actionStart:
-		return helperStart(req, acct, serverOutput(stderr), log)
+		// What follows the request on stdin is only ever its end.
+		return helperStart(req, acct, serverOutput(stderr), io.MultiReader(dec.Buffered(), stdin), send, log)
 	case actionStop:
 		timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 		if timeout <= 0 || timeout > maxStopTimeout {
@@ -134,13 +148,13 @@ func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, log *slog
 			return failed(err), helperFailed
 		}
 		log.Info("stop", "pid", req.PID, "signalled", res.signalled, "note", res.note)
-		return helperReply{OK: true, Signalled: res.signalled, Reason: res.note}, 0
+		return &helperReply{OK: true, Signalled: res.signalled, Reason: res.note}, 0
 	case actionStatus:
 		id, err := identify(req.PID, req.PIDStart, acct.uid)
 		if err != nil {
 			return failed(err), helperFailed
 		}
-		r := helperReply{OK: true, Running: id == idRunning}
+		r := &helperReply{OK: true, Running: id == idRunning}
 		if !r.Running {
 			r.Reason = id.String()
 		}
@@ -150,7 +164,7 @@ func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, log *slog
 	}
 }
 
-func failed(err error) helperReply { return helperReply{Error: err.Error()} }
+func failed(err error) *helperReply { return &helperReply{Error: err.Error()} }
 
 // helperAccount refuses to act as root or a system account: the sudoers
 // rule only allows members, and a helper started any other way must not
@@ -204,31 +218,40 @@ func serverOutput(stderr io.Writer) *os.File {
 	return f
 }
 
-func helperStart(req helperRequest, acct account, out *os.File, log *slog.Logger) (helperReply, int) {
+// helperStart starts the server, answers with its pid at once, then
+// waits: for the server to exit (reported on a second line, with its
+// status) or for the hub to close stdin (the server answers HTTP; the
+// helper leaves it running).
+func helperStart(req helperRequest, acct account, out *os.File, stdin io.Reader, send func(helperReply) bool, log *slog.Logger) (*helperReply, int) {
 	l, err := prepare(req, acct)
 	if err != nil {
 		return failed(err), helperFailed
 	}
 	// Files the server creates are group-writable, for the shared
-	// environment and project directories (design.md §6). umask is per
-	// process, which is fine here: the helper does nothing else.
+	// environment and project directories, as with the other spawners.
+	// umask is per process, which is fine here: the helper does nothing
+	// else.
 	syscall.Umask(0o002)
 	log.Info("starting server", "user", acct.name, "command", l.argv[0], "port", req.Port, "dir", l.dir)
-	s, err := startServer(l, out, graceOf(req.GraceMS))
-	var ee *exitedError
-	if errors.As(err, &ee) {
-		return helperReply{Error: ee.Error(), ExitCode: ee.code}, helperFailed
-	}
+	s, err := startServer(l, out)
 	if err != nil {
 		return failed(err), helperFailed
 	}
 	log.Info("server started", "pid", s.pid)
-	return helperReply{OK: true, PID: s.pid, PIDStart: s.pidStart, Running: true}, 0
-}
-
-func graceOf(ms int64) time.Duration {
-	if ms <= 0 {
-		return DefaultStartGrace
+	if !send(helperReply{OK: true, PID: s.pid, PIDStart: s.pidStart, Running: true}) {
+		return nil, helperFailed
 	}
-	return time.Duration(ms) * time.Millisecond
+	released := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
+		close(released)
+	}()
+	select {
+	case <-s.done:
+		code := exitCode(s.cmd.ProcessState)
+		log.Info("server exited while the hub waited for it", "pid", s.pid, "exit_code", code)
+		return &helperReply{Exited: true, ExitCode: code}, 0
+	case <-released:
+		return nil, 0
+	}
 }

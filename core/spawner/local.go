@@ -2,22 +2,16 @@ package spawner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
-
-	"github.com/hubd/hubd/core/names"
 )
 
-// LocalOptions configures the local spawner. Zero values take the defaults.
+// LocalOptions configures the local spawner.
 type LocalOptions struct {
-	// StartGrace is how long Start watches a new server for an immediate
-	// exit; default DefaultStartGrace. Benchmarks lower it.
-	StartGrace time.Duration
-	Logger     *slog.Logger
+	Logger *slog.Logger
 }
 
 // Local runs every server as the hub's own uid, without sudo: for
@@ -26,65 +20,79 @@ type LocalOptions struct {
 // server, but umask is per process and setting it in the hub would race
 // with the hub's own files, so local servers inherit the hub's umask.
 type Local struct {
-	o   LocalOptions
 	log *slog.Logger
 
 	mu sync.Mutex
 	// children are the servers this hub process started and reaps, so
-	// Poll can report their exit status. Servers re-attached after a
-	// restart are not here; Poll and Stop use /proc for them.
-	children map[int]*started
+	// Poll and Watch can report their exit status. Servers re-attached
+	// after a restart are not here; Poll and Stop use /proc for them.
+	children map[int]*localChild
 }
 
-var _ Spawner = (*Local)(nil)
+// localChild is a started server and its log, for the output of an exit.
+type localChild struct {
+	*started
+	log *serverLog
+}
+
+var (
+	_ Spawner = (*Local)(nil)
+	_ Watcher = (*Local)(nil)
+)
 
 // NewLocal returns a local spawner.
 func NewLocal(o LocalOptions) *Local {
-	if o.StartGrace <= 0 {
-		o.StartGrace = DefaultStartGrace
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Local{
-		o:        o,
 		log:      o.Logger.With("component", "spawner", "kind", KindLocal),
-		children: map[int]*started{},
+		children: map[int]*localChild{},
 	}
 }
 
 // Start implements Spawner.
 func (l *Local) Start(_ context.Context, r Request) (State, error) {
-	if err := names.Check(r.User); err != nil {
-		return State{}, &StartError{Reason: fmt.Sprintf("refusing to spawn for user %s: %v", names.Quote(r.User), err)}
-	}
-	lg, err := openLog(r.LogPath)
+	lg, err := beginStart(r)
 	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, err
 	}
 	defer lg.Close()
 	acct, err := currentAccount()
 	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, startFailed(err)
 	}
-	req := startRequest(r, l.o.StartGrace)
-	lc, err := prepare(req, acct)
+	lc, err := prepare(startRequest(r), acct)
 	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, startFailed(err)
 	}
-	s, err := startServer(lc, lg.f, l.o.StartGrace)
-	var ee *exitedError
-	switch {
-	case errors.As(err, &ee):
-		return State{}, &StartError{Reason: ee.Error(), ExitCode: ee.code, Output: lg.tail()}
-	case err != nil:
-		return State{}, &StartError{Reason: err.Error(), Output: lg.tail()}
+	s, err := startServer(lc, lg.f)
+	if err != nil {
+		return State{}, &StartError{Reason: err.Error(), Output: lg.tail(), Err: err}
 	}
 	l.mu.Lock()
-	l.children[s.pid] = s
+	l.children[s.pid] = &localChild{started: s, log: lg}
 	l.mu.Unlock()
 	l.log.Debug("server started", "user", r.User, "server", r.Server, "pid", s.pid, "port", r.Port)
-	return State{Kind: KindLocal, PID: s.pid, PIDStart: s.pidStart}, nil
+	return State{Kind: KindLocal, Host: DefaultHost, Port: r.Port, PID: s.pid, PIDStart: s.pidStart}, nil
+}
+
+// Watch implements Watcher for the servers this process started.
+func (l *Local) Watch(st State) (<-chan Status, func()) {
+	c := l.child(st)
+	if c == nil {
+		return nil, func() {}
+	}
+	exited, stop := make(chan Status, 1), make(chan struct{})
+	go func() {
+		select {
+		case <-c.done:
+			exited <- c.exitStatus(c.log.tail())
+		case <-stop:
+		}
+	}()
+	var once sync.Once
+	return exited, func() { once.Do(func() { close(stop) }) }
 }
 
 // Stop implements Spawner.
@@ -125,13 +133,13 @@ func (l *Local) Poll(_ context.Context, _ string, st State) (Status, error) {
 			<-c.done
 		}
 		l.forget(st.PID)
-		return Status{ExitCode: exitCode(c.cmd.ProcessState), Reason: "the process has exited"}, nil
+		return c.exitStatus(""), nil
 	}
 	return pollProc(st, os.Getuid())
 }
 
 // child returns the reaped-by-us process for st, if it is one.
-func (l *Local) child(st State) *started {
+func (l *Local) child(st State) *localChild {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c := l.children[st.PID]; c != nil && c.pidStart == st.PIDStart {

@@ -2,7 +2,6 @@ package spawner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,13 +99,8 @@ func TestLocalMocksu(t *testing.T) {
 func TestLocalExitAtOnce(t *testing.T) {
 	sp := NewLocal(LocalOptions{Logger: testLogger(t)})
 	r := localRequest(t, 1, "/bin/sh", "-c", "echo local-boom >&2; exit 7")
-	_, err := sp.Start(t.Context(), r)
-	var se *StartError
-	if !errors.As(err, &se) {
-		t.Fatalf("want *StartError, got %v", err)
-	}
-	if se.ExitCode != 7 || !strings.Contains(se.Output, "local-boom") {
-		t.Errorf("StartError %+v: want exit code 7 and the output", se)
+	if s := exitOf(t, sp, r); s.ExitCode != 7 || !strings.Contains(s.Output, "local-boom") {
+		t.Errorf("exit %+v: want exit code 7 and the output", s)
 	}
 }
 
@@ -209,7 +203,7 @@ func BenchmarkLocalStartStop(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sp := NewLocal(LocalOptions{StartGrace: 10 * time.Millisecond})
+	sp := NewLocal(LocalOptions{})
 	ctx := context.Background()
 	for b.Loop() {
 		port, err := FreePort()

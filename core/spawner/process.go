@@ -147,7 +147,7 @@ func resolveDir(wd, home string) (string, error) {
 	}
 }
 
-// started is a server process that survived the start grace period.
+// started is a server process this process started and reaps.
 type started struct {
 	cmd      *exec.Cmd
 	pid      int
@@ -155,16 +155,16 @@ type started struct {
 	done     chan struct{} // closed once the process is reaped; cmd.ProcessState is then set
 }
 
-// exitedError reports a server that exited during the grace period.
-type exitedError struct{ code int }
-
-func (e *exitedError) Error() string { return "the server exited right after starting" }
+// exitStatus is the final status of a reaped server; call after done.
+func (s *started) exitStatus(output string) Status {
+	return Status{ExitCode: exitCode(s.cmd.ProcessState), Reason: "the server exited", Output: output}
+}
 
 // startServer starts l in its own session with stdin on /dev/null and
-// stdout and stderr on out, and watches it for up to grace for an
-// immediate exit. The process is reaped by a goroutine; a caller that
-// exits (the helper) leaves the server to be re-parented.
-func startServer(l launch, out *os.File, grace time.Duration) (*started, error) {
+// stdout and stderr on out. The process is reaped by a goroutine (done
+// closes then); a caller that exits (the helper) leaves the server to be
+// re-parented.
+func startServer(l launch, out *os.File) (*started, error) {
 	cmd := exec.Command(l.argv[0], l.argv[1:]...)
 	cmd.Env, cmd.Dir = l.env, l.dir
 	cmd.Stdout, cmd.Stderr = out, out
@@ -189,14 +189,7 @@ func startServer(l launch, out *os.File, grace time.Duration) (*started, error) 
 		return nil, fmt.Errorf("identify the started server: %w", statErr)
 	}
 	s.pidStart = st.StartTime
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
-	select {
-	case <-s.done:
-		return nil, &exitedError{code: exitCode(cmd.ProcessState)}
-	case <-timer.C:
-		return s, nil
-	}
+	return s, nil
 }
 
 // exitCode renders a wait status the way shells do: the exit status, or

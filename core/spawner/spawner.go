@@ -1,40 +1,46 @@
 // Package spawner starts, stops and polls users' single-user servers.
 //
-// Two kinds live here. Sudo (production) runs as the unprivileged hub
+// Each kind is a Spawner. Sudo (production) runs as the unprivileged hub
 // account and starts each server as its member through one sudoers rule,
 // `sudo -n -u <user> <hubd> spawn-helper`; the helper (RunHelper) reads one
-// JSON request on stdin, does the work as the member and answers one JSON
-// object on stdout. Local runs servers as the hub's own uid without sudo,
-// for development and benchmarks. Both start, identify and stop processes
-// with the same code (process.go), so what the tests prove for one holds
-// for the other.
+// JSON request on stdin, does the work as the member and answers JSON on
+// stdout. Local runs servers as the hub's own uid without sudo, for
+// development and benchmarks; Local and Sudo start, identify and stop
+// processes with the same code (process.go), so what the tests prove for
+// one holds for the other. Systemd runs each server as a transient unit.
 //
-// A server always runs in its own session (setsid), outside the hub's
-// process group, so that stopping or restarting the hub never takes user
-// servers with it (anchors.md, complaint 1). It is identified by its pid
-// plus its start time from /proc, so a recycled pid is never signalled.
+// A server always runs outside the hub's process group and cgroup, so
+// that stopping or restarting the hub never takes user servers with it. A
+// process is identified by its pid plus its start time from /proc, so a
+// recycled pid is never signalled.
+//
+// Start returns as soon as the server is started: the hub then waits for
+// it to answer HTTP. A server that exits before that is reported the
+// moment it exits by spawners that see it happen (Watcher), and by Poll
+// otherwise.
 package spawner
 
 import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hubd/hubd/core/names"
 )
 
-// Kinds of State, as persisted in the servers row.
+// Kinds of State, as persisted in the servers row and named by
+// spawner.kind in the configuration.
 const (
-	KindSudo  = "sudo"
-	KindLocal = "local"
+	KindSudo    = "sudo"
+	KindLocal   = "local"
+	KindSystemd = "systemd"
 )
 
-// DefaultStartGrace is how long Start watches a new server for an
-// immediate exit before reporting it started. A server that dies on a bad
-// option or a missing module does so well within it, and the user then
-// sees the exit status and output at once instead of a readiness timeout
-// (anchors.md, complaint 11).
-const DefaultStartGrace = time.Second
+// DefaultHost is where servers started on the hub's own machine listen.
+const DefaultHost = "127.0.0.1"
 
 // Request is everything needed to start one server.
 type Request struct {
@@ -61,19 +67,61 @@ type Request struct {
 // State identifies a started server; it is persisted as JSON in the
 // servers row and used to re-attach after a hub restart.
 type State struct {
-	Kind     string `json:"kind"`
+	Kind string `json:"kind"`
+	// Host and Port are where the hub reaches the server ("" = DefaultHost).
+	Host     string `json:"host,omitempty"`
+	Port     int    `json:"port,omitempty"`
 	PID      int    `json:"pid,omitempty"`
 	PIDStart uint64 `json:"pid_start,omitempty"` // /proc/<pid>/stat starttime: guards against pid reuse
 	Unit     string `json:"unit,omitempty"`
 }
 
+// Started reports whether the state names something that was started.
+func (s State) Started() bool { return s.PID != 0 || s.Unit != "" }
+
+// Addr is host:port, where the hub reaches the server.
+func (s State) Addr() string {
+	host := s.Host
+	if host == "" {
+		host = DefaultHost
+	}
+	return net.JoinHostPort(host, strconv.Itoa(s.Port))
+}
+
 // Status is what Poll found.
 type Status struct {
 	Running bool
-	// ExitCode is the server's exit status when the hub reaped it itself
-	// (Local), and -1 when it is running or the status is unknown.
+	// ExitCode is the server's exit status when the hub learnt it (a
+	// process it reaped, a unit's result), and -1 when it is running or
+	// the status is unknown.
 	ExitCode int
 	Reason   string // why it is not running, for logs and the admin
+	// Output holds the last lines the server wrote during this start, when
+	// the spawner has them.
+	Output string
+}
+
+// Error describes a server that stopped running: the reason, its exit
+// status and the last line of its output.
+func (s Status) Error() string {
+	msg := s.Reason
+	if s.ExitCode > 0 {
+		msg += fmt.Sprintf(" (exit status %d)", s.ExitCode)
+	}
+	if last := lastLine(s.Output); last != "" {
+		msg += ": " + last
+	}
+	return msg
+}
+
+// Watcher is implemented by spawners that learn of a server's exit the
+// moment it happens (their process reaps it). Watch returns a channel
+// that yields the server's final status if it exits, and stop, which ends
+// the watch once the server is ready; the server keeps running. A state
+// the spawner does not watch (re-attached after a restart) gives a nil
+// channel.
+type Watcher interface {
+	Watch(s State) (exited <-chan Status, stop func())
 }
 
 // Spawner starts, stops and polls single-user servers.
@@ -97,6 +145,8 @@ type StartError struct {
 	// Output holds the last lines the server, the helper or sudo wrote
 	// to the server's log during this start.
 	Output string
+	// Err is the cause, for errors.Is (a cancelled start).
+	Err error
 }
 
 func (e *StartError) Error() string {
@@ -108,6 +158,25 @@ func (e *StartError) Error() string {
 		msg += ": " + last
 	}
 	return msg
+}
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// startFailed is a StartError for an error of the start itself.
+func startFailed(err error) *StartError { return &StartError{Reason: err.Error(), Err: err} }
+
+// beginStart is what every spawner does first: refuse a name that could
+// be read as an option or a uid before it reaches sudo or systemd, and
+// open the server's log.
+func beginStart(r Request) (*serverLog, error) {
+	if err := names.Check(r.User); err != nil {
+		return nil, &StartError{Reason: fmt.Sprintf("refusing to spawn for user %s: %v", names.Quote(r.User), err), Err: err}
+	}
+	lg, err := openLog(r.LogPath)
+	if err != nil {
+		return nil, startFailed(err)
+	}
+	return lg, nil
 }
 
 // lastLine is the last line of output that is not the helper's own log

@@ -1,6 +1,7 @@
 package spawner
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,11 +27,8 @@ type SudoOptions struct {
 	HelperPath string // the hubd binary the sudoers rule names; default /usr/local/bin/hubd
 	// Group is the members group of the sudoers rule; it is only used to
 	// name the rule in error messages. Default "jupyterhub".
-	Group string
-	// StartGrace is how long the helper watches a new server for an
-	// immediate exit; default DefaultStartGrace.
-	StartGrace time.Duration
-	Logger     *slog.Logger
+	Group  string
+	Logger *slog.Logger
 }
 
 // Sudo starts servers as their members through
@@ -38,9 +37,17 @@ type SudoOptions struct {
 type Sudo struct {
 	o   SudoOptions
 	log *slog.Logger
+
+	mu sync.Mutex
+	// watches are the helpers still watching a server they started, by
+	// pid: they report its exit until the hub releases them.
+	watches map[int]*helperWatch
 }
 
-var _ Spawner = (*Sudo)(nil)
+var (
+	_ Spawner = (*Sudo)(nil)
+	_ Watcher = (*Sudo)(nil)
+)
 
 // NewSudo returns a sudo spawner.
 func NewSudo(o SudoOptions) *Sudo {
@@ -53,53 +60,178 @@ func NewSudo(o SudoOptions) *Sudo {
 	if o.Group == "" {
 		o.Group = "jupyterhub"
 	}
-	if o.StartGrace <= 0 {
-		o.StartGrace = DefaultStartGrace
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Sudo{o: o, log: o.Logger.With("component", "spawner", "kind", KindSudo)}
+	return &Sudo{o: o, log: o.Logger.With("component", "spawner", "kind", KindSudo), watches: map[int]*helperWatch{}}
 }
 
 // Start implements Spawner. Every failure is a *StartError carrying the
 // new tail of the server's log, where sudo's and the helper's complaints
-// land too.
+// land too. The helper stays to watch the server until Watch's stop.
 func (s *Sudo) Start(ctx context.Context, r Request) (State, error) {
-	if err := names.Check(r.User); err != nil {
-		// Before sudo ever sees it: "-x" would be an option, "#0" a uid.
-		return State{}, &StartError{Reason: fmt.Sprintf("refusing to spawn for user %s: %v", names.Quote(r.User), err)}
-	}
-	lg, err := openLog(r.LogPath)
+	lg, err := beginStart(r)
 	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, err
 	}
 	defer lg.Close()
-	req := startRequest(r, s.o.StartGrace)
 	t0 := time.Now()
-	reply, err := s.call(ctx, r.User, req, lg.f, lg.tail)
+	w, reply, err := s.startHelper(ctx, r.User, startRequest(r), lg)
 	if err != nil {
-		se := &StartError{Reason: err.Error(), Output: lg.tail()}
-		var he *helperError
-		if errors.As(err, &he) {
+		se := &StartError{Reason: err.Error(), Output: lg.tail(), Err: err}
+		if he, ok := errors.AsType[*helperError](err); ok {
 			se.Reason, se.ExitCode = he.reason, he.exitCode
 		}
 		return State{}, se
 	}
-	st := State{Kind: KindSudo, PID: reply.PID, PIDStart: reply.PIDStart}
+	st := State{Kind: KindSudo, Host: DefaultHost, Port: r.Port, PID: reply.PID, PIDStart: reply.PIDStart}
+	s.mu.Lock()
+	s.watches[st.PID] = w
+	s.mu.Unlock()
+	go w.wait()
 	s.log.Info("server started", "user", r.User, "server", r.Server, "pid", st.PID, "port", r.Port, "took", time.Since(t0))
 	return st, nil
 }
 
+// Watch implements Watcher for the servers this process started; stop
+// releases the helper that watches.
+func (s *Sudo) Watch(st State) (<-chan Status, func()) {
+	s.mu.Lock()
+	w := s.watches[st.PID]
+	s.mu.Unlock()
+	if w == nil {
+		return nil, func() {}
+	}
+	return w.exited, func() {
+		w.release()
+		s.mu.Lock()
+		if s.watches[st.PID] == w {
+			delete(s.watches, st.PID)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// helperWatch is a start helper that stays to watch its server.
+type helperWatch struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	lines   *bufio.Scanner
+	log     *serverLog
+	exited  chan Status
+	once    sync.Once
+	waitErr error
+}
+
+// release closes the helper's stdin: the server runs on, the helper exits.
+func (w *helperWatch) release() { w.once.Do(func() { _ = w.stdin.Close() }) }
+
+// wait reads the helper's second line (the server's exit), if any, and
+// reaps the helper.
+func (w *helperWatch) wait() {
+	if w.lines.Scan() {
+		var r helperReply
+		if json.Unmarshal(w.lines.Bytes(), &r) == nil && r.Exited {
+			w.exited <- Status{ExitCode: r.ExitCode, Reason: "the server exited", Output: w.log.tail()}
+		}
+	}
+	w.release()
+	w.waitErr = w.cmd.Wait()
+}
+
 // startRequest is the helper request for r; Local hands the same request
 // to the same start code without sudo.
-func startRequest(r Request, grace time.Duration) helperRequest {
+func startRequest(r Request) helperRequest {
 	return helperRequest{
 		V: protocolVersion, Action: actionStart, User: r.User,
 		Command: r.Command, Args: r.Args, Env: r.Env,
 		WorkingDir: r.WorkingDir, Path: r.Path, Port: r.Port,
-		GraceMS: grace.Milliseconds(),
 	}
+}
+
+// startHelper runs the start helper as userName and reads its first
+// reply. The helper's stderr is the server's log.
+func (s *Sudo) startHelper(ctx context.Context, userName string, req helperRequest, lg *serverLog) (*helperWatch, helperReply, error) {
+	var reply helperReply
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, reply, fmt.Errorf("encode the helper request: %w", err)
+	}
+	// Not CommandContext: the helper outlives this call while it watches.
+	cmd := s.helperCommand(userName)
+	cmd.Stderr = lg.f
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, reply, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, reply, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, reply, fmt.Errorf("run %s: %w (install sudo or set spawner.sudo_path; `hubd doctor` checks this)", s.o.SudoPath, err)
+	}
+	w := &helperWatch{cmd: cmd, stdin: stdin, log: lg, exited: make(chan Status, 1),
+		lines: bufio.NewScanner(io.LimitReader(stdout, maxReply))}
+	w.lines.Buffer(make([]byte, 0, 4096), maxReply)
+	if _, err := stdin.Write(append(body, '\n')); err != nil {
+		w.release()
+		_ = cmd.Wait()
+		return nil, reply, s.noReply(userName, cmd, lg.tail, err)
+	}
+	first := make(chan bool, 1)
+	go func() { first <- w.lines.Scan() }()
+	var got bool
+	select {
+	case got = <-first:
+	case <-ctx.Done():
+		// TERM sudo, which relays it to the helper; KILL would orphan
+		// the helper mid-request.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		w.release()
+		<-first
+		_ = cmd.Wait()
+		return nil, reply, fmt.Errorf("start through the spawn helper: %w", ctx.Err())
+	}
+	if !got || json.Unmarshal(w.lines.Bytes(), &reply) != nil {
+		w.release()
+		err := cmd.Wait()
+		return nil, reply, s.noReply(userName, cmd, lg.tail, err)
+	}
+	if !reply.OK {
+		w.release()
+		_ = cmd.Wait()
+		return nil, reply, &helperError{reason: "the spawn helper refused: " + reply.Error}
+	}
+	return w, reply, nil
+}
+
+// helperCommand is `sudo -n -u <user> -- <helper> spawn-helper`: -n fails
+// instead of prompting for a password, "--" ends sudo's options. The user
+// name was checked by names.Check before this.
+func (s *Sudo) helperCommand(userName string) *exec.Cmd {
+	cmd := exec.Command(s.o.SudoPath, "-n", "-u", userName, "--", s.o.HelperPath, "spawn-helper")
+	cmd.Env = []string{"PATH=" + systemPath} // sudo's env_reset drops the rest anyway
+	cmd.Dir = "/"                            // sudo keeps the cwd; the member may not reach the hub's
+	// No controlling terminal for sudo, even when the hub runs in one:
+	// with Debian's use_pty sudo would otherwise interpose a pty and
+	// relay the helper's output, and a server writing to that relay
+	// after sudo exits would get SIGPIPE.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	return cmd
+}
+
+// noReply explains a helper run that ended without a valid reply: sudo
+// refused, could not run the helper, or the helper died. Never "cannot
+// parse JSON".
+func (s *Sudo) noReply(userName string, cmd *exec.Cmd, diag func() string, runErr error) error {
+	if ee, ok := errors.AsType[*exec.ExitError](runErr); ok {
+		return &helperError{reason: s.noReplyReason(userName, ee, diag()), exitCode: exitCode(ee.ProcessState)}
+	}
+	if runErr != nil {
+		return fmt.Errorf("the spawn helper %s via sudo failed: %w", s.o.HelperPath, runErr)
+	}
+	return fmt.Errorf("the spawn helper %s exited without a valid reply: is it the same hubd version as the hub?", s.o.HelperPath)
 }
 
 // Stop implements Spawner. When /proc shows nothing left of the server it
@@ -186,57 +318,35 @@ func (s *Sudo) checkState(userName string, st State) (int, error) {
 // maxReply bounds what is read from the helper's stdout.
 const maxReply = 1 << 16
 
-// call runs the helper as userName with req on stdin. stderr receives
-// sudo's and the helper's diagnostics (for start: the server's log file,
-// which the server then inherits); diag reads back what was written there.
+// call runs the helper as userName with req on stdin and reads its one
+// reply. stderr receives sudo's and the helper's diagnostics; diag reads
+// back what was written there.
 func (s *Sudo) call(ctx context.Context, userName string, req helperRequest, stderr io.Writer, diag func() string) (helperReply, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return helperReply{}, fmt.Errorf("encode the helper request: %w", err)
 	}
-	// -n: fail instead of prompting for a password; "--" ends sudo's
-	// options. The user name was checked by names.Check before this.
-	cmd := exec.CommandContext(ctx, s.o.SudoPath, "-n", "-u", userName, "--", s.o.HelperPath, "spawn-helper")
-	cmd.Env = []string{"PATH=" + systemPath} // sudo's env_reset drops the rest anyway
-	cmd.Dir = "/"                            // sudo keeps the cwd; the member may not reach the hub's
-	// No controlling terminal for sudo, even when the hub runs in one:
-	// with Debian's use_pty sudo would otherwise interpose a pty and
-	// relay the helper's output, and a server writing to that relay
-	// after sudo exits would get SIGPIPE.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd := s.helperCommand(userName)
 	cmd.Stdin = bytes.NewReader(body)
 	var out bytes.Buffer
 	cmd.Stdout = &limitedWriter{w: &out, n: maxReply}
 	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return helperReply{}, fmt.Errorf("run %s: %w (install sudo or set spawner.sudo_path; `hubd doctor` checks this)", s.o.SudoPath, err)
+	}
 	// On cancellation, TERM sudo, which relays it to the helper; KILL
 	// would orphan the helper mid-request.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	runErr := cmd.Run()
-
+	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Signal(syscall.SIGTERM) })
+	runErr := cmd.Wait()
+	stop()
 	var reply helperReply
-	parseErr := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &reply)
 	switch {
-	case parseErr == nil && reply.OK:
-		return reply, nil
-	case parseErr == nil:
-		reason := "the spawn helper refused: " + reply.Error
-		if reply.ExitCode != 0 {
-			reason = reply.Error // the server itself exited; its status follows
-		}
-		return reply, &helperError{reason: reason, exitCode: reply.ExitCode}
+	case json.Unmarshal(bytes.TrimSpace(out.Bytes()), &reply) != nil:
+		return reply, s.noReply(userName, cmd, diag, runErr)
+	case !reply.OK:
+		return reply, &helperError{reason: "the spawn helper refused: " + reply.Error}
 	}
-	// No reply: sudo refused, could not run the helper, or the helper
-	// died. Say which, never "cannot parse JSON".
-	var ee *exec.ExitError
-	switch {
-	case errors.As(runErr, &ee):
-		return reply, &helperError{reason: s.noReplyReason(userName, ee, diag()), exitCode: exitCode(ee.ProcessState)}
-	case runErr != nil:
-		return reply, fmt.Errorf("run %s: %w (install sudo or set spawner.sudo_path; `hubd doctor` checks this)", s.o.SudoPath, runErr)
-	default:
-		return reply, fmt.Errorf("the spawn helper %s exited without a valid reply (%v): is it the same hubd version as the hub?", s.o.HelperPath, parseErr)
-	}
+	return reply, nil
 }
 
 // helperError is a helper run that failed: the helper's own error, the

@@ -82,18 +82,16 @@ func sudoAsHub(t *testing.T) {
 	t.Run("ExitsAtOnce", func(t *testing.T) {
 		r := sleeper(t, spAlice)
 		r.Command, r.Args = []string{"/bin/false"}, nil
-		_, err := sp.Start(t.Context(), r)
-		if se := startError(t, err); se.ExitCode != 1 {
-			t.Errorf("/bin/false: %+v", se)
+		if s := exitOf(t, sp, r); s.ExitCode != 1 {
+			t.Errorf("/bin/false: %+v", s)
 		}
 		r.Command, r.Args = []string{"/bin/sh"}, []string{"-c", "echo sudo-boom-$(id -un) >&2; exit 3"}
-		_, err = sp.Start(t.Context(), r)
-		se := startError(t, err)
-		if se.ExitCode != 3 {
-			t.Errorf("exit code %d, want 3", se.ExitCode)
+		s := exitOf(t, sp, r)
+		if s.ExitCode != 3 {
+			t.Errorf("exit code %d, want 3", s.ExitCode)
 		}
-		mustContain(t, "output", se.Output, "sudo-boom-"+spAlice)
-		mustContain(t, "error", se.Error(), "exit status 3")
+		mustContain(t, "output", s.Output, "sudo-boom-"+spAlice)
+		mustContain(t, "error", s.Error(), "exit status 3")
 	})
 	t.Run("NeverListensStillStarts", func(t *testing.T) {
 		r := sleeper(t, spAlice)
@@ -270,6 +268,29 @@ func startError(t *testing.T, err error) *StartError {
 	}
 	t.Logf("StartError: %v\noutput:\n%s", se, se.Output)
 	return se
+}
+
+// exitOf starts r, which must exit at once, and returns how it ended as
+// the hub learns it: through the spawner's watch.
+func exitOf(t *testing.T, sp Spawner, r Request) Status {
+	t.Helper()
+	st, err := sp.Start(t.Context(), r)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	exited, stop := sp.(Watcher).Watch(st)
+	defer stop()
+	if exited == nil {
+		t.Fatal("the spawner does not watch the server it just started")
+	}
+	select {
+	case s := <-exited:
+		t.Logf("exited: %s\noutput:\n%s", s.Error(), s.Output)
+		return s
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit reported for a server that exits at once")
+	}
+	return Status{}
 }
 
 // rawHelper sends a request straight to the helper through sudo,

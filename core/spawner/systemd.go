@@ -21,9 +21,6 @@ import (
 	"github.com/hubd/hubd/core/names"
 )
 
-// KindSystemd is the State kind of servers run as transient systemd units.
-const KindSystemd = "systemd"
-
 // SystemdOptions configures the systemd spawner (config spawner.systemd).
 // Zero values take the defaults; zero limits mean no limit.
 type SystemdOptions struct {
@@ -50,9 +47,6 @@ type SystemdOptions struct {
 	// escalates to SIGKILL on its own when a stop outlives the hub's
 	// wait. Default 10 s (config spawner.stop_timeout).
 	StopTimeout time.Duration
-	// StartGrace is how long Start watches a new unit for an immediate
-	// failure; default DefaultStartGrace.
-	StartGrace time.Duration
 	// JournalDir, when set, is passed to journalctl -D (tests read the
 	// journal of a systemd in private namespaces); "" is the system
 	// journal. Journalctl defaults to /usr/bin/journalctl.
@@ -79,9 +73,15 @@ type Systemd struct {
 
 	mu   sync.Mutex
 	conn *sddbus.Conn // reconnected when the bus dropped it (dbus restart)
+	// logs are the logs of units this process started, for the output of
+	// an early exit (Watch).
+	logs map[string]*serverLog
 }
 
-var _ Spawner = (*Systemd)(nil)
+var (
+	_ Spawner = (*Systemd)(nil)
+	_ Watcher = (*Systemd)(nil)
+)
 
 // connectTimeout bounds connecting to the system bus.
 const connectTimeout = 10 * time.Second
@@ -97,9 +97,6 @@ func NewSystemd(o SystemdOptions) (*Systemd, error) {
 	}
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = defaultStopTimeout
-	}
-	if o.StartGrace <= 0 {
-		o.StartGrace = DefaultStartGrace
 	}
 	if o.Journalctl == "" {
 		o.Journalctl = "/usr/bin/journalctl"
@@ -129,6 +126,7 @@ func NewSystemd(o SystemdOptions) (*Systemd, error) {
 		o: o, extra: extra,
 		log:    o.Logger.With("component", "spawner", "kind", KindSystemd),
 		envDir: filepath.Join(o.RuntimeDir, "systemd-env"),
+		logs:   map[string]*serverLog{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
@@ -188,39 +186,38 @@ func (s *Systemd) UnitName(userName, server string) (string, error) {
 }
 
 // Start implements Spawner. Every failure is a *StartError; one from
-// systemd carries the unit's result and its journal lines.
+// systemd carries the unit's result and its journal lines. It returns once
+// systemd ran the command (Type=exec); a server that exits right after is
+// reported by Poll with the unit's result.
 func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
-	if err := names.Check(r.User); err != nil {
-		return State{}, &StartError{Reason: fmt.Sprintf("refusing to spawn for user %s: %v", names.Quote(r.User), err)}
-	}
-	unit, err := s.UnitName(r.User, r.Server)
+	lg, err := beginStart(r)
 	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
-	}
-	lg, err := openLog(r.LogPath)
-	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, err
 	}
 	defer lg.Close()
+	unit, err := s.UnitName(r.User, r.Server)
+	if err != nil {
+		return State{}, startFailed(err)
+	}
 	acct, group, err := memberAccount(r.User)
 	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, startFailed(err)
 	}
-	l, err := prepare(startRequest(r, s.o.StartGrace), acct)
+	l, err := prepare(startRequest(r), acct)
 	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, startFailed(err)
 	}
 	conn, err := s.bus(ctx)
 	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, startFailed(err)
 	}
 	t0 := time.Now()
 	if err := s.clearLeftover(ctx, conn, unit); err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, startFailed(err)
 	}
 	envFile, err := s.writeEnvFile(unit, l.env)
 	if err != nil {
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, startFailed(err)
 	}
 	props := s.properties(r, l, acct.name, group, envFile)
 	done := make(chan string, 1)
@@ -231,7 +228,7 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 		if errors.As(err, &de) && de.Name == "org.freedesktop.systemd1.UnitExists" {
 			err = fmt.Errorf("%w: a unit file of that name exists; remove it or change spawner.systemd.unit_prefix", err)
 		}
-		return State{}, &StartError{Reason: err.Error()}
+		return State{}, startFailed(err)
 	}
 	var result string
 	select {
@@ -239,14 +236,7 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 	case <-ctx.Done():
 		// The job goes on without us: stop whatever it started.
 		s.discard(conn, unit)
-		return State{}, &StartError{Reason: fmt.Sprintf("start unit %s: %v", unit, ctx.Err())}
-	}
-	if result == "done" {
-		result, err = s.watchGrace(ctx, conn, unit)
-		if err != nil {
-			s.discard(conn, unit)
-			return State{}, &StartError{Reason: err.Error()}
-		}
+		return State{}, startFailed(fmt.Errorf("start unit %s: %w", unit, ctx.Err()))
 	}
 	if result != "done" {
 		se := s.failedStart(ctx, conn, unit, result, lg)
@@ -259,8 +249,56 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 		s.log.Error("the unit's limits differ from the configured ones: systemd did not apply them as asked",
 			"user", r.User, "unit", unit, "differences", strings.Join(diffs, "; "))
 	}
+	s.mu.Lock()
+	s.logs[unit] = lg
+	s.mu.Unlock()
 	s.log.Info("server started", "user", r.User, "server", r.Server, "unit", unit, "port", r.Port, "took", time.Since(t0))
-	return State{Kind: KindSystemd, Unit: unit}, nil
+	return State{Kind: KindSystemd, Host: DefaultHost, Port: r.Port, Unit: unit}, nil
+}
+
+// Watch implements Watcher for units this process started: it follows the
+// unit's state and reports a failure with its result, exit status and the
+// journal's and the server's last lines.
+func (s *Systemd) Watch(st State) (<-chan Status, func()) {
+	s.mu.Lock()
+	lg := s.logs[st.Unit]
+	s.mu.Unlock()
+	if lg == nil {
+		return nil, func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan Status, 1)
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.logs, st.Unit)
+			s.mu.Unlock()
+		}()
+		tick := time.NewTicker(pollEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			conn, err := s.bus(ctx)
+			if err != nil {
+				continue
+			}
+			p, err := conn.GetUnitPropertyContext(ctx, st.Unit, "ActiveState")
+			if err != nil {
+				continue
+			}
+			if state, _ := p.Value.Value().(string); running(state) {
+				continue
+			}
+			se := s.failedStart(ctx, conn, st.Unit, "done", lg)
+			exited <- Status{ExitCode: se.ExitCode, Reason: se.Reason, Output: se.Output}
+			return
+		}
+	}()
+	return exited, cancel
 }
 
 // memberAccount is the passwd entry a unit runs as, with the name of its
@@ -291,33 +329,6 @@ func running(activeState string) bool {
 		return true
 	}
 	return false
-}
-
-// watchGrace watches a started unit for up to StartGrace, so a server
-// that dies at once (a bad option, a missing module) is reported by Start
-// with its exit status instead of by a readiness timeout. It returns
-// "done" or the unit's ActiveState when it stopped running.
-func (s *Systemd) watchGrace(ctx context.Context, conn *sddbus.Conn, unit string) (string, error) {
-	deadline := time.Now().Add(s.o.StartGrace)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		p, err := conn.GetUnitPropertyContext(ctx, unit, "ActiveState")
-		if err != nil {
-			return "", busError(err, "read the state of unit "+unit)
-		}
-		if st, _ := p.Value.Value().(string); !running(st) {
-			return st, nil
-		}
-		if !time.Now().Before(deadline) {
-			return "done", nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("start unit %s: %w", unit, ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // failedStart describes a unit that failed during Start: its result and

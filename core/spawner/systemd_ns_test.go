@@ -165,20 +165,23 @@ func TestSystemd(t *testing.T) {
 	t.Run("ExitsAtOnce", func(t *testing.T) {
 		r := sleeper(t, sdAlice)
 		r.Command, r.Args = []string{"/bin/sh"}, []string{"-c", "echo boom-$(id -un) >&2; exit 3"}
-		_, err := sp.Start(t.Context(), r)
-		se := startError(t, err)
-		if se.ExitCode != 3 {
-			t.Errorf("exit code %d, want 3", se.ExitCode)
+		s := exitOf(t, sp, r)
+		if s.ExitCode != 3 {
+			t.Errorf("exit code %d, want 3", s.ExitCode)
 		}
 		// "$(id -un)" reached the shell unexpanded by systemd.
-		mustContain(t, "output", se.Output, "boom-"+sdAlice, "status=3")
-		mustContain(t, "reason", se.Reason, "result exit-code", "exited with status 3")
+		mustContain(t, "output", s.Output, "boom-"+sdAlice, "status=3")
+		mustContain(t, "reason", s.Reason, "result exit-code", "exited with status 3")
+		st, _ := sp.UnitName(sdAlice, "")
+		if err := sp.Stop(t.Context(), sdAlice, State{Kind: KindSystemd, Unit: st}, time.Second); err != nil {
+			t.Fatal(err)
+		}
 		assertNoEnvFile(t, sp, r)
 
 		r = sleeper(t, sdAlice)
 		r.WorkingDir = "/nonexistent-hubtest"
-		_, err = sp.Start(t.Context(), r)
-		se = startError(t, err)
+		_, err := sp.Start(t.Context(), r)
+		se := startError(t, err)
 		mustContain(t, "reason", se.Reason, "status 200", "working directory")
 		mustContain(t, "output", se.Output, "status=200/CHDIR")
 	})
@@ -212,7 +215,6 @@ func newTestSystemd(t *testing.T, ns *nsSystemd, o SystemdOptions) *Systemd {
 	o.UnitPrefix, o.Slice = sdUnits, "hubtest-sd.slice"
 	o.RuntimeDir = t.TempDir() // /tmp: a file system the namespaced systemd shares
 	o.JournalDir = ns.journalDir
-	o.StartGrace = 300 * time.Millisecond
 	o.StopTimeout = 5 * time.Second
 	o.Logger = testLogger(t)
 	sp, err := NewSystemd(o)

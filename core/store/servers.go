@@ -207,10 +207,14 @@ func clearServerCredentials(ctx context.Context, tx *sql.Tx, serverID int64, cli
 	return err
 }
 
-// SetSpawned records the spawner's state once the process is started.
-func (s *Store) SetSpawned(ctx context.Context, id int64, spawnerState string, port int) error {
+// SetSpawned records the spawner's state once the server is started, with
+// where the hub reaches it ("" host: 127.0.0.1).
+func (s *Store) SetSpawned(ctx context.Context, id int64, spawnerState, host string, port int) error {
+	if host == "" {
+		host = "127.0.0.1"
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		return expectOne(tx.ExecContext(ctx, `UPDATE servers SET spawner_state = ?, port = ? WHERE id = ?`, spawnerState, port, id))
+		return expectOne(tx.ExecContext(ctx, `UPDATE servers SET spawner_state = ?, ip = ?, port = ? WHERE id = ?`, spawnerState, host, port, id))
 	})
 }
 

@@ -88,6 +88,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("database %s: %w", path, err)
 		}
+	} else if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		// A new database is the hub's alone (tokens, sessions); SQLite
+		// would create it world-readable, and gives its -wal and -shm
+		// files the database's mode.
+		f.Close()
 	}
 	db, err := sql.Open("sqlite", DSN(path, opts.BusyTimeout, opts.ReadOnly))
 	if err != nil {
@@ -96,23 +101,38 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// Readers run in parallel under WAL; writers queue on sqlite's lock.
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
-	if err := probe(ctx, db); err != nil {
+	if err := probe(ctx, db, opts.ReadOnly); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, explainOpen(err, path))
 	}
 	return &Store{db: db, path: path, readOnly: opts.ReadOnly, now: opts.Now}, nil
 }
 
-// probe runs a read and, for writable handles, makes sure the file really
-// is writable, so a read-only or corrupt file fails at startup, not on the
-// first login.
-func probe(ctx context.Context, db *sql.DB) error {
+// probe runs a read and, for writable handles, takes the write lock once,
+// so a read-only or corrupt file fails at startup, not on the first login.
+func probe(ctx context.Context, db *sql.DB, readOnly bool) error {
 	var mode string
 	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
 		return err
 	}
 	var n int
-	return db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n)
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n); err != nil || readOnly {
+		return err
+	}
+	// SQLite opens a file it may not write read-only without a word and
+	// fails only at the first write: write the header's user_version back
+	// unchanged, then roll back.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v))
+	return err
 }
 
 func explainOpen(err error, path string) error {

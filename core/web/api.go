@@ -118,10 +118,9 @@ func (w *Web) userModel(c *caller, u store.User, servers []store.Server, include
 	return m
 }
 
-func (w *Web) apiInfo(rw http.ResponseWriter, r *http.Request, c *caller) {
-	if !c.scopes.has("read:hub", "", "") {
-		jsonError(rw, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [read:hub]")
-		return
+func (w *Web) apiInfo(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := c.requireScope("read:hub"); err != nil {
+		return err
 	}
 	jsonReply(rw, http.StatusOK, map[string]any{
 		"version": w.cfg.Hub.JupyterHubVersion, "hubd_version": version.Version,
@@ -129,12 +128,13 @@ func (w *Web) apiInfo(rw http.ResponseWriter, r *http.Request, c *caller) {
 		"spawner":       map[string]string{"class": "hubd." + w.cfg.Spawner.Kind, "version": version.Version},
 		"authenticator": map[string]string{"class": "hubd.pam", "version": version.Version},
 	})
+	return nil
 }
 
 // apiSelf is GET /hub/api/user: who the token or cookie belongs to and
 // exactly its scopes (jupyterhub-singleuser checks them against its own
 // access scopes, jupyterhub-contract.md §1.6).
-func (w *Web) apiSelf(rw http.ResponseWriter, r *http.Request, c *caller) {
+func (w *Web) apiSelf(rw http.ResponseWriter, r *http.Request, c *caller) error {
 	scopes := c.scopes
 	if c.token != nil {
 		// Identity scopes are implied for any token, as in JupyterHub.
@@ -156,6 +156,7 @@ func (w *Web) apiSelf(rw http.ResponseWriter, r *http.Request, c *caller) {
 		m["last_activity"] = ts(c.user.LastActivity)
 	}
 	jsonReply(rw, http.StatusOK, m)
+	return nil
 }
 
 const paginationType = "application/jupyterhub-pagination+json"
@@ -191,31 +192,26 @@ func pageParams(r *http.Request, paginated bool) (offset, limit int, err error) 
 	return offset, min(max(limit, 1), 200), nil
 }
 
-func (w *Web) apiListUsers(rw http.ResponseWriter, r *http.Request, c *caller) {
-	if !c.scopes.has("list:users", "", "") {
-		jsonError(rw, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [list:users]")
-		return
+func (w *Web) apiListUsers(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := c.requireScope("list:users"); err != nil {
+		return err
 	}
 	q := r.URL.Query()
 	state := q.Get("state")
 	if state != "" && state != "active" && state != "ready" && state != "inactive" {
-		jsonError(rw, http.StatusBadRequest, fmt.Sprintf("Unrecognized state filter: %s", names.Quote(state)))
-		return
+		return apiErrorf(http.StatusBadRequest, "Unrecognized state filter: %s", names.Quote(state))
 	}
 	if s := q.Get("sort"); s != "" && s != "id" && s != "name" {
-		jsonError(rw, http.StatusBadRequest, fmt.Sprintf("sort must be id or name, got %s", names.Quote(s)))
-		return
+		return apiErrorf(http.StatusBadRequest, "sort must be id or name, got %s", names.Quote(s))
 	}
 	paginated := wantsPagination(r)
 	offset, limit, err := pageParams(r, paginated)
 	if err != nil {
-		jsonError(rw, http.StatusBadRequest, err.Error())
-		return
+		return apiErrorf(http.StatusBadRequest, "%v", err)
 	}
 	users, total, err := w.store.ListUsers(r.Context(), store.UserFilter{State: state, NameFilter: q.Get("name_filter"), Offset: offset, Limit: limit})
 	if err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	ids := make([]int64, len(users))
 	for i, u := range users {
@@ -223,8 +219,7 @@ func (w *Web) apiListUsers(rw http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	servers, err := w.store.ServersOf(r.Context(), ids)
 	if err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	stopped := q.Get("include_stopped_servers") != "" && q.Get("include_stopped_servers") != "false"
 	items := make([]map[string]any, 0, len(users))
@@ -233,7 +228,7 @@ func (w *Web) apiListUsers(rw http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	if !paginated {
 		jsonReply(rw, http.StatusOK, items)
-		return
+		return nil
 	}
 	var next any
 	if offset+len(users) < total {
@@ -249,39 +244,39 @@ func (w *Web) apiListUsers(rw http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	jsonReply(rw, http.StatusOK, map[string]any{"items": items,
 		"_pagination": map[string]any{"offset": offset, "limit": limit, "total": total, "next": next}})
+	return nil
 }
 
-func (w *Web) apiGetUser(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "read:users", "read:users:name", "read:servers")
-	if !ok {
-		return
+func (w *Web) apiGetUser(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "read:users", "read:users:name", "read:servers")
+	if err != nil {
+		return err
 	}
 	servers, err := w.store.ServersOf(r.Context(), []int64{u.ID})
 	if err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	stopped := r.URL.Query().Get("include_stopped_servers") != ""
 	jsonReply(rw, http.StatusOK, w.userModel(c, u, servers[u.ID], stopped))
+	return nil
 }
 
 // createUsers adds users by name (admin:users). Names must be valid Unix
 // user names; the spawner refuses names that are not real accounts.
-func (w *Web) createUsers(ctx context.Context, c *caller, list []string, admin bool) ([]store.User, int, error) {
-	if !c.scopes.has("admin:users", "", "") {
-		//lint:ignore ST1005 JupyterHub's wire text, shown to API clients as is
-		return nil, http.StatusForbidden, errors.New("Action is not authorized with current scopes; requires any of [admin:users]")
+func (w *Web) createUsers(ctx context.Context, c *caller, list []string, admin bool) ([]store.User, error) {
+	if err := c.requireScope("admin:users"); err != nil {
+		return nil, err
 	}
 	if admin && !c.user.Admin {
-		return nil, http.StatusForbidden, errors.New("only admins may create admins")
+		return nil, apiErrorf(http.StatusForbidden, "only admins may create admins")
 	}
 	if len(list) == 0 || len(list) > 1000 {
-		return nil, http.StatusBadRequest, errors.New("give between 1 and 1000 user names")
+		return nil, apiErrorf(http.StatusBadRequest, "give between 1 and 1000 user names")
 	}
 	var out []store.User
 	for _, n := range list {
 		if err := names.Check(n); err != nil {
-			return nil, http.StatusBadRequest, fmt.Errorf("invalid user name %s: %v", names.Quote(n), err)
+			return nil, apiErrorf(http.StatusBadRequest, "invalid user name %s: %v", names.Quote(n), err)
 		}
 	}
 	for _, n := range list {
@@ -290,178 +285,161 @@ func (w *Web) createUsers(ctx context.Context, c *caller, list []string, admin b
 			continue
 		}
 		if err != nil {
-			return nil, http.StatusInternalServerError, err
+			return nil, err
 		}
 		out = append(out, u)
 		w.auditAPI(ctx, c, "user.create", n, "")
 	}
 	if len(out) == 0 {
-		return nil, http.StatusConflict, errors.New("all those users already exist")
+		return nil, apiErrorf(http.StatusConflict, "all those users already exist")
 	}
-	return out, http.StatusCreated, nil
+	return out, nil
 }
 
-func (w *Web) apiCreateUsers(rw http.ResponseWriter, r *http.Request, c *caller) {
+func (w *Web) apiCreateUsers(rw http.ResponseWriter, r *http.Request, c *caller) error {
 	var body struct {
 		Usernames []string `json:"usernames"`
 		Admin     bool     `json:"admin"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
-		jsonError(rw, http.StatusBadRequest, err.Error())
-		return
+		return err
 	}
-	users, code, err := w.createUsers(r.Context(), c, body.Usernames, body.Admin)
-	w.replyUsers(rw, c, users, code, err)
-}
-
-func (w *Web) apiCreateUser(rw http.ResponseWriter, r *http.Request, c *caller) {
-	var body struct {
-		Admin bool `json:"admin"`
-	}
-	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &body); err != nil {
-			jsonError(rw, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
-	users, code, err := w.createUsers(r.Context(), c, []string{r.PathValue("name")}, body.Admin)
-	if err == nil {
-		jsonReply(rw, code, w.userModel(c, users[0], nil, false))
-		return
-	}
-	w.replyUsers(rw, c, users, code, err)
-}
-
-func (w *Web) replyUsers(rw http.ResponseWriter, c *caller, users []store.User, code int, err error) {
+	users, err := w.createUsers(r.Context(), c, body.Usernames, body.Admin)
 	if err != nil {
-		if code == http.StatusInternalServerError {
-			w.serverError(rw, err)
-			return
-		}
-		jsonError(rw, code, err.Error())
-		return
+		return err
 	}
 	out := make([]map[string]any, 0, len(users))
 	for _, u := range users {
 		out = append(out, w.userModel(c, u, nil, false))
 	}
-	jsonReply(rw, code, out)
+	jsonReply(rw, http.StatusCreated, out)
+	return nil
 }
 
-func (w *Web) apiPatchUser(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "admin:users")
-	if !ok {
-		return
+func (w *Web) apiCreateUser(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	var body struct {
+		Admin bool `json:"admin"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &body); err != nil {
+			return err
+		}
+	}
+	users, err := w.createUsers(r.Context(), c, []string{r.PathValue("name")}, body.Admin)
+	if err != nil {
+		return err
+	}
+	jsonReply(rw, http.StatusCreated, w.userModel(c, users[0], nil, false))
+	return nil
+}
+
+func (w *Web) apiPatchUser(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "admin:users")
+	if err != nil {
+		return err
 	}
 	var body struct {
 		Admin *bool `json:"admin"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
-		jsonError(rw, http.StatusBadRequest, err.Error())
-		return
+		return err
 	}
 	if body.Admin != nil {
 		// Only an admin may grant admin (CVE-2024-41942: admin:users alone
 		// must not make its holder an admin).
 		if *body.Admin && !c.user.Admin {
-			jsonError(rw, http.StatusForbidden, "only admins may make users admins")
-			return
+			return apiErrorf(http.StatusForbidden, "only admins may make users admins")
 		}
 		if err := w.store.SetAdmin(r.Context(), u.Name, *body.Admin); err != nil {
-			w.serverError(rw, err)
-			return
+			return err
 		}
 		u.Admin = *body.Admin
 		w.auditAPI(r.Context(), c, "user.admin", u.Name, strconv.FormatBool(*body.Admin))
 	}
 	jsonReply(rw, http.StatusOK, w.userModel(c, u, nil, false))
+	return nil
 }
 
-func (w *Web) apiDeleteUser(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "delete:users")
-	if !ok {
-		return
+func (w *Web) apiDeleteUser(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "delete:users")
+	if err != nil {
+		return err
 	}
 	if u.ID == c.user.ID {
-		jsonError(rw, http.StatusBadRequest, "you cannot delete yourself")
-		return
+		return apiErrorf(http.StatusBadRequest, "you cannot delete yourself")
 	}
 	if err := w.hub.Stop(r.Context(), u, "", "user deleted", c.user.Name); err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	if err := w.store.DeleteUser(r.Context(), u.Name); err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	w.auditAPI(r.Context(), c, "user.delete", u.Name, "")
 	rw.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // slowSpawn is how long the start API waits before answering 202
 // (JupyterHub's slow_spawn_timeout).
 const slowSpawn = 10 * time.Second
 
-func (w *Web) apiStartServer(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "servers")
-	if !ok {
-		return
+func (w *Web) apiStartServer(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "servers")
+	if err != nil {
+		return err
 	}
 	if r.ContentLength > 0 {
 		var opts map[string]any
 		if err := decodeJSON(r, &opts); err != nil {
-			jsonError(rw, http.StatusBadRequest, err.Error())
-			return
+			return err
 		}
 	}
 	op, err := w.hub.Start(r.Context(), u, r.PathValue("server"))
-	if !w.startError(rw, u, err) {
-		return
+	if err != nil {
+		return startError(u, err)
 	}
 	w.auditAPI(r.Context(), c, "server.start-request", u.Name, "")
 	ctx, cancel := context.WithTimeout(r.Context(), slowSpawn)
 	defer cancel()
-	if err := op.Wait(ctx); err != nil {
-		if ctx.Err() != nil {
-			rw.WriteHeader(http.StatusAccepted)
-			return
-		}
-		jsonError(rw, http.StatusInternalServerError, err.Error())
-		return
-	}
-	rw.WriteHeader(http.StatusCreated)
-}
-
-// startError answers a refused start and reports whether to go on.
-func (w *Web) startError(rw http.ResponseWriter, u store.User, err error) bool {
-	var tooMany *hub.TooManyError
+	err = op.Wait(ctx)
 	switch {
 	case err == nil:
-		return true
-	case errors.Is(err, hub.ErrAlreadyRunning):
-		jsonError(rw, http.StatusBadRequest, u.Name+" is already running")
-	case errors.Is(err, hub.ErrPendingStop):
-		jsonError(rw, http.StatusBadRequest, u.Name+" is pending stop")
-	case errors.Is(err, hub.ErrNamedServers):
-		jsonError(rw, http.StatusBadRequest, "Named servers are not enabled.")
-	case errors.As(err, &tooMany):
-		rw.Header().Set("Retry-After", strconv.Itoa(int(tooMany.RetryAfter.Seconds())))
-		jsonError(rw, http.StatusTooManyRequests, err.Error())
+		rw.WriteHeader(http.StatusCreated)
+	case ctx.Err() != nil:
+		rw.WriteHeader(http.StatusAccepted)
+	case errors.Is(err, context.Canceled):
+		// Only a stop cancels a start.
+		return apiErrorf(http.StatusConflict, "%s's server was stopped while it was starting", u.Name)
 	default:
-		w.serverError(rw, err)
+		return apiErrorf(http.StatusInternalServerError, "%v", err)
 	}
-	return false
+	return nil
 }
 
-func (w *Web) apiStopServer(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "delete:servers")
-	if !ok {
-		return
+// startError is the answer to a start the hub refused.
+func startError(u store.User, err error) error {
+	switch {
+	case errors.Is(err, hub.ErrAlreadyRunning):
+		return apiErrorf(http.StatusBadRequest, "%s is already running", u.Name)
+	case errors.Is(err, hub.ErrPendingStop):
+		return apiErrorf(http.StatusBadRequest, "%s is pending stop", u.Name)
+	case errors.Is(err, hub.ErrNamedServers):
+		return apiErrorf(http.StatusBadRequest, "Named servers are not enabled.")
+	}
+	if tooMany, ok := errors.AsType[*hub.TooManyError](err); ok {
+		return &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retryAfter: tooMany.RetryAfter}
+	}
+	return err
+}
+
+func (w *Web) apiStopServer(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "delete:servers")
+	if err != nil {
+		return err
 	}
 	server := r.PathValue("server")
 	if server != "" {
-		jsonError(rw, http.StatusNotFound, fmt.Sprintf("%s has no server named %s", u.Name, names.Quote(server)))
-		return
+		return apiErrorf(http.StatusNotFound, "%s has no server named %s", u.Name, names.Quote(server))
 	}
 	reason, by := "stopped through the API", c.user.Name
 	if c.user.ID == u.ID {
@@ -472,20 +450,20 @@ func (w *Web) apiStopServer(rw http.ResponseWriter, r *http.Request, c *caller) 
 	select {
 	case err := <-done:
 		if err != nil {
-			w.serverError(rw, err)
-			return
+			return err
 		}
 		rw.WriteHeader(http.StatusNoContent)
 	case <-time.After(slowSpawn):
 		rw.WriteHeader(http.StatusAccepted)
 	}
+	return nil
 }
 
 // apiProgress is the spawn progress event stream (server-sent events).
-func (w *Web) apiProgress(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "read:servers")
-	if !ok {
-		return
+func (w *Web) apiProgress(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "read:servers")
+	if err != nil {
+		return err
 	}
 	server := r.PathValue("server")
 	op := w.hub.Pending(u.Name, server)
@@ -498,9 +476,9 @@ func (w *Web) apiProgress(rw http.ResponseWriter, r *http.Request, c *caller) {
 		case err == nil && srv.State == store.StateFailed:
 			streamEvents(rw, []hub.Event{{Progress: 100, Failed: true, Message: "Spawn failed: " + srv.StopReason}})
 		default:
-			jsonError(rw, http.StatusBadRequest, "server is not starting")
+			return apiErrorf(http.StatusBadRequest, "server is not starting")
 		}
-		return
+		return nil
 	}
 	rw.Header().Set("Content-Type", "text/event-stream")
 	rw.Header().Set("Cache-Control", "no-cache")
@@ -516,11 +494,11 @@ func (w *Web) apiProgress(rw http.ResponseWriter, r *http.Request, c *caller) {
 			flusher.Flush()
 		}
 		if done {
-			return
+			return nil
 		}
 		select {
 		case <-r.Context().Done():
-			return
+			return nil
 		case <-changed:
 		case <-keepalive.C:
 			fmt.Fprint(rw, "\n")
@@ -541,11 +519,12 @@ func writeEvents(rw http.ResponseWriter, events []hub.Event) {
 	}
 }
 
-// apiActivity records activity a server reports (jupyterhub-contract.md §1.5).
-func (w *Web) apiActivity(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "users:activity")
-	if !ok {
-		return
+// apiActivity records activity a server reports: its own last activity
+// and its user's, never more than an hour in the future.
+func (w *Web) apiActivity(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "users:activity")
+	if err != nil {
+		return err
 	}
 	var body struct {
 		LastActivity *string `json:"last_activity"`
@@ -553,27 +532,23 @@ func (w *Web) apiActivity(rw http.ResponseWriter, r *http.Request, c *caller) {
 			LastActivity *string `json:"last_activity"`
 		} `json:"servers"`
 	}
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(&body); err != nil {
-		jsonError(rw, http.StatusBadRequest, "invalid JSON body: "+err.Error())
-		return
+	if err := decodeJSON(r, &body); err != nil {
+		return err
 	}
 	if body.LastActivity == nil && body.Servers == nil {
-		jsonError(rw, http.StatusBadRequest, "body must contain at least one of `last_activity` or `servers`")
-		return
+		return apiErrorf(http.StatusBadRequest, "body must contain at least one of `last_activity` or `servers`")
 	}
 	limit := w.now().Add(time.Hour)
 	parse := func(s *string) (time.Time, error) {
 		if s == nil {
-			return time.Time{}, errors.New("missing last_activity")
+			return time.Time{}, apiErrorf(http.StatusBadRequest, "missing last_activity")
 		}
 		t, err := parseTimestamp(*s)
 		if err != nil {
-			return time.Time{}, err
+			return time.Time{}, apiErrorf(http.StatusBadRequest, "%v", err)
 		}
 		if t.After(limit) {
-			//lint:ignore ST1005 JupyterHub's wire text, shown to API clients as is
-			return time.Time{}, fmt.Errorf("Rejecting activity from more than an hour in the future: %s", *s)
+			return time.Time{}, apiErrorf(http.StatusBadRequest, "Rejecting activity from more than an hour in the future: %s", *s)
 		}
 		return t, nil
 	}
@@ -585,34 +560,30 @@ func (w *Web) apiActivity(rw http.ResponseWriter, r *http.Request, c *caller) {
 	for name, s := range body.Servers {
 		srv, err := w.store.Server(r.Context(), u.ID, name)
 		if err != nil {
-			jsonError(rw, http.StatusBadRequest, fmt.Sprintf("No such server %s for user %s", names.Quote(name), u.Name))
-			return
+			return apiErrorf(http.StatusBadRequest, "No such server %s for user %s", names.Quote(name), u.Name)
 		}
 		t, err := parse(s.LastActivity)
 		if err != nil {
-			jsonError(rw, http.StatusBadRequest, err.Error())
-			return
+			return err
 		}
 		updates = append(updates, update{srv.ID, t})
 	}
 	for _, up := range updates {
 		if err := w.store.RecordActivity(r.Context(), up.id, up.t, false); err != nil {
-			w.serverError(rw, err)
-			return
+			return err
 		}
 	}
 	if body.LastActivity != nil {
 		t, err := parse(body.LastActivity)
 		if err != nil {
-			jsonError(rw, http.StatusBadRequest, err.Error())
-			return
+			return err
 		}
 		if err := w.store.TouchUser(r.Context(), u.ID, t); err != nil {
-			w.serverError(rw, err)
-			return
+			return err
 		}
 	}
 	rw.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // parseTimestamp accepts ISO-8601 / RFC 3339 with or without a zone
@@ -626,15 +597,13 @@ func parseTimestamp(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid timestamp %s", names.Quote(s))
 }
 
-func (w *Web) apiProxy(rw http.ResponseWriter, r *http.Request, c *caller) {
-	if !c.scopes.has("proxy", "", "") {
-		jsonError(rw, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [proxy]")
-		return
+func (w *Web) apiProxy(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := c.requireScope("proxy"); err != nil {
+		return err
 	}
 	servers, err := w.store.ActiveServers(r.Context())
 	if err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	routes := map[string]any{}
 	for _, s := range servers {
@@ -646,6 +615,7 @@ func (w *Web) apiProxy(rw http.ResponseWriter, r *http.Request, c *caller) {
 			"data": map[string]any{"user": s.User, "server_name": s.Name, "last_activity": ts(w.lastActivity(s))}}
 	}
 	jsonReply(rw, http.StatusOK, routes)
+	return nil
 }
 
 func (w *Web) auditAPI(ctx context.Context, c *caller, action, target, detail string) {

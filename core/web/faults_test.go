@@ -3,9 +3,12 @@ package web
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,28 +26,44 @@ func TestRequestBodies(t *testing.T) {
 	admin := e.token(t, "admin")
 	e.user(t, "bob")
 	huge := `{"usernames": ["` + strings.Repeat("a", 2<<20) + `"]}`
+	bobToken := e.token(t, "bob")
+	before, _ := e.store.Tokens(context.Background(), e.user(t, "bob").ID)
 	for _, tc := range []struct {
 		name, method, path, body string
+		want                     int
 		hdr                      []string
 	}{
-		{"2 MB body", "POST", "/users", huge, nil},
-		{"text/plain", "POST", "/users", `{"usernames": ["carol"]}`, []string{"Content-Type", "text/plain"}},
-		{"form", "POST", "/users", `usernames=carol`, []string{"Content-Type", "application/x-www-form-urlencoded"}},
-		{"invalid UTF-8", "POST", "/users", "{\"usernames\": [\"\xff\xfe\"]}", nil},
-		{"invalid JSON", "POST", "/users", `{"usernames": [`, nil},
-		{"trailing data", "POST", "/users", `{"usernames": ["carol"]} {}`, nil},
-		{"unknown field", "POST", "/users", `{"usernames": ["carol"], "extra": 1}`, nil},
-		{"admin as a string", "PATCH", "/users/bob", `{"admin": "true"}`, nil},
-		{"deep nesting", "POST", "/users/bob/server", strings.Repeat("[", 100000) + strings.Repeat("]", 100000), nil},
-		{"activity 2 MB", "POST", "/users/bob/activity", `{"last_activity": "` + strings.Repeat("1", 2<<20) + `"}`, nil},
+		{"2 MB body", "POST", "/users", huge, http.StatusRequestEntityTooLarge, nil},
+		{"text/plain", "POST", "/users", `{"usernames": ["carol"]}`, http.StatusBadRequest, []string{"Content-Type", "text/plain"}},
+		{"form", "POST", "/users", `usernames=carol`, http.StatusBadRequest, []string{"Content-Type", "application/x-www-form-urlencoded"}},
+		{"invalid UTF-8 name", "POST", "/users", "{\"usernames\": [\"\xff\xfe\"]}", http.StatusBadRequest, nil},
+		{"invalid UTF-8 note", "POST", "/users/bob/tokens", "{\"note\": \"\xff\xfe\"}", http.StatusBadRequest, nil},
+		{"null body", "POST", "/users/bob/tokens", `null`, http.StatusBadRequest, nil},
+		{"list body", "POST", "/users/bob/tokens", `[]`, http.StatusBadRequest, nil},
+		{"invalid JSON", "POST", "/users", `{"usernames": [`, http.StatusBadRequest, nil},
+		{"trailing data", "POST", "/users", `{"usernames": ["carol"]} {}`, http.StatusBadRequest, nil},
+		{"unknown field", "POST", "/users", `{"usernames": ["carol"], "extra": 1}`, http.StatusBadRequest, nil},
+		{"admin as a string", "PATCH", "/users/bob", `{"admin": "true"}`, http.StatusBadRequest, nil},
+		{"deep nesting", "POST", "/users/bob/server", strings.Repeat("[", 100000) + strings.Repeat("]", 100000), http.StatusBadRequest, nil},
+		{"activity 2 MB", "POST", "/users/bob/activity", `{"last_activity": "` + strings.Repeat("1", 2<<20) + `"}`, http.StatusRequestEntityTooLarge, nil},
+		{"activity trailing data", "POST", "/users/bob/activity", `{"last_activity": "2026-01-01T00:00:00Z"} x`, http.StatusBadRequest, nil},
+		{"activity unknown field", "POST", "/users/bob/activity", `{"last_activity": "2026-01-01T00:00:00Z", "extra": 1}`, http.StatusBadRequest, nil},
+		{"activity null", "POST", "/users/bob/activity", `null`, http.StatusBadRequest, nil},
 	} {
-		r := e.api(t, tc.method, tc.path, admin, tc.body, tc.hdr...)
-		if r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusRequestEntityTooLarge {
-			t.Errorf("%s: status %d, want 400 or 413: %.200s", tc.name, r.StatusCode, r.body)
+		tok := admin
+		if strings.Contains(tc.path, "/tokens") {
+			tok = bobToken
+		}
+		r := e.api(t, tc.method, tc.path, tok, tc.body, tc.hdr...)
+		if r.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d: %.200s", tc.name, r.StatusCode, tc.want, r.body)
 		}
 		if len(r.body) > 4096 {
 			t.Errorf("%s: %d-byte error answer", tc.name, len(r.body))
 		}
+	}
+	if after, _ := e.store.Tokens(context.Background(), e.user(t, "bob").ID); len(after) != len(before) {
+		t.Errorf("refused bodies created %d tokens", len(after)-len(before))
 	}
 	if u := e.user(t, "bob"); u.Admin {
 		t.Error("bob became an admin")
@@ -126,6 +145,10 @@ func TestUserFallback(t *testing.T) {
 		r := do(t, c, http.MethodGet, e.url+"/user/alice/api/kernels/1/channels", nil, hdr...).want(t, http.StatusServiceUnavailable)
 		if r.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("api fallback Content-Type %q", r.Header.Get("Content-Type"))
+		}
+		// A websocket that can never upgrade is not left open.
+		if upgrade := hdr != nil; upgrade != r.Close {
+			t.Errorf("websocket %v: connection closed %v", upgrade, r.Close)
 		}
 	}
 	do(t, c, http.MethodGet, e.url+"/user/-x/tree", nil).want(t, http.StatusNotFound)
@@ -243,7 +266,7 @@ func TestSpawnNeverListens(t *testing.T) {
 
 func TestStartStopRace(t *testing.T) {
 	e := newEnv(t)
-	tok := e.token(t, "alice")
+	tok := e.token(t, "slowpoke")
 	for i := range 4 {
 		var wg sync.WaitGroup
 		codes := make([]int, 2)
@@ -255,17 +278,17 @@ func TestStartStopRace(t *testing.T) {
 					// Stop at a different point of the start each round.
 					switch i {
 					case 1:
-						testutil.WaitFor(t, "the start to begin", func() bool { return e.hub.Pending("alice", "") != nil })
+						testutil.WaitFor(t, "the start to begin", func() bool { return e.hub.Pending("slowpoke", "") != nil })
 					case 2:
-						testutil.WaitFor(t, "the process", func() bool { return len(serverProcs("alice")) == 1 })
+						testutil.WaitFor(t, "the process", func() bool { return len(serverProcs("slowpoke")) == 1 })
 					case 3:
 						testutil.WaitFor(t, "the server to run", func() bool {
-							s, err := e.store.Server(context.Background(), e.user(t, "alice").ID, "")
+							s, err := e.store.Server(context.Background(), e.user(t, "slowpoke").ID, "")
 							return err == nil && s.State == store.StateRunning
 						})
 					}
 				}
-				req, _ := http.NewRequest(method, e.url+"/hub/api/users/alice/server", nil)
+				req, _ := http.NewRequest(method, e.url+"/hub/api/users/slowpoke/server", nil)
 				req.Header.Set("Authorization", "token "+tok)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
@@ -281,21 +304,21 @@ func TestStartStopRace(t *testing.T) {
 			t.Errorf("round %d: stop answered %d", i, codes[1])
 		}
 		// Whatever the start answered, the stop came last: nothing runs.
-		e.api(t, http.MethodDelete, "/users/alice/server", tok, nil).want(t, http.StatusNoContent)
-		s := e.server(t, "alice")
+		e.api(t, http.MethodDelete, "/users/slowpoke/server", tok, nil).want(t, http.StatusNoContent)
+		s := e.server(t, "slowpoke")
 		if s.State != store.StateStopped {
 			t.Errorf("round %d: state %s after stop", i, s.State)
 		}
-		if left := serverProcs("alice"); len(left) != 0 {
+		if left := serverProcs("slowpoke"); len(left) != 0 {
 			t.Errorf("round %d: process left: %v", i, left)
 		}
 		if e.routes.Len() != 0 {
 			t.Errorf("round %d: route left", i)
 		}
-		if e.hub.Pending("alice", "") != nil {
+		if e.hub.Pending("slowpoke", "") != nil {
 			t.Errorf("round %d: op left", i)
 		}
-		m := e.api(t, http.MethodGet, "/users/alice", tok, nil).want(t, http.StatusOK).json(t)
+		m := e.api(t, http.MethodGet, "/users/slowpoke", tok, nil).want(t, http.StatusOK).json(t)
 		if m["server"] != nil || m["pending"] != nil {
 			t.Errorf("round %d: model %v (start %d, stop %d, reason %q)", i, m, codes[0], codes[1], s.StopReason)
 		}
@@ -321,5 +344,70 @@ func TestDeadServerNoticed(t *testing.T) {
 	testutil.WaitFor(t, "the hub to notice", func() bool { return e.server(t, "alice").State == store.StateFailed })
 	if e.routes.Len() != 0 {
 		t.Error("route left")
+	}
+}
+
+// A start that a stop cancels is answered as stopped (409), not as a
+// server error, and recorded as stopped rather than failed.
+func TestStopDuringStartAnswersConflict(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(t, "sleepy") // never listens: the start waits for it
+	start := make(chan reply, 1)
+	go func() { start <- e.api(t, http.MethodPost, "/users/sleepy/server", tok, nil) }()
+	testutil.WaitFor(t, "the server process", func() bool { return len(serverProcs("sleepy")) == 1 })
+	e.api(t, http.MethodDelete, "/users/sleepy/server", tok, nil).want(t, http.StatusNoContent)
+	r := (<-start).want(t, http.StatusConflict)
+	if msg := r.json(t)["message"]; !strings.Contains(fmt.Sprint(msg), "stopped while it was starting") {
+		t.Errorf("message %q", msg)
+	}
+	if s := e.server(t, "sleepy"); s.State != store.StateStopped || s.StopReason != "stopped while starting" {
+		t.Errorf("server recorded as %s %q", s.State, s.StopReason)
+	}
+}
+
+// Recording a caller's activity never holds up the request: with the
+// database locked by a writer, touch returns at once and the write waits
+// in the background (a request that itself writes then waits for one busy
+// timeout, not two).
+func TestActivityWriteIsOffTheRequestPath(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hubd.sqlite")
+	st, err := store.Open(ctx, path, store.Options{BusyTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateOrCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, "alice", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := New(Options{Config: config.Default(), Store: st, Logger: slog.New(slog.DiscardHandler)})
+	lock, err := testutil.RawDB(t, path).BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan struct{})
+	go func() {
+		w.touch(&caller{user: u})
+		close(returned)
+	}()
+	testutil.WaitFor(t, "touch to return while the database is locked", func() bool {
+		select {
+		case <-returned:
+			return true
+		default:
+			return false
+		}
+	})
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	w.Wait()
+	got, err := st.UserByName(ctx, "alice")
+	if err != nil || got.LastActivity.IsZero() {
+		t.Errorf("activity not recorded once the lock was gone: %v %v", got.LastActivity, err)
 	}
 }

@@ -37,8 +37,9 @@ import (
 // The test binary doubles as the single-user server the local spawner
 // starts (selected by envRole). spawner.environment gives every server
 // envMode = its user name, so the user name picks the server's behaviour:
-// "exit…" exits at once with status 3, "sleep…" never listens, "oldie"
-// claims JupyterHub 2.3.1, anyone else serves. envRun marks this run's
+// "exit…" exits at once with status 3, "sleep…" never listens, "slow…"
+// takes a second before it listens (a start with a window to interrupt),
+// "oldie" claims JupyterHub 2.3.1, anyone else serves. envRun marks this run's
 // servers so TestMain can prove none is left behind.
 const (
 	envRole = "HUBD_WEB_TEST_ROLE"
@@ -77,6 +78,8 @@ func mockServer() int {
 		defer stop()
 		<-ctx.Done()
 		return 0
+	case strings.HasPrefix(mode, "slow"):
+		time.Sleep(time.Second)
 	}
 	version := "3.0.0"
 	if mode == "oldie" {
@@ -235,7 +238,7 @@ func newEnv(t *testing.T, tune ...func(*config.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spawners := map[string]spawner.Spawner{spawner.KindLocal: spawner.NewLocal(spawner.LocalOptions{StartGrace: 200 * time.Millisecond, Logger: log})}
+	spawners := map[string]spawner.Spawner{spawner.KindLocal: spawner.NewLocal(spawner.LocalOptions{Logger: log})}
 	routes := proxy.NewTable()
 	h := hub.New(hub.Options{Config: cfg, Store: st, Spawners: spawners, Routes: routes, Logger: log})
 	w := New(Options{Config: cfg, Store: st, Hub: h, Auth: fakeAuth{}, CookieSecret: secret, Logger: log, Now: now})

@@ -316,6 +316,11 @@ func (w *Web) UserFallback() http.Handler {
 			return
 		}
 		if r.Header.Get("Upgrade") != "" || strings.Contains(rest, "/api/") {
+			if r.Header.Get("Upgrade") != "" {
+				// The client would otherwise keep a connection whose
+				// upgrade will never happen.
+				rw.Header().Set("Connection", "close")
+			}
 			jsonError(rw, http.StatusServiceUnavailable, name+"'s server is not running; start it from "+w.hubPrefix+"home")
 			return
 		}

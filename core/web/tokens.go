@@ -32,15 +32,14 @@ func (w *Web) tokenModel(t store.Token) map[string]any {
 	}
 }
 
-func (w *Web) apiListTokens(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "read:tokens")
-	if !ok {
-		return
+func (w *Web) apiListTokens(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "read:tokens")
+	if err != nil {
+		return err
 	}
 	tokens, err := w.store.Tokens(r.Context(), u.ID)
 	if err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	out := make([]map[string]any, 0, len(tokens))
 	for _, t := range tokens {
@@ -48,12 +47,13 @@ func (w *Web) apiListTokens(rw http.ResponseWriter, r *http.Request, c *caller) 
 		out = append(out, w.tokenModel(t))
 	}
 	jsonReply(rw, http.StatusOK, map[string]any{"api_tokens": out})
+	return nil
 }
 
-func (w *Web) apiCreateToken(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "tokens")
-	if !ok {
-		return
+func (w *Web) apiCreateToken(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "tokens")
+	if err != nil {
+		return err
 	}
 	var body struct {
 		Note      string   `json:"note"`
@@ -63,13 +63,11 @@ func (w *Web) apiCreateToken(rw http.ResponseWriter, r *http.Request, c *caller)
 	}
 	if r.ContentLength != 0 {
 		if err := decodeJSON(r, &body); err != nil {
-			jsonError(rw, http.StatusBadRequest, err.Error())
-			return
+			return err
 		}
 	}
 	if len(body.Note) > 1000 {
-		jsonError(rw, http.StatusBadRequest, "note is longer than 1000 characters")
-		return
+		return apiErrorf(http.StatusBadRequest, "note is longer than 1000 characters")
 	}
 	scopes := body.Scopes
 	if len(scopes) == 0 {
@@ -80,27 +78,23 @@ func (w *Web) apiCreateToken(rw http.ResponseWriter, r *http.Request, c *caller)
 	// a token (use is also bounded by the owner's rights, see tokenScopes).
 	if len(scopes) == 1 && scopes[0] == "inherit" {
 		if c.user.ID != u.ID && !c.user.Admin {
-			jsonError(rw, http.StatusForbidden, "only admins may create tokens with another user's full rights")
-			return
+			return apiErrorf(http.StatusForbidden, "only admins may create tokens with another user's full rights")
 		}
 	} else {
 		owner := parseScopes(roleScopes(u.Name, u.Admin), u.Name)
 		for _, s := range parseScopes(scopes, u.Name) {
 			if !c.scopes.covers(s) {
-				jsonError(rw, http.StatusForbidden, "Not assigning requested scope "+s.String()+": you do not hold it yourself")
-				return
+				return apiErrorf(http.StatusForbidden, "Not assigning requested scope %s: you do not hold it yourself", s)
 			}
 			if !owner.covers(s) {
-				jsonError(rw, http.StatusForbidden, "Not assigning requested scope "+s.String()+" not held by user "+u.Name)
-				return
+				return apiErrorf(http.StatusForbidden, "Not assigning requested scope %s not held by user %s", s, u.Name)
 			}
 		}
 	}
 	var expires time.Time
 	if body.ExpiresIn != nil {
 		if *body.ExpiresIn <= 0 || *body.ExpiresIn > 10*365*24*3600 {
-			jsonError(rw, http.StatusBadRequest, "expires_in must be a positive number of seconds")
-			return
+			return apiErrorf(http.StatusBadRequest, "expires_in must be a positive number of seconds")
 		}
 		expires = w.now().Add(time.Duration(*body.ExpiresIn) * time.Second)
 	}
@@ -109,66 +103,62 @@ func (w *Web) apiCreateToken(rw http.ResponseWriter, r *http.Request, c *caller)
 	t, err := w.store.CreateToken(r.Context(), store.Token{UserID: u.ID, Hash: store.HashToken(secret), Prefix: secret[:4],
 		Kind: store.TokenAPI, Scopes: string(raw), Note: body.Note, ExpiresAt: expires})
 	if err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	t.User = u.Name
 	w.auditAPI(r.Context(), c, "token.create", u.Name, body.Note)
 	m := w.tokenModel(t)
 	m["token"] = secret
 	jsonReply(rw, http.StatusCreated, m)
+	return nil
 }
 
 func tokenID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(r.PathValue("id"), "a"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, errors.New("token ids look like a123")
+		return 0, apiErrorf(http.StatusNotFound, "token ids look like a123")
 	}
 	return id, nil
 }
 
-func (w *Web) apiGetToken(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "read:tokens")
-	if !ok {
-		return
+func (w *Web) apiGetToken(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "read:tokens")
+	if err != nil {
+		return err
 	}
 	id, err := tokenID(r)
 	if err != nil {
-		jsonError(rw, http.StatusNotFound, err.Error())
-		return
+		return err
 	}
 	tokens, err := w.store.Tokens(r.Context(), u.ID)
 	if err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	for _, t := range tokens {
 		if t.ID == id {
 			t.User = u.Name
 			jsonReply(rw, http.StatusOK, w.tokenModel(t))
-			return
+			return nil
 		}
 	}
-	jsonError(rw, http.StatusNotFound, "no such token")
+	return apiErrorf(http.StatusNotFound, "no such token")
 }
 
-func (w *Web) apiDeleteToken(rw http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := w.targetUser(rw, r, c, "tokens")
-	if !ok {
-		return
+func (w *Web) apiDeleteToken(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.targetUser(r, c, "tokens")
+	if err != nil {
+		return err
 	}
 	id, err := tokenID(r)
 	if err != nil {
-		jsonError(rw, http.StatusNotFound, err.Error())
-		return
+		return err
 	}
 	if err := w.store.DeleteToken(r.Context(), u.ID, id); errors.Is(err, store.ErrNotFound) {
-		jsonError(rw, http.StatusNotFound, "no such token")
-		return
+		return apiErrorf(http.StatusNotFound, "no such token")
 	} else if err != nil {
-		w.serverError(rw, err)
-		return
+		return err
 	}
 	w.auditAPI(r.Context(), c, "token.delete", u.Name, "a"+strconv.FormatInt(id, 10))
 	rw.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -3,16 +3,20 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/config"
@@ -49,6 +53,7 @@ type Web struct {
 
 	touchMu sync.Mutex
 	touched map[int64]time.Time // user id → last activity written
+	bg      sync.WaitGroup
 }
 
 // New builds the web layer.
@@ -214,8 +219,11 @@ func (w *Web) sessionFromCookie(r *http.Request) (string, bool) {
 }
 
 // touch records user activity at most every 30 s per user (JupyterHub's
-// activity_resolution), so busy API clients do not write on every request.
-func (w *Web) touch(ctx context.Context, c *caller) {
+// activity_resolution), so busy API clients do not write on every request,
+// and in the background: a request never waits for this write (with the
+// database locked it would wait a whole busy timeout before its own work
+// waited another).
+func (w *Web) touch(c *caller) {
 	if c.token != nil && c.token.Kind == store.TokenServer {
 		return // a server's own calls are not its user's activity
 	}
@@ -228,35 +236,91 @@ func (w *Web) touch(ctx context.Context, c *caller) {
 	}
 	w.touched[c.user.ID] = now
 	w.touchMu.Unlock()
-	if err := w.store.TouchUser(ctx, c.user.ID, now); err != nil {
-		w.log.Debug("record activity", "user", c.user.Name, "err", err)
-	}
+	w.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := w.store.TouchUser(ctx, c.user.ID, now); err != nil {
+			w.log.Debug("record activity", "user", c.user.Name, "err", err)
+		}
+	})
 }
 
-// apiHandler is an API endpoint with its caller identified.
-type apiHandler func(rw http.ResponseWriter, r *http.Request, c *caller)
+// Wait returns once the background writes have finished (for shutdown,
+// before the store closes).
+func (w *Web) Wait() { w.bg.Wait() }
+
+// apiHandler is an API endpoint with its caller identified. It writes its
+// own success answer; a returned error becomes the JSON error answer (see
+// replyError).
+type apiHandler func(rw http.ResponseWriter, r *http.Request, c *caller) error
+
+// apiError is an API failure with the status it is answered with; its
+// message is what JupyterHub clients show.
+type apiError struct {
+	status     int
+	msg        string
+	retryAfter time.Duration
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func apiErrorf(status int, format string, args ...any) *apiError {
+	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// notAuthorized is JupyterHub's answer to a caller without any of scopes.
+func notAuthorized(scopes ...string) *apiError {
+	return apiErrorf(http.StatusForbidden, "Action is not authorized with current scopes; requires any of %v", scopes)
+}
+
+// requireScope answers notAuthorized unless the caller holds one of scopes
+// without a filter (for everyone).
+func (c *caller) requireScope(scopes ...string) error {
+	for _, s := range scopes {
+		if c.scopes.has(s, "", "") {
+			return nil
+		}
+	}
+	return notAuthorized(scopes...)
+}
 
 // api authenticates, enforces XSRF on cookie-authenticated changes and
-// JSON bodies on POST/PATCH, then runs h.
+// JSON bodies on POST/PATCH, then runs h and answers its error.
 func (w *Web) api(h apiHandler) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Security-Policy", "frame-ancestors 'self'; default-src 'none'")
-		c, err := w.identify(r)
-		if err != nil {
-			jsonError(rw, http.StatusForbidden, "Missing or invalid credentials")
-			return
+		if err := w.apiRequest(rw, r, h); err != nil {
+			w.replyError(rw, err)
 		}
-		if c.token == nil && r.Method != http.MethodGet && r.Method != http.MethodHead && !w.checkXSRF(r, c.sessionID) {
-			jsonError(rw, http.StatusForbidden, "'_xsrf' argument missing or invalid: send the _xsrf cookie's value in the X-XSRFToken header")
-			return
-		}
-		if (r.Method == http.MethodPost || r.Method == http.MethodPatch) && r.ContentLength != 0 && !isJSON(r) && !strings.HasSuffix(r.URL.Path, "/oauth2/token") {
-			jsonError(rw, http.StatusBadRequest, "the request body must be JSON (Content-Type: application/json)")
-			return
-		}
-		w.touch(r.Context(), c)
-		h(rw, r, c)
 	}
+}
+
+func (w *Web) apiRequest(rw http.ResponseWriter, r *http.Request, h apiHandler) error {
+	c, err := w.identify(r)
+	if err != nil {
+		return apiErrorf(http.StatusForbidden, "Missing or invalid credentials")
+	}
+	if c.token == nil && r.Method != http.MethodGet && r.Method != http.MethodHead && !w.checkXSRF(r, c.sessionID) {
+		return apiErrorf(http.StatusForbidden, "'_xsrf' argument missing or invalid: send the _xsrf cookie's value in the X-XSRFToken header")
+	}
+	if (r.Method == http.MethodPost || r.Method == http.MethodPatch) && r.ContentLength != 0 && !isJSON(r) {
+		return apiErrorf(http.StatusBadRequest, "the request body must be JSON (Content-Type: application/json)")
+	}
+	w.touch(c)
+	return h(rw, r, c)
+}
+
+// replyError answers a handler's error: an *apiError as it says, a busy
+// database as 503 worth retrying, anything else as a logged 500.
+func (w *Web) replyError(rw http.ResponseWriter, err error) {
+	if ae, ok := errors.AsType[*apiError](err); ok {
+		if ae.retryAfter > 0 {
+			rw.Header().Set("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
+		}
+		jsonError(rw, ae.status, ae.msg)
+		return
+	}
+	w.serverError(rw, err)
 }
 
 func isJSON(r *http.Request) bool {
@@ -265,9 +329,9 @@ func isJSON(r *http.Request) bool {
 }
 
 // targetUser resolves {name} and checks the caller may act on it with
-// one of the scopes. It answers 403 for a missing scope and 404 for a user
-// that does not exist or is not the caller's business.
-func (w *Web) targetUser(rw http.ResponseWriter, r *http.Request, c *caller, scopes ...string) (store.User, bool) {
+// one of the scopes: 403 for a missing scope, 404 for a user that does not
+// exist or is not the caller's business.
+func (w *Web) targetUser(r *http.Request, c *caller, scopes ...string) (store.User, error) {
 	name := r.PathValue("name")
 	allowed, known := false, false
 	for _, s := range scopes {
@@ -275,23 +339,16 @@ func (w *Web) targetUser(rw http.ResponseWriter, r *http.Request, c *caller, sco
 		allowed = allowed || c.scopes.has(s, name, "")
 	}
 	if !known {
-		jsonError(rw, http.StatusForbidden, fmt.Sprintf("Action is not authorized with current scopes; requires any of %v", scopes))
-		return store.User{}, false
+		return store.User{}, notAuthorized(scopes...)
 	}
 	if !allowed || names.Check(name) != nil {
-		jsonError(rw, http.StatusNotFound, "No access to resources or resources not found")
-		return store.User{}, false
+		return store.User{}, apiErrorf(http.StatusNotFound, "No access to resources or resources not found")
 	}
 	u, err := w.store.UserByName(r.Context(), name)
 	if errors.Is(err, store.ErrNotFound) {
-		jsonError(rw, http.StatusNotFound, "No such user: "+name)
-		return store.User{}, false
+		return store.User{}, apiErrorf(http.StatusNotFound, "No such user: %s", name)
 	}
-	if err != nil {
-		w.serverError(rw, err)
-		return store.User{}, false
-	}
-	return u, true
+	return u, err
 }
 
 func jsonReply(rw http.ResponseWriter, status int, v any) {
@@ -314,20 +371,31 @@ func (w *Web) serverError(rw http.ResponseWriter, err error) {
 	jsonError(rw, http.StatusInternalServerError, "internal error; the hub's log has details")
 }
 
-// decodeJSON reads a JSON body strictly: unknown fields and trailing data
-// are errors, as are invalid UTF-8 and an empty body when one is required.
+// decodeJSON reads a JSON object body strictly: 413 over the size limit,
+// 400 for invalid UTF-8 (which encoding/json would quietly replace), for
+// anything but one object (null, a list, trailing data), and for unknown
+// fields.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if tooBig, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return apiErrorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", tooBig.Limit)
+	}
+	if err != nil {
+		return apiErrorf(http.StatusBadRequest, "read the request body: %v", err)
+	}
+	if !utf8.Valid(body) {
+		return apiErrorf(http.StatusBadRequest, "invalid JSON body: not valid UTF-8")
+	}
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		return apiErrorf(http.StatusBadRequest, "invalid JSON body: want one JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("request body is larger than %d bytes", tooBig.Limit)
-		}
-		return fmt.Errorf("invalid JSON body: %v", err)
+		return apiErrorf(http.StatusBadRequest, "invalid JSON body: %v", err)
 	}
-	if dec.More() {
-		return errors.New("invalid JSON body: trailing data")
+	if _, err := dec.Token(); err != io.EOF {
+		return apiErrorf(http.StatusBadRequest, "invalid JSON body: trailing data")
 	}
 	return nil
 }
