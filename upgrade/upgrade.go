@@ -1,7 +1,8 @@
 // Package upgrade owns hubd's database schema: an append-only list of
 // versioned steps, the plan between the version a database is at and the
-// version this binary needs, and applying that plan in one transaction with
-// a verified backup taken before the first step.
+// version this binary needs, and applying that plan in one transaction.
+// Taking a backup is the caller's: Options.Before runs before the first
+// step and can refuse the upgrade (core/server's UpgradeWithBackup does).
 package upgrade
 
 import (

@@ -13,7 +13,7 @@ import (
 
 // BenchmarkSocket100Clients runs 100 clients at once on the real socket,
 // each on its own connection, against a hub with three running servers,
-// and reports the latency percentiles of each command (targets.md P13:
+// and reports the latency percentiles of each command (the goal:
 // p99 ≤ 50 ms). BenchmarkPublicAPIUnderAdminLoad measures what it does to
 // the public API.
 func BenchmarkSocket100Clients(b *testing.B) {

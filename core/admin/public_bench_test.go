@@ -21,7 +21,7 @@ import (
 // user model, the idle culler's and scripts' bread and butter) from 4
 // clients, once with the admin socket idle and once with 100 admin clients
 // calling status and sessions as fast as they can. Compare the two p99-ms
-// figures (targets.md P13: within 10 %).
+// figures (the goal: within 10 %).
 func BenchmarkPublicAPIUnderAdminLoad(b *testing.B) {
 	e := newTestEnv(b)
 	for _, u := range []string{"alice", "bob", "carol"} {

@@ -66,7 +66,8 @@ func newFakeLogin(t *testing.T, cfg config.Auth, checker passwordChecker, clock 
 	return l, logs
 }
 
-// TestNamesBeforePAM: hostile names (targets.md §4 item 8) and impossible
+// TestNamesBeforePAM: hostile names (empty, huge, NUL, newlines, escapes, `..`,
+// leading '-', uppercase) and impossible
 // passwords are refused without PAM being asked, and logged harmlessly.
 func TestNamesBeforePAM(t *testing.T) {
 	huge := strings.Repeat("a", 1<<20)

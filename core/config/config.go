@@ -7,6 +7,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/hubd/hubd/core/spawner"
 )
 
 // DefaultPath is where hubd looks for its configuration file when neither
@@ -212,7 +214,7 @@ func Default() Config {
 			FailureWindow:      Duration(5 * time.Minute),
 		},
 		Spawner: Spawner{
-			Kind:                 "sudo",
+			Kind:                 spawner.KindSudo,
 			Command:              []string{"/usr/bin/jupyterhub-singleuser"},
 			Args:                 []string{},
 			Environment:          map[string]string{},

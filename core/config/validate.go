@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hubd/hubd/core/names"
+	"github.com/hubd/hubd/core/spawner"
 )
 
 // validator collects problems keyed by their dotted setting name.
@@ -83,9 +84,9 @@ func (v *validator) listen(key, addr string, loopbackOnly bool) {
 }
 
 var (
-	versionRE  = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
-	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	unitNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	versionRE    = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	kernelNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
 
 // Validate checks every value and returns an *Error listing all problems.
@@ -127,7 +128,7 @@ func (c Config) Validate() error {
 	v.positive("auth.failure_window", c.Auth.FailureWindow)
 
 	s := c.Spawner
-	v.oneOf("spawner.kind", s.Kind, "sudo", "systemd", "local")
+	v.oneOf("spawner.kind", s.Kind, spawner.KindSudo, spawner.KindSystemd, spawner.KindLocal)
 	if len(s.Command) == 0 || !filepath.IsAbs(s.Command[0]) {
 		v.add("spawner.command", "must start with an absolute path", "e.g. [\"/usr/bin/jupyterhub-singleuser\"]")
 	}
@@ -152,10 +153,10 @@ func (c Config) Validate() error {
 	v.atLeast("spawner.concurrent_spawn_limit", s.ConcurrentSpawnLimit, 0)
 	v.absPath("spawner.sudo_path", s.SudoPath)
 	v.absPath("spawner.helper_path", s.HelperPath)
-	if !unitNameRE.MatchString(s.Systemd.UnitPrefix) {
+	if !spawner.ValidUnitPrefix(s.Systemd.UnitPrefix) {
 		v.add("spawner.systemd.unit_prefix", fmt.Sprintf("%q has characters not allowed in a unit name", s.Systemd.UnitPrefix), "letters, digits, '-' and '_'")
 	}
-	if s.Systemd.Slice != "" && (!strings.HasSuffix(s.Systemd.Slice, ".slice") || strings.Contains(s.Systemd.Slice, "/")) {
+	if s.Systemd.Slice != "" && !spawner.ValidSlice(s.Systemd.Slice) {
 		v.add("spawner.systemd.slice", fmt.Sprintf("%q is not a slice name", s.Systemd.Slice), "e.g. \"hubd-users.slice\"")
 	}
 	v.atLeast("spawner.systemd.cpu_quota_percent", s.Systemd.CPUQuotaPercent, 0)
@@ -200,7 +201,7 @@ func (c Config) Validate() error {
 	v.absPath("shared_env.path", c.SharedEnv.Path)
 	v.absPath("shared_env.python", c.SharedEnv.Python)
 	v.absPath("shared_env.kernel_spec_dir", c.SharedEnv.KernelSpecDirectory)
-	if !unitNameRE.MatchString(c.SharedEnv.KernelName) {
+	if !kernelNameRE.MatchString(c.SharedEnv.KernelName) {
 		v.add("shared_env.kernel_name", fmt.Sprintf("%q is not a kernel name", c.SharedEnv.KernelName), "letters, digits, '-' and '_'")
 	}
 

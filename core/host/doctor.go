@@ -356,7 +356,8 @@ func firstLine(s string) string {
 
 // checkPort: nothing listening is fine (the hub will bind it), a listener
 // answering /hub/api with X-JupyterHub-Version is the hub, anything else is
-// a conflict, named from ss(8) (anchors.md #16).
+// a conflict, named from ss(8) (an upgrade that installed another web
+// server on the port is a common cause of a hub that cannot start).
 func (o Options) checkPort(ctx context.Context, key, addr string, timeout time.Duration) Finding {
 	f := Finding{Check: "port " + addr + " (" + key + ")", Level: OK}
 	host, port, err := net.SplitHostPort(addr)

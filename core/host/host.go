@@ -34,7 +34,8 @@ const (
 	DefaultName    = "hubd"
 	DefaultHubUser = "hub"
 	// ShadowGroup may read /etc/shadow (root:shadow 0640 on Debian), which
-	// pam_unix needs to check other users' passwords (anchors.md #4).
+	// pam_unix needs to check other users' passwords when the hub does not
+	// run as root (without it every login fails with PAM error 7).
 	ShadowGroup = "shadow"
 )
 

@@ -29,7 +29,8 @@ func (h *Hub) internalAPIURL() string {
 	return "http://" + net.JoinHostPort(host, port) + h.cfg.Hub.BaseURL + "hub/api"
 }
 
-// serverEnv is the environment of jupyterhub-contract.md §1.2, with the
+// serverEnv is the environment JupyterHub 3.0.0 gives jupyterhub-singleuser
+// (JUPYTERHUB_* and JPY_API_TOKEN), with the
 // configured spawner.environment applied last.
 func (h *Hub) serverEnv(user, server, token string, port int) map[string]string {
 	base := h.cfg.Hub.BaseURL

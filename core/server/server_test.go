@@ -11,6 +11,7 @@ import (
 
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/server"
+	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -27,7 +28,7 @@ func testConfig(t *testing.T) config.Config {
 	cfg.Data.RuntimeDir = dir
 	cfg.Admin.Socket = filepath.Join(dir, "hubd.sock")
 	cfg.Backups.Dir = filepath.Join(dir, "backups")
-	cfg.Spawner.Kind = "local"
+	cfg.Spawner.Kind = spawner.KindLocal
 	cfg.SharedEnv.Enabled = false
 	return cfg
 }

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// styleACL is the example of style.md §1.6, deliberately out of order:
+// styleACL is a default ACL given deliberately out of order:
 // u::rwx,u:1234:r-x,g::r-x,m::r-x,o::---.
 var styleACL = acl{
 	{Tag: tagOther, Perm: 0, ID: aclUndefined},

@@ -32,7 +32,8 @@ import (
 )
 
 // systemPath is the PATH tools run with: root's own PATH may start with a
-// pyenv or similar interpreter that members cannot use (testing.md §14).
+// pyenv or similar interpreter that members cannot use, and that does not
+// see Debian's jupyter modules.
 const systemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // Options describes the environment.

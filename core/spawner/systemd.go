@@ -57,8 +57,8 @@ type SystemdOptions struct {
 
 // Systemd runs each server as a transient service unit started over the
 // system D-Bus, as the member, with resource limits. Units live outside
-// the hub's cgroup, so they survive hub restarts (anchors.md, complaint
-// 1). Starting units that run as other users is root's privilege: the hub
+// the hub's cgroup, so they survive hub restarts (a hub restart that
+// kills every server is JupyterHub's most reported complaint). Starting units that run as other users is root's privilege: the hub
 // must run as root for this spawner.
 //
 // Secrets never travel in unit properties (`systemctl show` prints them
@@ -104,10 +104,10 @@ func NewSystemd(o SystemdOptions) (*Systemd, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if strings.TrimLeft(o.UnitPrefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+	if !ValidUnitPrefix(o.UnitPrefix) {
 		return nil, fmt.Errorf("spawner.systemd.unit_prefix %q has characters not allowed in a unit name: use letters, digits, '-' and '_'", o.UnitPrefix)
 	}
-	if o.Slice != "" && (!strings.HasSuffix(o.Slice, ".slice") || !validUnitName(o.Slice)) {
+	if o.Slice != "" && !ValidSlice(o.Slice) {
 		return nil, fmt.Errorf("spawner.systemd.slice %q is not a slice unit name: use e.g. \"hubd-users.slice\"", o.Slice)
 	}
 	for _, p := range append(append([]string{}, o.ReadOnlyPaths...), o.ReadWritePaths...) {
@@ -423,8 +423,7 @@ const gcWait = 5 * time.Second
 // clearLeftover stops and unloads a unit of the same name left by an
 // earlier run (a hub that crashed, a failed unit nobody reset, an
 // admin's systemd-run), and removes a leftover environment file: a start
-// must never depend on what an earlier one left behind (anchors.md,
-// complaint 3).
+// must never depend on what an earlier one left behind.
 func (s *Systemd) clearLeftover(ctx context.Context, conn *sddbus.Conn, unit string) error {
 	s.removeEnvFile(unit)
 	// ListUnitsByPatterns lists only loaded units; ListUnitsByNames and

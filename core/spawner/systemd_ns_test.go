@@ -22,7 +22,7 @@ import (
 
 // The systemd tests run the spawner against the real systemd of this
 // machine, booted as PID 1 of private namespaces by
-// scripts/systemd-in-ns.sh (testing.md §10), with real accounts.
+// scripts/systemd-in-ns.sh (see CONTRIBUTING.md), with real accounts.
 const (
 	sdAlice = "hubtest-sd-alice"
 	sdBob   = "hubtest-sd-bob"

@@ -48,6 +48,27 @@ func unitNameChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '.'
 }
 
+// ValidUnitPrefix reports whether p can start every server's unit name:
+// non-empty, only letters, digits, '-' and '_' (nothing systemd would
+// escape or read as a type suffix). The configuration check and
+// NewSystemd both use it.
+func ValidUnitPrefix(p string) bool {
+	if p == "" {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c == '.' || c == ':' || !unitNameChar(c) && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidSlice reports whether name is a slice unit name systemd accepts.
+func ValidSlice(name string) bool {
+	return strings.HasSuffix(name, ".slice") && validUnitName(name)
+}
+
 // validUnitName checks a full unit name the way systemd does for plain
 // (non-template) names: allowed characters, a type suffix, the length.
 func validUnitName(name string) bool {
@@ -94,7 +115,7 @@ func (s *Systemd) properties(r Request, l launch, userName, group, envFile strin
 		prop("WorkingDirectory", l.dir),
 		prop("EnvironmentFiles", []environmentFile{{Path: envFile}}),
 		// Files the server creates are group-writable, for the shared
-		// environment and project directories (design.md §6), as with
+		// environment and project directories, as with
 		// the other spawners.
 		prop("UMask", uint32(0o002)),
 		// A kernel the OOM killer ends must not take the whole server
@@ -470,8 +491,8 @@ func (s *Systemd) failure(unit string, props map[string]any) (string, int) {
 }
 
 // checkLimits reads the unit's limits back and lists those that differ
-// from the configured ones (anchors.md, complaint 15: limits silently not
-// applied).
+// from the configured ones: a limit systemd silently ignored must not
+// pass for one in force.
 func (s *Systemd) checkLimits(ctx context.Context, conn *sddbus.Conn, unit string) ([]string, error) {
 	props, err := conn.GetUnitTypePropertiesContext(ctx, unit, "Service")
 	if err != nil {

@@ -133,7 +133,7 @@ func (w *Web) apiInfo(rw http.ResponseWriter, r *http.Request, c *caller) error 
 
 // apiSelf is GET /hub/api/user: who the token or cookie belongs to and
 // exactly its scopes (jupyterhub-singleuser checks them against its own
-// access scopes, jupyterhub-contract.md §1.6).
+// access scopes, as JupyterHub 3.0.0 does).
 func (w *Web) apiSelf(rw http.ResponseWriter, r *http.Request, c *caller) error {
 	scopes := c.scopes
 	if c.token != nil {

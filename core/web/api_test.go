@@ -74,7 +74,7 @@ func TestAPISelf(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, "alice")
 
-	// The server's own token: exactly JupyterHub 3.0.0's list (contract §1.6).
+	// The server's own token: exactly JupyterHub 3.0.0's list.
 	r := e.api(t, http.MethodGet, "/user", serverToken(t, "alice"), nil).want(t, http.StatusOK)
 	m := r.json(t)
 	want := []string{"access:servers!user=alice", "read:users:activity!user=alice", "read:users:groups!user=alice",
@@ -221,7 +221,7 @@ func TestUsersList(t *testing.T) {
 }
 
 // The idle culler's token (its README's scopes) must see every field the
-// culler reads (contract §2.4).
+// culler reads (name, admin, last_activity, servers and theirs).
 func TestUserModelForCuller(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, "alice")

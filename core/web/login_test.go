@@ -180,7 +180,7 @@ func mustForm(t *testing.T, body []byte) string {
 	return htmlUnescape(string(m[1]))
 }
 
-// hubtraf's stop phase: cookies plus X-XSRFToken (contract §2.5).
+// hubtraf's stop phase: cookies plus X-XSRFToken, no token.
 func TestCookieAPIXSRF(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, "alice")

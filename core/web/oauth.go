@@ -16,7 +16,7 @@ import (
 const oauthCodeTTL = 5 * time.Minute
 
 // oauthAuthorize is the authorization-code endpoint single-user servers
-// send browsers to (jupyterhub-contract.md §1.4). There is no consent page:
+// send browsers to (JupyterHub's OAuth2 authorization-code flow). There is no consent page:
 // only the server's owner (or an admin) is let through.
 func (w *Web) oauthAuthorize(rw http.ResponseWriter, r *http.Request) {
 	sid, ok := w.sessionFromCookie(r)

@@ -12,7 +12,8 @@ import (
 
 const aliceAuthorize = "/hub/api/oauth2/authorize?client_id=jupyterhub-user-alice&redirect_uri=%2Fuser%2Falice%2Foauth_callback&response_type=code&state=st4te"
 
-// exchange is the single-user server's token request (contract §1.4).
+// exchange is the single-user server's token request (OAuth2
+// authorization code, as jupyterhub-singleuser sends it).
 func (e *env) exchange(t *testing.T, clientID, secret, code, redirect string) reply {
 	t.Helper()
 	form := url.Values{"client_id": {clientID}, "client_secret": {secret}, "grant_type": {"authorization_code"},
@@ -80,7 +81,7 @@ func TestOAuthFlow(t *testing.T) {
 	}
 
 	// /user for the OAuth token: only its own server's access scope plus
-	// the identify scopes (contract §1.6, checklist 4).
+	// the identify scopes, as JupyterHub 3.0.0 answers.
 	m := do(t, newClient(t), http.MethodGet, e.internal+"/hub/api/user", nil, "Authorization", "token "+tok.AccessToken).want(t, http.StatusOK).json(t)
 	want := []string{"access:servers!server=alice/", "read:users:groups!user=alice", "read:users:name!user=alice"}
 	if diff := cmp.Diff(want, scopesOf(t, m)); diff != "" {

@@ -2,8 +2,8 @@
 // system.posix_acl_access and system.posix_acl_default extended
 // attributes: the admin socket is opened to two groups without the hub
 // being a member of either, and the shared environment's directories carry
-// a default ACL. Hand-rolled on x/sys (see style.md §1.6): the libraries
-// are unmaintained or need cgo.
+// a default ACL. Hand-rolled on x/sys: the Go ACL libraries are
+// unmaintained or need cgo (libacl).
 package acl
 
 import (

@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// TestEncodeGolden pins the byte layout (style.md §1.6) of
+// TestEncodeGolden pins the byte layout (version 2, then tag, perm,
+// id per entry, little-endian, sorted by tag then id) of
 // u::rw-,g::rw-,g:1001:rw-,g:1002:rw-,m::rw-,o::---, with the groups
 // given out of order and one twice.
 func TestEncodeGolden(t *testing.T) {

@@ -1,6 +1,6 @@
 // Command hubbench runs hubd and its anchor (JupyterHub 3.0.0 +
 // configurable-http-proxy 5.3.0) side by side on loopback, alternating
-// between them, and writes the comparison as Markdown (targets.md §2).
+// between them, and writes the comparison as Markdown, each table with its goal.
 // scripts/bench.sh builds and calls it; it needs root (PAM test users,
 // /etc/shadow) and wrk, Debian's jupyterhub and CHP from npm.
 package main

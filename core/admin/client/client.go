@@ -1,6 +1,7 @@
 // Package client talks to a running hubd over its admin socket. hubtui and
 // the hubd CLI subcommands use it; it needs no cgo and imports nothing of
-// hubd but the wire types.
+// hubd but the wire types, the version (sent and compared on every call)
+// and the ACL reader that names the groups a refused socket is open to.
 //
 // Errors are typed: *AccessDeniedError (the hub refused the caller),
 // *NotRunningError (nobody listens on the socket), *SocketPermissionError
