@@ -11,7 +11,7 @@ help:
 	@echo "make build   build bin/hubd (cgo, PAM) and bin/hubtui (static)"
 	@echo "make test    install test dependencies, lint, run every test (as root)"
 	@echo "make bench   run the benchmarks and write bench/results/<date>.md"
-	@echo "make lint    gofmt, go mod tidy check, go vet, staticcheck (go tool), dependency pins"
+	@echo "make lint    gofmt, go mod tidy check, go vet, staticcheck (go tool), docs/config.md up to date, dependency pins"
 	@echo "make deps    install the Debian packages and tools the tests need"
 	@echo "make demo    install, build and run a hub with a demo member in the foreground"
 	@echo "make clean   remove build outputs"
@@ -29,6 +29,7 @@ lint:
 	$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result"; exit 1; }
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	$(GO) run ./core/config/internal/configdoc -src core/config/config.go -o docs/config.md -check
 	scripts/check-pins.sh
 
 # Packages run one at a time (-p 1): several of them boot real services,

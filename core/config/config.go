@@ -5,6 +5,8 @@
 // rejects unknown keys and bad values with the file, line and a hint.
 package config
 
+//go:generate go run ./internal/configdoc -o ../../docs/config.md
+
 import (
 	"time"
 
@@ -68,21 +70,29 @@ type Data struct {
 
 // Auth decides who may log in and who is an admin.
 type Auth struct {
+	// PAMService names the file /etc/pam.d/<pam_service> that `hubd setup`
+	// installs.
 	PAMService string `toml:"pam_service"`
 	// AllowedGroup is the Linux group whose members may log in.
-	AllowedGroup string   `toml:"allowed_group"`
+	AllowedGroup string `toml:"allowed_group"`
+	// Users who may log in even outside allowed_group.
 	AllowedUsers []string `toml:"allowed_users"`
-	AdminGroup   string   `toml:"admin_group"`
-	AdminUsers   []string `toml:"admin_users"`
+	// Linux group whose members are hub admins ("" = none).
+	AdminGroup string `toml:"admin_group"`
+	// Users who are hub admins.
+	AdminUsers []string `toml:"admin_users"`
 	// MinUID refuses system accounts (and root) whatever the groups say.
 	MinUID int `toml:"min_uid"`
 	// PAMWorkers bounds concurrent PAM conversations.
 	PAMWorkers int `toml:"pam_workers"`
-	// FailuresPerUser and FailuresPerAddress within FailureWindow slow
-	// further attempts down; they never lock the Unix account.
-	FailuresPerUser    int      `toml:"failures_per_user"`
-	FailuresPerAddress int      `toml:"failures_per_address"`
-	FailureWindow      Duration `toml:"failure_window"`
+	// Failed logins per user (from one address) within failure_window
+	// before the hub slows down; the Unix account is never locked.
+	FailuresPerUser int `toml:"failures_per_user"`
+	// Failed logins per address within failure_window before the hub slows
+	// down.
+	FailuresPerAddress int `toml:"failures_per_address"`
+	// Window for the two limits above; Unix accounts are never locked.
+	FailureWindow Duration `toml:"failure_window"`
 	// OpenSessions runs pam_open_session on login (failures only warn).
 	OpenSessions bool `toml:"open_sessions"`
 }
@@ -93,8 +103,11 @@ type Spawner struct {
 	// or "local" (same uid as the hub; development and benchmarks only).
 	Kind string `toml:"kind"`
 	// Command is the single-user server, absolute path first.
-	Command     []string          `toml:"command"`
-	Args        []string          `toml:"args"`
+	Command []string `toml:"command"`
+	// Extra arguments for every server.
+	Args []string `toml:"args"`
+	// Extra environment for every server, e.g. { JUPYTERHUB_SINGLEUSER_APP =
+	// "notebook.notebookapp.NotebookApp" }.
 	Environment map[string]string `toml:"environment"`
 	// WorkingDir is the server's directory; "" or "~" means the home.
 	WorkingDir string `toml:"working_dir"`
@@ -102,44 +115,69 @@ type Spawner struct {
 	DefaultURL string `toml:"default_url"`
 	// Path is the PATH user servers get (the shared environment's bin is
 	// put in front of it when enabled).
-	Path         string   `toml:"path"`
+	Path string `toml:"path"`
+	// How long starting the server's process may take.
 	StartTimeout Duration `toml:"start_timeout"`
 	// StartGrace is no longer used: a server's early exit is noticed as it
 	// happens. Still read so old files load; the hub warns when it is set.
-	StartGrace           Duration `toml:"start_grace,omitempty"`
-	HTTPTimeout          Duration `toml:"http_timeout"`
-	StopTimeout          Duration `toml:"stop_timeout"`
-	PollInterval         Duration `toml:"poll_interval"`
-	ConcurrentSpawnLimit int      `toml:"concurrent_spawn_limit"`
-	// SudoPath and HelperPath form the one command the sudoers rule allows.
-	SudoPath   string  `toml:"sudo_path"`
-	HelperPath string  `toml:"helper_path"`
-	Systemd    Systemd `toml:"systemd"`
+	StartGrace Duration `toml:"start_grace,omitempty"`
+	// How long a started server may take to answer HTTP before its start
+	// fails.
+	HTTPTimeout Duration `toml:"http_timeout"`
+	// How long a server gets to stop before it is killed.
+	StopTimeout Duration `toml:"stop_timeout"`
+	// How often the hub checks that servers still run.
+	PollInterval Duration `toml:"poll_interval"`
+	// Most servers starting at once (0 = no limit).
+	ConcurrentSpawnLimit int `toml:"concurrent_spawn_limit"`
+	// sudo, as called by the hub; with helper_path it forms the one command
+	// the sudoers rule allows.
+	SudoPath string `toml:"sudo_path"`
+	// The spawn helper the sudoers rule allows; `hubd setup` installs hubd
+	// here (root-owned).
+	HelperPath string `toml:"helper_path"`
+	// Systemd holds the settings of kind = "systemd".
+	Systemd Systemd `toml:"systemd"`
 }
 
 // Systemd holds the transient-unit settings of the systemd spawner.
 type Systemd struct {
-	UnitPrefix      string   `toml:"unit_prefix"`
-	Slice           string   `toml:"slice"`
-	MemoryMax       ByteSize `toml:"memory_max"`
-	CPUQuotaPercent int      `toml:"cpu_quota_percent"`
-	TasksMax        int      `toml:"tasks_max"`
-	PrivateTmp      bool     `toml:"private_tmp"`
-	NoNewPrivileges bool     `toml:"no_new_privileges"`
-	ReadOnlyPaths   []string `toml:"read_only_paths"`
-	ReadWritePaths  []string `toml:"read_write_paths"`
+	// Transient units are named <unit_prefix>-<user>.
+	UnitPrefix string `toml:"unit_prefix"`
+	// Slice the units run in.
+	Slice string `toml:"slice"`
+	// Memory limit per server, e.g. "4G" (0 = none).
+	MemoryMax ByteSize `toml:"memory_max"`
+	// CPU limit per server in percent of one CPU, e.g. 200 (0 = none).
+	CPUQuotaPercent int `toml:"cpu_quota_percent"`
+	// Most tasks (processes and threads) per server (0 = systemd's default).
+	TasksMax int `toml:"tasks_max"`
+	// Give each server its own /tmp.
+	PrivateTmp bool `toml:"private_tmp"`
+	// Forbid setuid programs (sudo) inside servers.
+	NoNewPrivileges bool `toml:"no_new_privileges"`
+	// Paths servers may only read.
+	ReadOnlyPaths []string `toml:"read_only_paths"`
+	// Paths servers may write even when the rest is read-only.
+	ReadWritePaths []string `toml:"read_write_paths"`
 	// ExtraProperties are passed through as unit properties (strings).
 	ExtraProperties map[string]string `toml:"extra_properties"`
 }
 
 // Proxy tunes the built-in reverse proxy.
 type Proxy struct {
-	MaxIdleConnsPerHost int      `toml:"max_idle_conns_per_host"`
-	DialTimeout         Duration `toml:"dial_timeout"`
-	IdleConnTimeout     Duration `toml:"idle_conn_timeout"`
-	MaxHeaderBytes      int      `toml:"max_header_bytes"`
-	MaxBodyBytes        ByteSize `toml:"max_body_bytes"`
-	ReadHeaderTimeout   Duration `toml:"read_header_timeout"`
+	// Idle keep-alive connections kept per user server.
+	MaxIdleConnsPerHost int `toml:"max_idle_conns_per_host"`
+	// Timeout for connecting to a user server.
+	DialTimeout Duration `toml:"dial_timeout"`
+	// How long an idle connection to a user server is kept.
+	IdleConnTimeout Duration `toml:"idle_conn_timeout"`
+	// Largest request header accepted, in bytes.
+	MaxHeaderBytes int `toml:"max_header_bytes"`
+	// Largest request body the hub's own pages and API accept, e.g. "1M".
+	MaxBodyBytes ByteSize `toml:"max_body_bytes"`
+	// Time a client has to send its request headers.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
 	// ResponseHeaderTimeout bounds the wait for a user server's response
 	// headers (504 after it); long enough for a slow notebook save.
 	ResponseHeaderTimeout Duration `toml:"response_header_timeout"`
@@ -150,6 +188,7 @@ type Proxy struct {
 
 // Admin configures the unix-socket admin API.
 type Admin struct {
+	// The admin socket used by hubtui and the hubd CLI.
 	Socket string `toml:"socket"`
 	// RestartMinInterval rate-limits `hubd restart`.
 	RestartMinInterval Duration `toml:"restart_min_interval"`
@@ -157,11 +196,16 @@ type Admin struct {
 
 // Culler stops idle servers.
 type Culler struct {
-	Enabled     bool     `toml:"enabled"`
-	Timeout     Duration `toml:"timeout"`
-	Interval    Duration `toml:"interval"`
-	MaxAge      Duration `toml:"max_age"`
-	Concurrency int      `toml:"concurrency"`
+	// Stop idle servers.
+	Enabled bool `toml:"enabled"`
+	// A server idle this long is stopped.
+	Timeout Duration `toml:"timeout"`
+	// How often idle servers are looked for.
+	Interval Duration `toml:"interval"`
+	// Stop servers older than this even when busy ("0s" = never).
+	MaxAge Duration `toml:"max_age"`
+	// Most servers stopped at once.
+	Concurrency int `toml:"concurrency"`
 	// Activity is "server" (reported by the server), "proxy" (traffic
 	// seen by the proxy) or "both".
 	Activity string `toml:"activity"`
@@ -169,19 +213,30 @@ type Culler struct {
 
 // Backups configures where snapshots go and how many are kept.
 type Backups struct {
-	Dir    string   `toml:"dir"`
-	Keep   int      `toml:"keep"`
+	// Where `hubd backup create` and `hubd upgrade-db` put archives.
+	Dir string `toml:"dir"`
+	// Archives kept by `hubd backup prune` (0 = all).
+	Keep int `toml:"keep"`
+	// Archives older than this are pruned ("0s" = any age is kept).
 	MaxAge Duration `toml:"max_age"`
 }
 
 // SharedEnv configures the group-writable Python environment.
 type SharedEnv struct {
-	Enabled             bool   `toml:"enabled"`
-	Path                string `toml:"path"`
-	SystemSitePackages  bool   `toml:"system_site_packages"`
-	Python              string `toml:"python"`
-	KernelName          string `toml:"kernel_name"`
-	KernelDisplayName   string `toml:"kernel_display_name"`
+	// The Python environment every member can install into (`hubd env`).
+	Enabled bool `toml:"enabled"`
+	// The venv directory, group-owned by allowed_group.
+	Path string `toml:"path"`
+	// Let the venv see the system's Python packages (e.g. Debian's
+	// python3-ipykernel).
+	SystemSitePackages bool `toml:"system_site_packages"`
+	// Interpreter the venv is created from.
+	Python string `toml:"python"`
+	// Directory name of the kernel spec.
+	KernelName string `toml:"kernel_name"`
+	// Kernel name shown in notebooks.
+	KernelDisplayName string `toml:"kernel_display_name"`
+	// Where system-wide kernel specs live.
 	KernelSpecDirectory string `toml:"kernel_spec_dir"`
 }
 

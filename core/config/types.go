@@ -1,7 +1,11 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,4 +85,50 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 	}
 	*b = ByteSize(n * mult)
 	return nil
+}
+
+// TOMLValue writes one configuration value as TOML: the kinds of values
+// Config holds, nothing more. The setup template and the configuration
+// reference use it.
+func TOMLValue(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return quote(v), nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case Duration:
+		b, _ := v.MarshalText()
+		return quote(string(b)), nil
+	case ByteSize:
+		b, _ := v.MarshalText()
+		return quote(string(b)), nil
+	case []string:
+		q := make([]string, len(v))
+		for i, s := range v {
+			q[i] = quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]", nil
+	case map[string]string:
+		if len(v) == 0 {
+			return "{}", nil
+		}
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			kv = append(kv, quote(k)+" = "+quote(v[k]))
+		}
+		return "{ " + strings.Join(kv, ", ") + " }", nil
+	}
+	return "", fmt.Errorf("no TOML form for %T", v)
+}
+
+// quote makes a TOML basic string. JSON's escapes (\" \\ \n \uXXXX) are
+// all valid in TOML; HTML escaping is turned off to keep '<' readable.
+func quote(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }

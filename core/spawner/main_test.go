@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,21 +238,10 @@ func httpGet(url string) (int, []byte, error) {
 // still in session sid: after a stop there must be none.
 func sessionLeft(t *testing.T, sid int) []int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var left []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, err := readStat(pid); err == nil && st.SID == sid && !st.exited() {
-			left = append(left, pid)
-		}
-	}
-	return left
+	return testutil.Procs(func(p testutil.Proc) bool {
+		st, err := readStat(p.PID)
+		return err == nil && st.SID == sid
+	})
 }
 
 // stopOnCleanup makes sure a started server is stopped even when the

@@ -196,7 +196,7 @@ func testSingleuser(t *testing.T, sp *Sudo) {
 	if stat.SID != st.PID || stat.PGID != st.PID {
 		t.Errorf("server not in its own session: sid %d pgid %d, pid %d", stat.SID, stat.PGID, st.PID)
 	}
-	if pids := cmdlinesWith(t, token); len(pids) > 0 {
+	if pids := testutil.Procs(testutil.WithCmdline(token)); len(pids) > 0 {
 		t.Errorf("the API token is on the command line of pids %v", pids)
 	}
 	if s, err := sp.Poll(t.Context(), spAlice, st); err != nil || !s.Running {
@@ -308,26 +308,6 @@ func rawHelper(t *testing.T, sp *Sudo, userName string, req helperRequest) helpe
 		t.Fatalf("helper call: %v\n%s", err, diag.String())
 	}
 	return reply
-}
-
-// cmdlinesWith lists processes whose command line contains s.
-func cmdlinesWith(t *testing.T, s string) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && bytes.Contains(b, []byte(s)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 func randomHex(t *testing.T) string {

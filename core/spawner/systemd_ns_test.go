@@ -251,7 +251,7 @@ func sdStopAndCheck(t *testing.T, ns *nsSystemd, sp *Systemd, userName string, s
 	if s, err := sp.Poll(t.Context(), userName, st); err != nil || s.Running {
 		t.Errorf("poll after stop: %+v %v", s, err)
 	}
-	if pids := unitProcs(t, st.Unit); len(pids) > 0 {
+	if pids := unitProcs(st.Unit); len(pids) > 0 {
 		t.Errorf("processes of %s left after stop: %v", st.Unit, pids)
 	}
 	if out, _ := ns.exec("systemctl", "list-units", "--all", "--plain", "--no-legend", st.Unit); strings.TrimSpace(out) != "" {
@@ -271,46 +271,18 @@ func assertNoEnvFile(t *testing.T, sp *Systemd, r Request) {
 }
 
 // unitProcs lists the host pids of live processes in a unit's cgroup.
-func unitProcs(t *testing.T, unit string) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cgroup")
-		if err != nil || !bytes.Contains(b, []byte("/"+unit+"\n")) {
-			continue
-		}
-		if st, err := readStat(pid); err == nil && !st.exited() {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+func unitProcs(unit string) []int {
+	return testutil.Procs(func(p testutil.Proc) bool { return bytes.Contains(p.Read("cgroup"), []byte("/"+unit+"\n")) })
 }
 
 // unitEnv reads the environment of the unit's only process.
 func unitEnv(t *testing.T, unit string) map[string]string {
 	t.Helper()
-	pids := unitProcs(t, unit)
+	pids := unitProcs(unit)
 	if len(pids) != 1 {
 		t.Fatalf("unit %s has processes %v, want one", unit, pids)
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pids[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{}
-	for kv := range strings.SplitSeq(strings.TrimRight(string(b), "\x00"), "\x00") {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	return env
+	return testutil.Environ(pids[0])
 }
 
 // showUnit is `systemctl show UNIT` inside the namespaces.
@@ -340,7 +312,7 @@ func testSystemdSingleuser(t *testing.T, ns *nsSystemd, sp *Systemd) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pids := unitProcs(t, st.Unit)
+	pids := unitProcs(st.Unit)
 	if len(pids) == 0 {
 		t.Fatalf("no process in the cgroup of %s", st.Unit)
 	}
@@ -352,7 +324,7 @@ func testSystemdSingleuser(t *testing.T, ns *nsSystemd, sp *Systemd) {
 
 	// The token is in no command line, no unit property and no log; the
 	// environment file is root's alone.
-	if pids := cmdlinesWith(t, token); len(pids) > 0 {
+	if pids := testutil.Procs(testutil.WithCmdline(token)); len(pids) > 0 {
 		t.Errorf("the API token is on the command line of pids %v", pids)
 	}
 	show := showUnit(t, ns, st.Unit)

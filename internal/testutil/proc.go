@@ -1,0 +1,85 @@
+package testutil
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Proc is a process found in /proc.
+type Proc struct{ PID int }
+
+// Read returns /proc/<pid>/<name>, or nil when the process is gone or the
+// file cannot be read.
+func (p Proc) Read(name string) []byte {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/" + name)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// alive reports whether the process has not exited: a zombie (Z) or dead
+// (X) process is gone, its parent merely has not reaped it yet.
+func (p Proc) alive() bool {
+	b := p.Read("stat")
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+3 > len(b) {
+		return false
+	}
+	state := b[i+2]
+	return state != 'Z' && state != 'X'
+}
+
+// Procs lists the pids of live processes (zombies excluded) for which
+// keep is true, in /proc's order. Tests use it to find the servers they
+// started and to prove that none is left behind.
+func Procs(keep func(Proc) bool) []int {
+	dirs, _ := os.ReadDir("/proc")
+	var out []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if p := (Proc{PID: pid}); keep(p) && p.alive() {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// WithEnv keeps processes whose environment holds every one of kv
+// ("NAME=value").
+func WithEnv(kv ...string) func(Proc) bool {
+	return func(p Proc) bool {
+		env := p.Read("environ")
+		for _, s := range kv {
+			if !bytes.HasPrefix(env, []byte(s+"\x00")) && !bytes.Contains(env, []byte("\x00"+s+"\x00")) {
+				return false
+			}
+		}
+		return env != nil
+	}
+}
+
+// WithCmdline keeps processes whose command line (arguments joined by
+// spaces) contains s.
+func WithCmdline(s string) func(Proc) bool {
+	return func(p Proc) bool {
+		return strings.Contains(strings.ReplaceAll(string(p.Read("cmdline")), "\x00", " "), s)
+	}
+}
+
+// Environ returns the environment of process pid as a map (empty when
+// the process is gone).
+func Environ(pid int) map[string]string {
+	out := map[string]string{}
+	for _, kv := range strings.Split(string(Proc{PID: pid}.Read("environ")), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
