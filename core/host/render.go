@@ -60,4 +60,3 @@ func lowPort(addr string) bool {
 	n, perr := strconv.Atoi(port)
 	return err == nil && perr == nil && n < 1024
 }
-
