@@ -32,7 +32,7 @@ type Listeners struct {
 // LoadListeners reads what this process was given. It clears the
 // environment variables so children never see them.
 func LoadListeners() (*Listeners, error) {
-	l := &Listeners{inherited: map[string]*os.File{}, activated: map[string]net.Listener{}, Sources: map[string]string{}}
+	l := ListenersOf(nil)
 	if spec := os.Getenv(inheritEnv); spec != "" {
 		os.Unsetenv(inheritEnv)
 		for _, part := range strings.Split(spec, ",") {
@@ -55,6 +55,17 @@ func LoadListeners() (*Listeners, error) {
 		}
 	}
 	return l, nil
+}
+
+// ListenersOf hands out listeners the caller opened itself, by name, as if
+// systemd had passed them: a test binds a port first and configures the
+// hub with its address.
+func ListenersOf(open map[string]net.Listener) *Listeners {
+	l := &Listeners{inherited: map[string]*os.File{}, activated: map[string]net.Listener{}, Sources: map[string]string{}}
+	for name, ln := range open {
+		l.activated[name] = ln
+	}
+	return l
 }
 
 // Listen returns the listener called name: inherited, activated, or a new

@@ -79,12 +79,13 @@ type Server struct {
 	args      []string
 	started   time.Time
 
-	store *store.Store
-	lock  *fsutil.Lock
-	hub   *hub.Hub
-	web   *web.Web
-	proxy *proxy.Proxy
-	admin *admin.Server
+	store  *store.Store
+	lock   *fsutil.Lock
+	hub    *hub.Hub
+	web    *web.Web
+	proxy  *proxy.Proxy
+	routes *proxy.Table
+	admin  *admin.Server
 
 	restarts restarter
 	fresh    *daemon.FreshConns
@@ -173,8 +174,8 @@ func (s *Server) build(o Options) error {
 			return err
 		}
 	}
-	routes := proxy.NewTable()
-	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: routes, Logger: o.Logger, Now: o.Now})
+	s.routes = proxy.NewTable()
+	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: s.routes, Logger: o.Logger, Now: o.Now})
 	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Auth: login, CookieSecret: secret, Logger: o.Logger, Now: o.Now})
 	popts := proxy.OptionsFromConfig(&cfg)
 	popts.Logger = o.Logger
@@ -183,7 +184,7 @@ func (s *Server) build(o Options) error {
 		s.web.ProxyError(rw, r, route.User, err)
 	}
 	popts.OnActivity = func(route proxy.Route, t time.Time) { s.hub.RecordProxyActivity(route.User, route.Server, t) }
-	s.proxy = proxy.New(routes, popts)
+	s.proxy = proxy.New(s.routes, popts)
 	s.http[Public] = s.newHTTPServer(s.web.Handler(s.proxy))
 	s.http[Internal] = s.newHTTPServer(s.web.Handler(nil))
 	return nil
@@ -257,6 +258,12 @@ func (s *Server) Store() *store.Store { return s.store }
 
 // Hub is the server manager.
 func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Routes is the proxy's route table.
+func (s *Server) Routes() *proxy.Table { return s.routes }
+
+// Admin is the admin socket's server; nil before Start.
+func (s *Server) Admin() *admin.Server { return s.admin }
 
 // Handler is the public listener's handler, for handler-level tests.
 func (s *Server) Handler() http.Handler { return s.http[Public].Handler }

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/core/web"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -105,8 +106,8 @@ func TestAPISelf(t *testing.T) {
 	// A cookie login.
 	b := e.browser(t).login(t, "alice")
 	m = b.get(t, "/hub/api/user").want(t, http.StatusOK).json(t)
-	if m["name"] != "alice" || m["session_id"] != b.cookie("/", sessionCookie) || m["session_id"] == "" {
-		t.Errorf("cookie: %v (session cookie %q)", m, b.cookie("/", sessionCookie))
+	if m["name"] != "alice" || m["session_id"] != b.cookie("/", web.SessionCookie) || m["session_id"] == "" {
+		t.Errorf("cookie: %v (session cookie %q)", m, b.cookie("/", web.SessionCookie))
 	}
 
 	// No credentials.

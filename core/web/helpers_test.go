@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"bytes"
@@ -7,15 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,8 +27,10 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/proxy"
-	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/server"
+	"github.com/hubd/hubd/core/server/servertest"
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/core/web"
 )
 
 // The test binary doubles as the single-user server the local spawner
@@ -117,27 +116,11 @@ func mockServer() int {
 // serverProcs lists the pids of this run's mock servers, of one user or
 // (user "") of all.
 func serverProcs(user string) []int {
-	want := [][]byte{[]byte(envRun + "=" + runID + "\x00")}
+	want := []string{envRun + "=" + runID}
 	if user != "" {
-		want = append(want, []byte("JUPYTERHUB_USER="+user+"\x00"))
+		want = append(want, "JUPYTERHUB_USER="+user)
 	}
-	dirs, _ := os.ReadDir("/proc")
-	var out []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
-		if err != nil || !bytes.Contains(env, want[0]) || (len(want) > 1 && !bytes.Contains(env, want[1])) {
-			continue
-		}
-		if stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat")); err == nil && bytes.Contains(stat, []byte(") Z ")) {
-			continue // a zombie is gone; its parent reaps it
-		}
-		out = append(out, pid)
-	}
-	return out
+	return testutil.Procs(testutil.WithEnv(want...))
 }
 
 // serverToken reads a running server's API token from its environment,
@@ -148,14 +131,8 @@ func serverToken(t *testing.T, user string) string {
 	if len(pids) != 1 {
 		t.Fatalf("want one server process for %s, found %v", user, pids)
 	}
-	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pids[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range strings.Split(string(env), "\x00") {
-		if v, ok := strings.CutPrefix(kv, "JUPYTERHUB_API_TOKEN="); ok {
-			return v
-		}
+	if tok := testutil.Environ(pids[0])["JUPYTERHUB_API_TOKEN"]; tok != "" {
+		return tok
 	}
 	t.Fatalf("no JUPYTERHUB_API_TOKEN in %s's server environment", user)
 	return ""
@@ -177,108 +154,34 @@ func (fakeAuth) Login(_ context.Context, username, password, _ string) (auth.Use
 	return auth.User{Name: username, Admin: strings.HasPrefix(username, "admin")}, nil
 }
 
-// env is one hub, wired as `hubd serve` wires it, with a public and an
-// internal listener.
+// env is one hub, started through core/server as `hubd serve` starts
+// it, with fakeAuth for PAM and a clock the test can move.
 type env struct {
 	cfg      config.Config
 	store    *store.Store
 	hub      *hub.Hub
-	web      *Web
 	routes   *proxy.Table
 	handler  http.Handler // the public handler, for handler-level tests
 	url      string       // public base URL, http://127.0.0.1:<port>
 	internal string       // internal base URL
 	logs     *testutil.LogBuffer
-	skew     atomic.Int64 // added to the store's and web's clock
+	skew     atomic.Int64 // added to the hub's clock
 }
 
 func newEnv(t *testing.T, tune ...func(*config.Config)) *env {
 	t.Helper()
-	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Data.DB = filepath.Join(dir, "hubd.sqlite")
-	cfg.Data.CookieSecretFile = filepath.Join(dir, "cookie_secret")
-	cfg.Data.LogDir = filepath.Join(dir, "logs")
-	cfg.Data.RuntimeDir = dir
-	cfg.Spawner.Kind = "local"
-	cfg.Spawner.Command = []string{exe}
-	cfg.Spawner.WorkingDir = dir
-	cfg.Spawner.Environment = map[string]string{envRole: "server", envRun: runID, envMode: "{username}"}
-	cfg.Spawner.StartTimeout = config.Duration(10 * time.Second)
-	cfg.Spawner.HTTPTimeout = config.Duration(10 * time.Second)
-	cfg.Spawner.StopTimeout = config.Duration(5 * time.Second)
-	if err := os.MkdirAll(cfg.Data.LogDir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	il, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Hub.InternalListen = il.Addr().String()
+	cfg := servertest.Config(t, map[string]string{envRole: "server", envRun: runID, envMode: "{username}"})
 	for _, f := range tune {
 		f(&cfg)
 	}
-
-	e := &env{cfg: cfg, logs: &testutil.LogBuffer{}}
+	e := &env{}
 	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx := context.Background()
-	st, err := store.Open(ctx, cfg.Data.DB, store.Options{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateOrCheck(ctx); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := LoadCookieSecret(cfg.Data.CookieSecretFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spawners := map[string]spawner.Spawner{spawner.KindLocal: spawner.NewLocal(spawner.LocalOptions{Logger: log})}
-	routes := proxy.NewTable()
-	h := hub.New(hub.Options{Config: cfg, Store: st, Spawners: spawners, Routes: routes, Logger: log})
-	w := New(Options{Config: cfg, Store: st, Hub: h, Auth: fakeAuth{}, CookieSecret: secret, Logger: log, Now: now})
-	popts := proxy.OptionsFromConfig(&cfg)
-	popts.Logger = log
-	popts.NotFound = w.UserFallback()
-	popts.ErrorHandler = func(rw http.ResponseWriter, r *http.Request, route proxy.Route, err error) {
-		w.ProxyError(rw, r, route.User, err)
-	}
-	popts.OnActivity = func(route proxy.Route, t time.Time) { h.RecordProxyActivity(route.User, route.Server, t) }
-	px := proxy.New(routes, popts)
-	e.store, e.hub, e.web, e.routes, e.handler = st, h, w, routes, w.Handler(px)
-
-	public := httptest.NewServer(e.handler)
-	internal := httptest.NewUnstartedServer(w.Handler(nil))
-	internal.Listener.Close()
-	internal.Listener = il
-	internal.Start()
-	e.url, e.internal = public.URL, internal.URL
+	h := servertest.Start(t, cfg, server.Options{Authenticator: fakeAuth{}, Now: now})
+	e.cfg, e.store, e.hub, e.routes, e.handler = h.Config, h.Store(), h.Hub(), h.Routes(), h.Handler()
+	e.url, e.internal, e.logs = h.URL, h.Internal, h.Logs
+	// Runs before the hub's own cleanup (which stops every server).
 	t.Cleanup(func() {
-		public.Close()
-		internal.Close()
-		px.Close()
-		st.Close()
-		if t.Failed() {
-			t.Logf("hub log:\n%s", e.logs.String())
-		}
-	})
-	// Runs first: no test leaves a server (or a start) behind.
-	t.Cleanup(func() {
-		users, _, err := st.ListUsers(ctx, store.UserFilter{Limit: 10000})
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, u := range users {
-			if err := h.Stop(ctx, u, "", "test cleanup", "test"); err != nil {
-				t.Errorf("cleanup: stop %s: %v", u.Name, err)
-			}
-		}
-		h.Wait()
+		h.StopAll(t)
 		if left := serverProcs(""); len(left) > 0 && !t.Failed() {
 			t.Errorf("servers still running after cleanup: %v", left)
 		}
@@ -308,7 +211,7 @@ func (e *env) token(t *testing.T, name string, scopes ...string) string {
 		scopes = []string{"inherit"}
 	}
 	raw, _ := json.Marshal(scopes)
-	tok := NewToken()
+	tok := web.NewToken()
 	if _, err := e.store.CreateToken(context.Background(), store.Token{UserID: u.ID, Hash: store.HashToken(tok),
 		Prefix: tok[:4], Kind: store.TokenAPI, Scopes: string(raw), Note: "test"}); err != nil {
 		t.Fatal(err)
@@ -438,7 +341,7 @@ func (b *browser) loginForm(t *testing.T, next string) (action, xsrf string) {
 	if m == nil {
 		t.Fatalf("no form on the login page:\n%s", r.body)
 	}
-	return htmlUnescape(string(m[1])), b.cookie("/hub/", xsrfCookie)
+	return htmlUnescape(string(m[1])), b.cookie("/hub/", web.XSRFCookie)
 }
 
 func htmlUnescape(s string) string {

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"bufio"
@@ -10,13 +10,15 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/hubd/hubd/core/web"
 )
 
 func TestLoginPage(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser(t)
 	r := b.get(t, "/hub/login").want(t, http.StatusOK)
-	xsrf := b.cookie("/hub/", xsrfCookie)
+	xsrf := b.cookie("/hub/", web.XSRFCookie)
 	if xsrf == "" {
 		t.Fatal("no _xsrf cookie")
 	}
@@ -30,7 +32,7 @@ func TestLoginPage(t *testing.T) {
 	}
 	// Reloading keeps the same token.
 	b.get(t, "/hub/login").want(t, http.StatusOK)
-	if b.cookie("/hub/", xsrfCookie) != xsrf {
+	if b.cookie("/hub/", web.XSRFCookie) != xsrf {
 		t.Error("the _xsrf cookie changed on reload")
 	}
 }
@@ -53,7 +55,7 @@ func TestLoginXSRF(t *testing.T) {
 	// Another browser's token.
 	_, other := e.browser(t).loginForm(t, "")
 	r := b.postForm(t, "/hub/login", with(other)).want(t, http.StatusForbidden)
-	if b.cookie("/hub/", loginCookie) != "" || len(r.Header.Values("Set-Cookie")) != 0 && strings.Contains(strings.Join(r.Header.Values("Set-Cookie"), ";"), loginCookie) {
+	if b.cookie("/hub/", web.LoginCookie) != "" || len(r.Header.Values("Set-Cookie")) != 0 && strings.Contains(strings.Join(r.Header.Values("Set-Cookie"), ";"), web.LoginCookie) {
 		t.Error("a refused login set the login cookie")
 	}
 	// A forged one.
@@ -63,17 +65,17 @@ func TestLoginXSRF(t *testing.T) {
 	if loc := r.Header.Get("Location"); loc != "/hub/spawn" {
 		t.Errorf("after login: %q", loc)
 	}
-	if b.cookie("/hub/", loginCookie) == "" || b.cookie("/", sessionCookie) == "" {
+	if b.cookie("/hub/", web.LoginCookie) == "" || b.cookie("/", web.SessionCookie) == "" {
 		t.Error("no login cookies")
 	}
 	for _, c := range r.Cookies() {
-		if c.Name == loginCookie && (!c.HttpOnly || c.Path != "/hub/") {
+		if c.Name == web.LoginCookie && (!c.HttpOnly || c.Path != "/hub/") {
 			t.Errorf("login cookie attributes: %+v", c)
 		}
 	}
 	// The token minted for the logged-out browser no longer serves API
 	// changes: the new session has its own.
-	if b.cookie("/hub/", xsrfCookie) == own {
+	if b.cookie("/hub/", web.XSRFCookie) == own {
 		t.Error("the _xsrf token was not renewed at login")
 	}
 }
@@ -153,11 +155,11 @@ func TestLoginFailures(t *testing.T) {
 	if !strings.Contains(string(r.body), publicWrongPassword) || !strings.Contains(string(r.body), `value="alice"`) {
 		t.Errorf("wrong password page:\n%s", r.body)
 	}
-	if b.cookie("/hub/", loginCookie) != "" || b.cookie("/", sessionCookie) != "" {
+	if b.cookie("/hub/", web.LoginCookie) != "" || b.cookie("/", web.SessionCookie) != "" {
 		t.Error("a failed login set login cookies")
 	}
 	// The page's form still works, with its next.
-	action, xsrf = mustForm(t, r.body), b.cookie("/hub/", xsrfCookie)
+	action, xsrf = mustForm(t, r.body), b.cookie("/hub/", web.XSRFCookie)
 	r = b.postForm(t, action, url.Values{"username": {"alice"}, "password": {"pw-alice"}, "_xsrf": {xsrf}}).want(t, http.StatusFound)
 	if loc := r.Header.Get("Location"); loc != "/hub/home" {
 		t.Errorf("retry after a failure: Location %q", loc)
@@ -185,14 +187,14 @@ func TestCookieAPIXSRF(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, "alice")
 	b := e.browser(t).login(t, "alice")
-	xsrf := b.cookie("/hub/", xsrfCookie)
+	xsrf := b.cookie("/hub/", web.XSRFCookie)
 	del := e.url + "/hub/api/users/alice/server"
 	do(t, b.c, http.MethodDelete, del, nil).want(t, http.StatusForbidden)
 	do(t, b.c, http.MethodDelete, del, nil, "X-XSRFToken", xsrf+"x").want(t, http.StatusForbidden)
 	do(t, b.c, http.MethodDelete, del, nil, "Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Site", "cross-site").want(t, http.StatusForbidden)
 	// Another browser's token (valid for its own session only).
 	other := e.browser(t).login(t, "alice")
-	do(t, b.c, http.MethodDelete, del, nil, "X-XSRFToken", other.cookie("/hub/", xsrfCookie)).want(t, http.StatusForbidden)
+	do(t, b.c, http.MethodDelete, del, nil, "X-XSRFToken", other.cookie("/hub/", web.XSRFCookie)).want(t, http.StatusForbidden)
 	// A form-encoded cross-site POST with cookies.
 	do(t, b.c, http.MethodPost, e.url+"/hub/api/users/alice/server", strings.NewReader("a=b"), "Content-Type", "text/plain").want(t, http.StatusForbidden)
 	if s := e.server(t, "alice"); s.State != "running" {
@@ -294,7 +296,7 @@ func TestLogout(t *testing.T) {
 	b := e.browser(t).login(t, "alice")
 	other := e.browser(t).login(t, "alice")
 	b.get(t, "/hub/home").want(t, http.StatusOK)
-	old := b.cookie("/hub/", loginCookie)
+	old := b.cookie("/hub/", web.LoginCookie)
 	r := b.get(t, "/hub/logout").want(t, http.StatusFound)
 	cleared := map[string]bool{}
 	for _, c := range r.Cookies() {
@@ -302,7 +304,7 @@ func TestLogout(t *testing.T) {
 			cleared[c.Name+" "+c.Path] = true
 		}
 	}
-	for _, want := range []string{loginCookie + " /hub/", sessionCookie + " /", xsrfCookie + " /hub/"} {
+	for _, want := range []string{web.LoginCookie + " /hub/", web.SessionCookie + " /", web.XSRFCookie + " /hub/"} {
 		if !cleared[want] {
 			t.Errorf("logout did not clear %s (cookies %v)", want, r.Header.Values("Set-Cookie"))
 		}
@@ -311,7 +313,7 @@ func TestLogout(t *testing.T) {
 		t.Errorf("after logout, home redirects to %q", loc)
 	}
 	// The old cookie, replayed, no longer works: the session is gone.
-	do(t, newClient(t), http.MethodGet, e.url+"/hub/home", nil, "Cookie", loginCookie+"="+old).want(t, http.StatusFound)
+	do(t, newClient(t), http.MethodGet, e.url+"/hub/home", nil, "Cookie", web.LoginCookie+"="+old).want(t, http.StatusFound)
 	// The other login is untouched.
 	other.get(t, "/hub/home").want(t, http.StatusOK)
 	// Logging out twice, or without a login, is harmless.

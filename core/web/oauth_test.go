@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/hubd/hubd/core/web"
 )
 
 const aliceAuthorize = "/hub/api/oauth2/authorize?client_id=jupyterhub-user-alice&redirect_uri=%2Fuser%2Falice%2Foauth_callback&response_type=code&state=st4te"
@@ -87,7 +89,7 @@ func TestOAuthFlow(t *testing.T) {
 	if diff := cmp.Diff(want, scopesOf(t, m)); diff != "" {
 		t.Errorf("oauth token scopes (-want +got):\n%s", diff)
 	}
-	if m["name"] != "alice" || m["session_id"] != b.cookie("/", sessionCookie) {
+	if m["name"] != "alice" || m["session_id"] != b.cookie("/", web.SessionCookie) {
 		t.Errorf("oauth /user: %v", m)
 	}
 	// The OAuth token is not a general API token.

@@ -1,0 +1,128 @@
+// Package servertest starts a whole hub for tests through core/server,
+// exactly as `hubd serve` wires it, in a temporary directory on loopback
+// ports. Servers are started by the local spawner re-executing the test
+// binary, which plays the single-user server (see Config).
+package servertest
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/daemon"
+	"github.com/hubd/hubd/core/server"
+	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/testutil"
+)
+
+// Config is a hub in a fresh temporary directory: every path under it,
+// loopback ports, the local spawner running this test binary with env
+// (a TestMain tells its server role by it), in the directory, and
+// timeouts short enough for tests.
+func Config(t testing.TB, env map[string]string) config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Hub.Listen = "127.0.0.1:0"
+	cfg.Hub.InternalListen = "127.0.0.1:0"
+	cfg.Data.DB = filepath.Join(dir, "hubd.sqlite")
+	cfg.Data.CookieSecretFile = filepath.Join(dir, "cookie_secret")
+	cfg.Data.LogDir = filepath.Join(dir, "logs")
+	cfg.Data.RuntimeDir = dir
+	cfg.Admin.Socket = filepath.Join(dir, "hubd.sock")
+	cfg.Backups.Dir = filepath.Join(dir, "backups")
+	cfg.Spawner.Kind = spawner.KindLocal
+	cfg.Spawner.Command = []string{exe}
+	cfg.Spawner.WorkingDir = dir
+	cfg.Spawner.Environment = env
+	cfg.Spawner.StartTimeout = config.Duration(10 * time.Second)
+	cfg.Spawner.HTTPTimeout = config.Duration(10 * time.Second)
+	cfg.Spawner.StopTimeout = config.Duration(5 * time.Second)
+	for _, d := range []string{cfg.Data.LogDir, cfg.Backups.Dir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cfg
+}
+
+// Hub is a started hub.
+type Hub struct {
+	*server.Server
+	Config config.Config
+	// URL and Internal are the base URLs of the public and the internal
+	// listener, "http://127.0.0.1:<port>".
+	URL, Internal string
+	// Logs holds the hub's log (debug level); a failed test prints it.
+	Logs *testutil.LogBuffer
+}
+
+// Start builds the hub of cfg with o's seams (o.Config and o.Logger are
+// set here) and starts it. An internal_listen on port 0 is bound first,
+// so that servers are told the real address. When the test ends, every
+// user's server is stopped (the test fails if one is left running) and
+// the hub shut down.
+func Start(t testing.TB, cfg config.Config, o server.Options) *Hub {
+	t.Helper()
+	logs := &testutil.LogBuffer{}
+	open := map[string]net.Listener{}
+	if host, port, err := net.SplitHostPort(cfg.Hub.InternalListen); err == nil && port == "0" {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		open[server.Internal] = ln
+		cfg.Hub.InternalListen = ln.Addr().String()
+	}
+	o.Config = cfg
+	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.Listeners = daemon.ListenersOf(open)
+	ctx := context.Background()
+	srv, err := server.New(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	h := &Hub{Server: srv, Config: cfg, Logs: logs,
+		URL: "http://" + srv.Addr(server.Public), Internal: "http://" + srv.Addr(server.Internal)}
+	t.Cleanup(func() {
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("hub log:\n%s", logs.String())
+		}
+	})
+	// Runs first: no test leaves a server (or a start) behind.
+	t.Cleanup(func() { h.StopAll(t) })
+	return h
+}
+
+// StopAll stops every user's server and waits for starts under way.
+func (h *Hub) StopAll(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	users, _, err := h.Store().ListUsers(ctx, store.UserFilter{Limit: 10000})
+	if err != nil {
+		t.Errorf("stop all: %v", err)
+	}
+	for _, u := range users {
+		if err := h.Hub().Stop(ctx, u, "", "test cleanup", "test"); err != nil {
+			t.Errorf("stop all: stop %s: %v", u.Name, err)
+		}
+	}
+	h.Hub().Wait()
+}
