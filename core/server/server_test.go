@@ -11,24 +11,14 @@ import (
 
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/server"
-	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/server/servertest"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
 // testConfig is a hub in a temporary directory on free loopback ports.
 func testConfig(t *testing.T) config.Config {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Hub.Listen = "127.0.0.1:0"
-	cfg.Hub.InternalListen = "127.0.0.1:0"
-	cfg.Data.DB = filepath.Join(dir, "hubd.sqlite")
-	cfg.Data.CookieSecretFile = filepath.Join(dir, "cookie_secret")
-	cfg.Data.LogDir = filepath.Join(dir, "logs")
-	cfg.Data.RuntimeDir = dir
-	cfg.Admin.Socket = filepath.Join(dir, "hubd.sock")
-	cfg.Backups.Dir = filepath.Join(dir, "backups")
-	cfg.Spawner.Kind = spawner.KindLocal
+	cfg := servertest.Config(t, nil)
 	cfg.SharedEnv.Enabled = false
 	return cfg
 }
