@@ -1,4 +1,4 @@
-package admin
+package admin_test
 
 import (
 	"context"
@@ -21,7 +21,6 @@ func BenchmarkSocket100Clients(b *testing.B) {
 	for _, u := range []string{"alice", "bob", "carol"} {
 		e.start(b, u)
 	}
-	e.serve(b)
 	const clients = 100
 	ctx := context.Background()
 	calls := map[string]func(c *client.Client) error{

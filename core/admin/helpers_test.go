@@ -1,8 +1,7 @@
-package admin
+package admin_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,22 +11,23 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hubd/hubd/internal/testutil"
 
+	"github.com/hubd/hubd/core/admin"
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
-	"github.com/hubd/hubd/core/proxy"
-	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/server"
+	"github.com/hubd/hubd/core/server/servertest"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -74,26 +74,7 @@ func TestMain(m *testing.M) {
 }
 
 // serverProcs lists this run's single-user servers still alive.
-func serverProcs() []int {
-	mark := []byte(envRun + "=" + runID + "\x00")
-	dirs, _ := os.ReadDir("/proc")
-	var out []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
-		if err != nil || !bytes.Contains(env, mark) {
-			continue
-		}
-		if stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat")); err == nil && bytes.Contains(stat, []byte(") Z ")) {
-			continue
-		}
-		out = append(out, pid)
-	}
-	return out
-}
+func serverProcs() []int { return testutil.Procs(testutil.WithEnv(envRun + "=" + runID)) }
 
 // helperResult is what the client helper prints.
 type helperResult struct {
@@ -181,7 +162,7 @@ func listenHelper() int {
 	cfg := config.Default()
 	cfg.Admin.Socket = os.Getenv(envSocket)
 	cfg.Auth.AdminGroup, cfg.Auth.AllowedGroup, _ = strings.Cut(os.Getenv(envGroups), ",")
-	s := NewServer(Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	s := admin.NewServer(admin.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err := s.Listen(); err != nil {
 		fmt.Fprintln(os.Stderr, "listen helper:", err)
 		return 1
@@ -201,100 +182,62 @@ func listenHelper() int {
 	return 0
 }
 
-// testEnv is a hub on a temporary store with the local spawner, and an
-// admin Server on it (not listening until a test asks).
+// testEnv is a hub started through core/server, as `hubd serve` starts
+// it, with the local spawner, its admin server serving on the socket, and
+// a restarter that only records who asked.
 type testEnv struct {
-	cfg   config.Config
-	store *store.Store
-	hub   *hub.Hub
-	srv   *Server
-	logs  *testutil.LogBuffer
-	dir   string
+	cfg      config.Config
+	store    *store.Store
+	hub      *hub.Hub
+	srv      *admin.Server
+	url      string // the public listener
+	logs     *testutil.LogBuffer
+	restarts *fakeRestarter
+	frozen   atomic.Pointer[time.Time] // the hub's clock, when set
+}
+
+// testConfig is the configuration of a test hub, tune applied.
+func testConfig(t testing.TB, tune ...func(*config.Config)) config.Config {
+	t.Helper()
+	cfg := servertest.Config(t, map[string]string{envRole: "server", envRun: runID})
+	cfg.Auth.AdminGroup = "hubtest-adm"
+	cfg.Auth.AllowedGroup = "hubtest-adm-members"
+	for _, f := range tune {
+		f(&cfg)
+	}
+	return cfg
 }
 
 func newTestEnv(t testing.TB, tune ...func(*config.Config)) *testEnv {
 	t.Helper()
-	dir := t.TempDir()
-	exe, err := os.Executable()
+	e, err := tryTestEnv(t, testConfig(t, tune...), server.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.Data.DB = filepath.Join(dir, "hubd.sqlite")
-	cfg.Data.LogDir = filepath.Join(dir, "logs")
-	cfg.Data.RuntimeDir = dir
-	cfg.Backups.Dir = filepath.Join(dir, "backups")
-	cfg.Admin.Socket = filepath.Join(dir, "hubd.sock")
-	cfg.Spawner.Kind = "local"
-	cfg.Spawner.Command = []string{exe}
-	cfg.Spawner.WorkingDir = dir
-	cfg.Spawner.Environment = map[string]string{envRole: "server", envRun: runID}
-	cfg.Spawner.StartTimeout = config.Duration(10 * time.Second)
-	cfg.Spawner.HTTPTimeout = config.Duration(10 * time.Second)
-	cfg.Spawner.StopTimeout = config.Duration(5 * time.Second)
-	cfg.Auth.AdminGroup = "hubtest-adm"
-	cfg.Auth.AllowedGroup = "hubtest-adm-members"
-	for _, d := range []string{cfg.Data.LogDir, cfg.Backups.Dir} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range tune {
-		f(&cfg)
-	}
-	e := &testEnv{cfg: cfg, logs: &testutil.LogBuffer{}, dir: dir}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx := context.Background()
-	st, err := store.Open(ctx, cfg.Data.DB, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateOrCheck(ctx); err != nil {
-		t.Fatal(err)
-	}
-	spawners := map[string]spawner.Spawner{spawner.KindLocal: spawner.NewLocal(spawner.LocalOptions{Logger: log})}
-	h := hub.New(hub.Options{Config: cfg, Store: st, Spawners: spawners, Routes: proxy.NewTable(), Logger: log})
-	e.store, e.hub = st, h
-	e.srv = NewServer(Options{Config: cfg, Store: st, Hub: h, Logger: log, Restarter: &fakeRestarter{},
-		Listeners: []wire.Listener{{Name: "public", Addr: "127.0.0.1:8000"}}})
-	t.Cleanup(func() {
-		st.Close()
-		if t.Failed() {
-			t.Logf("hub log:\n%s", e.logs.String())
-		}
-	})
-	// Runs first: no test leaves a server or the socket behind.
-	t.Cleanup(func() {
-		e.srv.Close()
-		list, _, err := st.ListUsers(ctx, store.UserFilter{Limit: 10000})
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, u := range list {
-			if err := h.Stop(ctx, u, "", "test cleanup", "test"); err != nil {
-				t.Errorf("cleanup: stop %s: %v", u.Name, err)
-			}
-		}
-		h.Wait()
-	})
 	return e
 }
 
-// serve opens the socket and serves until the test ends.
-func (e *testEnv) serve(t testing.TB) {
+// tryTestEnv starts a hub that may refuse to start (see servertest.TryStart).
+func tryTestEnv(t testing.TB, cfg config.Config, o server.Options, handed map[string]*os.File) (*testEnv, error) {
 	t.Helper()
-	if err := e.srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- e.srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		e.srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+	e := &testEnv{restarts: &fakeRestarter{}}
+	o.Now = func() time.Time {
+		if at := e.frozen.Load(); at != nil {
+			return *at
 		}
-	})
+		return time.Now()
+	}
+	h, err := servertest.TryStart(t, cfg, o, handed)
+	if err != nil {
+		return nil, err
+	}
+	e.cfg, e.store, e.hub, e.srv, e.url, e.logs = h.Config, h.Store(), h.Hub(), h.Admin(), h.URL, h.Logs
+	e.srv.SetRestarter(e.restarts)
+	return e, nil
 }
+
+// freeze stops the hub's clock at at.
+func (e *testEnv) freeze(at time.Time) { e.frozen.Store(&at) }
 
 func (e *testEnv) user(t testing.TB, name string) store.User {
 	t.Helper()
@@ -318,11 +261,10 @@ func (e *testEnv) start(t testing.TB, name string) {
 }
 
 // do sends one request straight to the handler as who.
-func (e *testEnv) do(who identity, method, path, body string) *httptest.ResponseRecorder {
+func (e *testEnv) do(who admin.Identity, method, path, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, "http://"+wire.Host+path, strings.NewReader(body))
-	req = req.WithContext(withIdentity(req.Context(), who))
 	rec := httptest.NewRecorder()
-	e.srv.ServeHTTP(rec, req)
+	e.srv.ServeAs(rec, req, who)
 	return rec
 }
 
@@ -359,10 +301,10 @@ func (f *fakeRestarter) Restart(_ context.Context, by string) error {
 // The identities of the handler tests; the uids are made up, the names
 // are users of the store.
 var (
-	idRoot     = identity{uid: 0, name: "root", role: wire.RoleAdmin, why: "uid 0 (root)"}
-	idAdmin    = identity{uid: 990001, name: "hubtest-adm-admin", role: wire.RoleAdmin, why: "in auth.admin_group hubtest-adm"}
-	idMember   = identity{uid: 990002, name: "hubtest-adm-member", role: wire.RoleMember, why: "in auth.allowed_group hubtest-adm-members"}
-	idOutsider = identity{uid: 990003, name: "hubtest-adm-outsider", why: "hubtest-adm-outsider (uid 990003) is neither an admin nor a member of the hub"}
+	idRoot     = admin.NewIdentity(0, "root", wire.RoleAdmin, "uid 0 (root)")
+	idAdmin    = admin.NewIdentity(990001, "hubtest-adm-admin", wire.RoleAdmin, "in auth.admin_group hubtest-adm")
+	idMember   = admin.NewIdentity(990002, "hubtest-adm-member", wire.RoleMember, "in auth.allowed_group hubtest-adm-members")
+	idOutsider = admin.NewIdentity(990003, "hubtest-adm-outsider", "", "hubtest-adm-outsider (uid 990003) is neither an admin nor a member of the hub")
 )
 
 // jsonBody decodes a recorded answer, failing on a non-2xx status.

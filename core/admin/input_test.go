@@ -1,4 +1,4 @@
-package admin
+package admin_test
 
 import (
 	"bufio"
@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hubd/hubd/core/admin"
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/admin/wire"
-	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/upgrade"
 )
@@ -48,7 +48,6 @@ func rawExchange(t *testing.T, sock string, req []byte) string {
 // error and the server keeps answering.
 func TestMalformedInput(t *testing.T) {
 	e := newTestEnv(t)
-	e.serve(t)
 	sock := e.cfg.Admin.Socket
 	c := &client.Client{Socket: sock}
 	healthy := func(t *testing.T) {
@@ -127,7 +126,6 @@ func TestBackupStreamAndCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.serve(t)
 	c := &client.Client{Socket: e.cfg.Admin.Socket}
 
 	var stages []string
@@ -164,9 +162,9 @@ func TestBackupStreamAndCancel(t *testing.T) {
 		t.Fatalf("cancelled backup: %v", err)
 	}
 	// The lock is held until the cancelled handler has cleaned up.
-	e.srv.backupSlot <- struct{}{}
+	e.srv.BackupSlot() <- struct{}{}
 	entries, err := os.ReadDir(e.cfg.Backups.Dir)
-	<-e.srv.backupSlot
+	<-e.srv.BackupSlot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +224,7 @@ func TestServerLogTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = e.do(idRoot, "GET", "/v1/sessions/alice/log", "")
-	if rec.Code != 200 || rec.Body.Len() > maxLogBytes+1024 {
+	if rec.Code != 200 || rec.Body.Len() > admin.MaxLogBytes+1024 {
 		t.Fatalf("%d, %d bytes", rec.Code, rec.Body.Len())
 	}
 	if err := os.WriteFile(path, nil, 0o640); err != nil {
@@ -241,22 +239,24 @@ func TestServerLogTail(t *testing.T) {
 // TestRestartRateLimit uses a fake clock against admin.restart_min_interval.
 func TestRestartRateLimit(t *testing.T) {
 	e := newTestEnv(t)
-	now := e.srv.now()
-	e.srv.now = func() time.Time { return now }
-	r := e.srv.restarter.(*fakeRestarter)
+	now := time.Now()
+	e.freeze(now)
+	r := e.restarts
 	if rec := e.do(idMember, "POST", "/v1/restart", `{"reason":"kernel stuck"}`); rec.Code != http.StatusAccepted {
 		t.Fatalf("first: %d %s", rec.Code, rec.Body)
 	}
 	now = now.Add(3 * time.Second)
+	e.freeze(now)
 	rec := e.do(idAdmin, "POST", "/v1/restart", "")
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "7" {
 		t.Fatalf("too soon: %d, Retry-After %q: %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
 	now = now.Add(7 * time.Second)
+	e.freeze(now)
 	if rec := e.do(idAdmin, "POST", "/v1/restart", ""); rec.Code != http.StatusAccepted {
 		t.Fatalf("after the interval: %d %s", rec.Code, rec.Body)
 	}
-	if len(r.by) != 2 || r.by[0] != idMember.name || r.by[1] != idAdmin.name {
+	if len(r.by) != 2 || r.by[0] != idMember.Name() || r.by[1] != idAdmin.Name() {
 		t.Fatalf("restarts by %v", r.by)
 	}
 	ev := e.adminEvents(t)
@@ -266,6 +266,7 @@ func TestRestartRateLimit(t *testing.T) {
 
 	r.err = errors.New("re-exec failed: no such file")
 	now = now.Add(time.Minute)
+	e.freeze(now)
 	if rec := e.do(idRoot, "POST", "/v1/restart", ""); rec.Code != 500 || !strings.Contains(rec.Body.String(), "re-exec failed") {
 		t.Fatalf("failing restarter: %d %s", rec.Code, rec.Body)
 	}
@@ -274,7 +275,7 @@ func TestRestartRateLimit(t *testing.T) {
 	if rec := e.do(idRoot, "POST", "/v1/restart", ""); rec.Code != http.StatusAccepted {
 		t.Fatalf("retry after a failed restart: %d %s", rec.Code, rec.Body)
 	}
-	e.srv.restarter = nil
+	e.srv.SetRestarter(nil)
 	if rec := e.do(idRoot, "POST", "/v1/restart", ""); rec.Code != http.StatusNotImplemented || !strings.Contains(rec.Body.String(), "systemctl restart hubd") {
 		t.Fatalf("no restarter: %d %s", rec.Code, rec.Body)
 	}
@@ -334,56 +335,13 @@ func TestUpgradeNothingPending(t *testing.T) {
 	}
 }
 
-// TestDecide covers the role policy with made-up accounts.
-func TestDecide(t *testing.T) {
-	cfg := config.Default().Auth
-	cfg.AdminGroup, cfg.AllowedGroup = "hubadmin", "jupyterhub"
-	cfg.AdminUsers, cfg.AllowedUsers = []string{"carol"}, []string{"dave"}
-	accounts := map[int]account{
-		1001: {name: "alice", gids: []string{"1001", "500"}}, // in hubadmin
-		1002: {name: "bob", gids: []string{"1002", "600"}},   // in jupyterhub
-		1003: {name: "carol", gids: []string{"1003"}},
-		1004: {name: "dave", gids: []string{"1004"}},
-		1005: {name: "eve", gids: []string{"1005"}},
-		999:  {name: "hub", gids: []string{"999"}},
-	}
-	accountOf := func(uid int) (account, error) {
-		if a, ok := accounts[uid]; ok {
-			return a, nil
-		}
-		return account{}, errors.New("unknown uid")
-	}
-	gidOf := func(g string) (string, error) {
-		switch g {
-		case "hubadmin":
-			return "500", nil
-		case "jupyterhub":
-			return "600", nil
-		}
-		return "", errors.New("no such group")
-	}
-	for uid, want := range map[int]wire.Role{0: wire.RoleAdmin, 999: wire.RoleAdmin, 1001: wire.RoleAdmin, 1002: wire.RoleMember,
-		1003: wire.RoleAdmin, 1004: wire.RoleMember, 1005: "", 4242: ""} {
-		id := decide(cfg, 999, uid, accountOf, gidOf)
-		if id.role != want || id.why == "" {
-			t.Errorf("uid %d: role %q (%s), want %q", uid, id.role, id.why, want)
-		}
-	}
-	// A configured group the system lacks makes nobody a member.
-	cfg.AllowedGroup = "missing"
-	if id := decide(cfg, 999, 1002, accountOf, gidOf); id.role != "" {
-		t.Errorf("member of a missing group: %q", id.role)
-	}
-}
-
 // A second backup (or a prune) waits for the one under way instead of
 // failing or racing it, and says that it waits.
 func TestBackupWaitsForTheOneUnderWay(t *testing.T) {
 	e := newTestEnv(t)
-	e.serve(t)
 	c := &client.Client{Socket: e.cfg.Admin.Socket}
 	ctx := context.Background()
-	e.srv.backupSlot <- struct{}{} // a backup under way
+	e.srv.BackupSlot() <- struct{}{} // a backup under way
 	waiting := make(chan struct{})
 	var once sync.Once
 	done := make(chan error, 2)
@@ -410,7 +368,7 @@ func TestBackupWaitsForTheOneUnderWay(t *testing.T) {
 	if _, err := c.Status(ctx); err != nil {
 		t.Fatal(err)
 	}
-	<-e.srv.backupSlot
+	<-e.srv.BackupSlot()
 	for range 2 {
 		if err := <-done; err != nil {
 			t.Fatalf("after the first backup finished: %v", err)

@@ -1,4 +1,4 @@
-package admin
+package admin_test
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hubd/hubd/backups"
+	"github.com/hubd/hubd/core/admin"
 	"github.com/hubd/hubd/core/admin/wire"
 )
 
@@ -19,12 +19,12 @@ import (
 // member's user and server log, an admin's user, and one backup.
 func permEnv(t *testing.T) (*testEnv, string) {
 	e := newTestEnv(t)
-	e.user(t, idMember.name)
-	e.user(t, idAdmin.name)
-	if err := os.WriteFile(filepath.Join(e.cfg.Data.LogDir, idMember.name+".log"), []byte("line 1\nline 2\n"), 0o640); err != nil {
+	e.user(t, idMember.Name())
+	e.user(t, idAdmin.Name())
+	if err := os.WriteFile(filepath.Join(e.cfg.Data.LogDir, idMember.Name()+".log"), []byte("line 1\nline 2\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(e.cfg.Data.LogDir, idAdmin.name+".log"), []byte("admin's server\n"), 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(e.cfg.Data.LogDir, idAdmin.Name()+".log"), []byte("admin's server\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	info, err := e.store.Backup(context.Background(), backups.CreateOptions{Dir: e.cfg.Backups.Dir, Label: "fixture"})
@@ -39,7 +39,7 @@ func permEnv(t *testing.T) (*testEnv, string) {
 // in the audit log with the caller's uid.
 func TestPermissions(t *testing.T) {
 	e, archive := permEnv(t)
-	m := idMember.name
+	m := idMember.Name()
 	const (
 		ok        = http.StatusOK
 		forbidden = http.StatusForbidden
@@ -53,12 +53,12 @@ func TestPermissions(t *testing.T) {
 		{"GET", "/v1/status", "", ok, ok, ok, false},
 		{"GET", "/v1/sessions", "", ok, ok, ok, false},
 		{"GET", "/v1/sessions?user=" + m, "", ok, ok, ok, false},
-		{"GET", "/v1/sessions?user=" + idAdmin.name, "", ok, ok, forbidden, false},
+		{"GET", "/v1/sessions?user=" + idAdmin.Name(), "", ok, ok, forbidden, false},
 		{"POST", "/v1/sessions/stop", `{"users":["` + m + `"]}`, ok, ok, forbidden, true},
 		{"POST", "/v1/sessions/stop", `{"idle_for":"1h"}`, ok, ok, forbidden, true},
 		{"POST", "/v1/sessions/" + m + "/stop", "", ok, ok, forbidden, true},
 		{"GET", "/v1/sessions/" + m + "/log", "", ok, ok, ok, false},
-		{"GET", "/v1/sessions/" + idAdmin.name + "/log", "", ok, ok, forbidden, false},
+		{"GET", "/v1/sessions/" + idAdmin.Name() + "/log", "", ok, ok, forbidden, false},
 		{"GET", "/v1/backups", "", ok, ok, forbidden, false},
 		{"POST", "/v1/backups", `{"label":"perm"}`, ok, ok, forbidden, true},
 		{"POST", "/v1/backups/prune", `{"keep": 100}`, ok, ok, forbidden, true},
@@ -76,19 +76,19 @@ func TestPermissions(t *testing.T) {
 	for _, c := range cases {
 		covered[c.method+" "+strings.SplitN(c.path, "?", 2)[0]] = true
 	}
-	for _, rt := range table {
-		p := strings.NewReplacer("{user}", m, "{name}", archive).Replace(rt.path)
-		if !covered[rt.method+" "+p] {
-			t.Errorf("route %s %s has no permission case", rt.method, rt.path)
+	for _, rt := range admin.Routes() {
+		p := strings.NewReplacer("{user}", m, "{name}", archive).Replace(rt)
+		if !covered[p] {
+			t.Errorf("route %s has no permission case", rt)
 		}
 	}
 	for _, c := range cases {
 		for _, who := range []struct {
-			id   identity
+			id   admin.Identity
 			want int
 		}{{idRoot, c.root}, {idAdmin, c.admin}, {idMember, c.member}, {idOutsider, forbidden}} {
-			t.Run(c.method+" "+c.path+" as "+who.id.name, func(t *testing.T) {
-				e.srv.lastRestart = time.Time{} // the rate limit has its own test
+			t.Run(c.method+" "+c.path+" as "+who.id.Name(), func(t *testing.T) {
+				e.srv.ForgetLastRestart() // the rate limit has its own test
 				before := len(e.adminEvents(t))
 				rec := e.do(who.id, c.method, c.path, c.body)
 				if rec.Code != who.want {
@@ -110,8 +110,8 @@ func TestPermissions(t *testing.T) {
 					if len(events) != before+1 {
 						t.Fatalf("%d new audit events, want 1", len(events)-before)
 					}
-					if ev := events[0]; ev.ActorUID != who.id.uid || ev.Actor != who.id.name {
-						t.Errorf("audit event by %s (uid %d), want %s (uid %d)", ev.Actor, ev.ActorUID, who.id.name, who.id.uid)
+					if ev := events[0]; ev.ActorUID != who.id.UID() || ev.Actor != who.id.Name() {
+						t.Errorf("audit event by %s (uid %d), want %s (uid %d)", ev.Actor, ev.ActorUID, who.id.Name(), who.id.UID())
 					}
 				case len(events) != before:
 					t.Errorf("%d audit events for a call that changed nothing", len(events)-before)
@@ -155,9 +155,8 @@ func TestBrowserShapedRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			req, _ := http.NewRequest("POST", "http://"+wire.Host+"/v1/restart", nil)
 			tweak(req)
-			req = req.WithContext(withIdentity(req.Context(), idRoot))
 			rec := httptest.NewRecorder()
-			e.srv.ServeHTTP(rec, req)
+			e.srv.ServeAs(rec, req, idRoot)
 			if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "web browser") {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
@@ -166,15 +165,14 @@ func TestBrowserShapedRefused(t *testing.T) {
 			}
 		})
 	}
-	if n := len(e.srv.restarter.(*fakeRestarter).by); n != 0 {
+	if n := len(e.restarts.by); n != 0 {
 		t.Fatalf("a browser-shaped request restarted the hub %d times", n)
 	}
 	// An empty Host (HTTP/1.0 style) is what some clients send: allowed.
 	req, _ := http.NewRequest("GET", "http://"+wire.Host+"/v1/whoami", nil)
 	req.Host = ""
-	req = req.WithContext(withIdentity(req.Context(), idRoot))
 	rec := httptest.NewRecorder()
-	e.srv.ServeHTTP(rec, req)
+	e.srv.ServeAs(rec, req, idRoot)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("empty Host: %d %s", rec.Code, rec.Body)
 	}

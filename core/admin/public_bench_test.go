@@ -1,12 +1,10 @@
-package admin
+package admin_test
 
 import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,7 +25,6 @@ func BenchmarkPublicAPIUnderAdminLoad(b *testing.B) {
 	for _, u := range []string{"alice", "bob", "carol"} {
 		e.start(b, u)
 	}
-	e.serve(b)
 	ctx := context.Background()
 	admin, err := e.store.EnsureUser(ctx, "root-api", true)
 	if err != nil {
@@ -39,9 +36,6 @@ func BenchmarkPublicAPIUnderAdminLoad(b *testing.B) {
 		Kind: store.TokenAPI, Scopes: string(scopes)}); err != nil {
 		b.Fatal(err)
 	}
-	w := web.New(web.Options{Config: e.cfg, Store: e.store, Hub: e.hub, CookieSecret: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	public := httptest.NewServer(w.Handler(nil))
-	b.Cleanup(public.Close)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 
 	// "refreshing": 100 consoles each refreshing once a second (hubtui's
@@ -83,7 +77,7 @@ func BenchmarkPublicAPIUnderAdminLoad(b *testing.B) {
 			for i := range lat {
 				wg.Go(func() {
 					for next.Add(1) <= int64(b.N) {
-						req, _ := http.NewRequest("GET", public.URL+"/hub/api/users/alice", nil)
+						req, _ := http.NewRequest("GET", e.url+"/hub/api/users/alice", nil)
 						req.Header.Set("Authorization", "token "+token)
 						t0 := time.Now()
 						resp, err := hc.Do(req)

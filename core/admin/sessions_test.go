@@ -1,4 +1,4 @@
-package admin
+package admin_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hubd/hubd/core/admin"
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/config"
@@ -71,7 +72,7 @@ func TestSessionsLocalServers(t *testing.T) {
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e.srv.gpu = newGPUProbe(fake, time.Now)
+	e.srv.SetGPUProbe(fake)
 	rec = e.do(idRoot, "GET", "/v1/sessions", "")
 	got = wire.Sessions{}
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
@@ -91,7 +92,7 @@ func TestSessionsLocalServers(t *testing.T) {
 	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e.srv.gpu = newGPUProbe(fake, time.Now)
+	e.srv.SetGPUProbe(fake)
 	rec = e.do(idRoot, "GET", "/v1/sessions", "")
 	got = wire.Sessions{}
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 {
@@ -102,7 +103,7 @@ func TestSessionsLocalServers(t *testing.T) {
 	}
 
 	// A member sees only their own.
-	rec = e.do(identity{uid: 5, name: "bob", role: wire.RoleMember}, "GET", "/v1/sessions", "")
+	rec = e.do(admin.NewIdentity(5, "bob", wire.RoleMember, ""), "GET", "/v1/sessions", "")
 	got = wire.Sessions{}
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,6 @@ func TestSessionsLocalServers(t *testing.T) {
 	}
 
 	// The server's own log, through the client on a real socket.
-	e.serve(t)
 	c := &client.Client{Socket: e.cfg.Admin.Socket}
 	tail, err := c.ServerLog(context.Background(), "alice", 5)
 	if err != nil {
@@ -194,7 +194,7 @@ func TestStopMany(t *testing.T) {
 		t.Fatalf("list stop: %+v", res)
 	}
 	ev := e.adminEvents(t)[0]
-	if ev.Action != "server.stop-many" || ev.ActorUID != idAdmin.uid || !strings.Contains(ev.Detail, "stopped 1, not running 2, failed 2") {
+	if ev.Action != "server.stop-many" || ev.ActorUID != idAdmin.UID() || !strings.Contains(ev.Detail, "stopped 1, not running 2, failed 2") {
 		t.Errorf("audit %+v", ev)
 	}
 
@@ -212,56 +212,5 @@ func TestStopMany(t *testing.T) {
 		if rec := e.do(idRoot, method, path, ""); rec.Code != want {
 			t.Errorf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, want)
 		}
-	}
-}
-
-// TestCPUPercent feeds the sampler made-up scans.
-func TestCPUPercent(t *testing.T) {
-	ps := newProcSampler(time.Now)
-	t0 := time.Unix(1000, 0)
-	// Started 50 s after boot, scanned at uptime 150 s with 50 s of CPU:
-	// 50% over its lifetime.
-	sn := &procSnapshot{at: t0, uptime: 150}
-	st := treeStats{pids: []int{7}, ticks: 50 * userHZ, start: 50 * userHZ}
-	if got := ps.cpuPercent(sn, 7, st); math.Abs(got-50) > 1e-9 {
-		t.Fatalf("first sample: %.2f%%, want the lifetime 50%%", got)
-	}
-	// A second caller of the same scan gets the same answer.
-	if got := ps.cpuPercent(sn, 7, st); math.Abs(got-50) > 1e-9 {
-		t.Fatalf("same scan again: %.2f%%", got)
-	}
-	// Two seconds later, 3 s of CPU more: 150%.
-	sn2 := &procSnapshot{at: t0.Add(2 * time.Second), uptime: 152}
-	st.ticks += 3 * userHZ
-	if got := ps.cpuPercent(sn2, 7, st); math.Abs(got-150) > 1e-9 {
-		t.Fatalf("between scans: %.2f%%, want 150%%", got)
-	}
-	// A busy child left the tree: its ticks went with it, so fall back
-	// to the lifetime average rather than report something negative.
-	sn3 := &procSnapshot{at: t0.Add(3 * time.Second), uptime: 153}
-	st.ticks -= 2 * userHZ
-	if got := ps.cpuPercent(sn3, 7, st); got < 0 || got > 100 {
-		t.Fatalf("after ticks went down: %.2f%%", got)
-	}
-}
-
-func TestParseProcStat(t *testing.T) {
-	line := "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 30 20 5 5 20 0 1 0 12345 1000000 250 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0"
-	sid, p, ok := parseProcStat([]byte(line), 4096)
-	if !ok || sid != 4242 || p.ticks != 60 || p.start != 12345 || p.rss != 250*4096 {
-		t.Fatalf("sid %d, %+v, ok %v", sid, p, ok)
-	}
-	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2", strings.Replace(line, ") S", ") Z", 1), strings.Replace(line, "12345", "x", 1)} {
-		if _, _, ok := parseProcStat([]byte(bad), 4096); ok {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-}
-
-func TestParseComputeApps(t *testing.T) {
-	got := parseComputeApps("123, 100\n456, [N/A]\n123, 50\ngarbage\n789,1\n")
-	want := map[int]int64{123: 150 << 20, 789: 1 << 20}
-	if len(got) != len(want) || got[123] != want[123] || got[789] != want[789] {
-		t.Fatalf("got %v", got)
 	}
 }

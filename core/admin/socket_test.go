@@ -1,4 +1,4 @@
-package admin
+package admin_test
 
 import (
 	"bufio"
@@ -15,10 +15,13 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/hubd/hubd/core/admin"
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/server"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -140,7 +143,6 @@ func TestSocketPeerCred(t *testing.T) {
 	sock := filepath.Join(socketDir(t), "hubd.sock")
 	e := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
 	e.user(t, usrMember)
-	e.serve(t)
 
 	root := &client.Client{Socket: sock}
 	me, err := root.WhoAmI(context.Background())
@@ -185,7 +187,7 @@ func TestSocketPeerCred(t *testing.T) {
 	if !found {
 		t.Errorf("no audit event for %s's stop with uid %d: %+v", usrAdmin, uid, e.adminEvents(t))
 	}
-	if by := e.srv.restarter.(*fakeRestarter).by; len(by) != 1 || by[0] != usrMember {
+	if by := e.restarts.by; len(by) != 1 || by[0] != usrMember {
 		t.Errorf("restarts by %v, want [%s]", by, usrMember)
 	}
 
@@ -302,11 +304,9 @@ func TestSocketLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "hubd.sock")
 	e := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
-	e.serve(t)
 
-	second := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
-	err := second.srv.Listen()
-	if !errors.Is(err, ErrAlreadyRunning) || !strings.Contains(err.Error(), "systemctl stop hubd") {
+	_, err := tryTestEnv(t, testConfig(t, func(c *config.Config) { c.Admin.Socket = sock }), server.Options{}, nil)
+	if !errors.Is(err, admin.ErrAlreadyRunning) || !strings.Contains(err.Error(), "systemctl stop hubd") {
 		t.Fatalf("second server: %v", err)
 	}
 	c := &client.Client{Socket: sock}
@@ -329,7 +329,6 @@ func TestSocketLifecycle(t *testing.T) {
 		t.Fatalf("client on a stale socket: %v", err)
 	}
 	third := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = stale })
-	third.serve(t)
 	if me, err := (&client.Client{Socket: stale}).WhoAmI(context.Background()); err != nil || me.Role != wire.RoleAdmin {
 		t.Fatalf("server on a replaced stale socket: %+v, %v", me, err)
 	}
@@ -339,8 +338,7 @@ func TestSocketLifecycle(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("mine"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fourth := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = plain })
-	if err := fourth.srv.Listen(); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := tryTestEnv(t, testConfig(t, func(c *config.Config) { c.Admin.Socket = plain }), server.Options{}, nil); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Fatalf("listen over a regular file: %v", err)
 	}
 	if b, _ := os.ReadFile(plain); string(b) != "mine" {
@@ -391,7 +389,6 @@ func TestSocketWithoutACLSupport(t *testing.T) {
 	})
 	sock := filepath.Join(dir, "hubd.sock")
 	e := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
-	e.serve(t)
 	fi, err := os.Stat(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -414,19 +411,15 @@ func TestSocketWithoutACLSupport(t *testing.T) {
 func TestSocketHandover(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "hubd.sock")
 	old := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
-	old.serve(t)
+	// What the restart hands to the re-executed binary.
 	f, err := old.srv.Listener().(*net.UnixListener).File()
 	if err != nil {
 		t.Fatal(err)
 	}
-	inherited, err := net.FileListener(f)
-	f.Close()
+	next, err := tryTestEnv(t, testConfig(t, func(c *config.Config) { c.Admin.Socket = sock }), server.Options{}, map[string]*os.File{server.Admin: f})
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
-	next.srv = NewServer(Options{Config: next.cfg, Store: next.store, Hub: next.hub, Listener: inherited, Logger: old.srv.log})
-	next.serve(t)
 	old.srv.KeepSocketFile()
 	if err := old.srv.Close(); err != nil {
 		t.Fatal(err)
@@ -441,5 +434,60 @@ func TestSocketHandover(t *testing.T) {
 	next.srv.Close()
 	if _, err := os.Lstat(sock); err != nil {
 		t.Fatalf("a server closed a socket file it did not create: %v", err)
+	}
+}
+
+// A member that announces a body and never sends it holds no slot: root's
+// status answers at once, and the member gets 408 when its time is up.
+func TestSilentBodyDoesNotFreezeTheSocket(t *testing.T) {
+	u := users.get(t)
+	sock := filepath.Join(socketDir(t), "hubd.sock")
+	if _, err := tryTestEnv(t, testConfig(t, func(c *config.Config) { c.Admin.Socket = sock }), server.Options{AdminBodyTimeout: 5 * time.Second}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &client.Client{Socket: sock}
+	testutil.WaitFor(t, "the admin socket", func() bool { _, err := c.Status(ctx); return err == nil })
+
+	stall := exec.Command("setpriv", "--reuid="+usrMember, "--regid="+usrMember, "--init-groups", "--", u.bin)
+	stall.Env = append(os.Environ(), envRole+"=stall", envSocket+"="+sock)
+	out, err := stall.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stall.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stall.Process.Kill(); _ = stall.Wait() })
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "sent" {
+		t.Fatalf("stall helper: %q", lines.Text())
+	}
+	answered := make(chan string, 1)
+	go func() {
+		lines.Scan()
+		answered <- lines.Text()
+	}()
+	for range 3 {
+		if _, err := c.Status(ctx); err != nil {
+			t.Fatalf("root's status while a member stalls: %v", err)
+		}
+		if _, err := c.Restart(ctx, ""); err != nil && !strings.Contains(err.Error(), "moments ago") {
+			t.Fatalf("root's restart while a member stalls: %v", err)
+		}
+	}
+	select {
+	case got := <-answered:
+		t.Fatalf("the member was answered (%q) before root's requests, which did not wait for it", got)
+	default:
+	}
+	select {
+	case got := <-answered:
+		if !strings.HasPrefix(got, "HTTP/1.1 408") {
+			t.Errorf("the silent member got %q, want 408", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the silent member was never answered")
 	}
 }

@@ -57,13 +57,13 @@ func LoadListeners() (*Listeners, error) {
 	return l, nil
 }
 
-// ListenersOf hands out listeners the caller opened itself, by name, as if
-// systemd had passed them: a test binds a port first and configures the
-// hub with its address.
-func ListenersOf(open map[string]net.Listener) *Listeners {
+// ListenersOf is what a hub re-executed for a restart in place is handed:
+// listening sockets as files, by name. Tests play both hubs in one process
+// with it.
+func ListenersOf(files map[string]*os.File) *Listeners {
 	l := &Listeners{inherited: map[string]*os.File{}, activated: map[string]net.Listener{}, Sources: map[string]string{}}
-	for name, ln := range open {
-		l.activated[name] = ln
+	for name, f := range files {
+		l.inherited[name] = f
 	}
 	return l
 }

@@ -58,6 +58,9 @@ type Options struct {
 	Spawners map[string]spawner.Spawner
 	// Now is the clock (seam); nil is time.Now.
 	Now func() time.Time
+	// AdminBodyTimeout bounds how long an admin-socket peer may take to
+	// send a request body; zero is the admin server's default.
+	AdminBodyTimeout time.Duration
 }
 
 // Listener names, as handed over across restarts and named in socket
@@ -78,6 +81,8 @@ type Server struct {
 	exe       string
 	args      []string
 	started   time.Time
+	now       func() time.Time
+	adminBody time.Duration
 
 	store  *store.Store
 	lock   *fsutil.Lock
@@ -128,7 +133,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{
 		cfg: cfg, root: o.Logger, log: o.Logger.With("component", "serve"), listeners: o.Listeners,
 		notify: daemon.NewNotifier(o.Logger.With("component", "systemd")),
-		exe:    o.Executable, args: o.Args, started: o.Now(),
+		exe:    o.Executable, args: o.Args, started: o.Now(), now: o.Now, adminBody: o.AdminBodyTimeout,
 		restarts: make(restarter, 1), fresh: daemon.NewFreshConns(), stopping: true,
 		ln: map[string]net.Listener{}, http: map[string]*http.Server{},
 	}
@@ -212,7 +217,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	s.admin = admin.NewServer(admin.Options{Config: s.cfg, Store: s.store, Hub: s.hub, Restarter: s.restarts,
-		Logger: s.root, StartTime: s.started, Listener: adminLn,
+		Logger: s.root, StartTime: s.started, Listener: adminLn, Now: s.now, BodyTimeout: s.adminBody,
 		Listeners: []wire.Listener{{Name: Public, Addr: s.Addr(Public)}, {Name: Internal, Addr: s.Addr(Internal)}}})
 	if err := s.admin.Listen(); err != nil {
 		return err
@@ -365,10 +370,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.stopErr
 }
 
-// Close releases the proxy's connections, the state and its lock. Shutdown
-// calls it; call it directly only when Start was never called.
+// Close releases the listeners, the proxy's connections, the state and
+// its lock. Shutdown calls it; call it directly only when Start was never
+// called.
 func (s *Server) Close() error {
 	var err error
+	for _, ln := range s.ln {
+		ln.Close()
+	}
 	if s.proxy != nil {
 		s.proxy.Close()
 	}

@@ -7,6 +7,7 @@ package servertest
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -67,37 +68,50 @@ type Hub struct {
 	Logs *testutil.LogBuffer
 }
 
-// Start builds the hub of cfg with o's seams (o.Config and o.Logger are
-// set here) and starts it. An internal_listen on port 0 is bound first,
-// so that servers are told the real address. When the test ends, every
-// user's server is stopped (the test fails if one is left running) and
-// the hub shut down.
+// Start builds the hub of cfg with o's seams (o.Config, o.Logger and
+// o.Listeners are set here) and starts it. An internal_listen on port 0
+// is bound first, so that servers are told the real address. When the
+// test ends, every user's server is stopped and the hub shut down.
 func Start(t testing.TB, cfg config.Config, o server.Options) *Hub {
 	t.Helper()
+	h, err := TryStart(t, cfg, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TryStart is Start for a hub that may refuse to start: it returns the
+// error instead of failing the test. handed are listening sockets handed
+// over as by a previous hub process (by listener name, e.g. server.Admin),
+// for tests of a restart in place.
+func TryStart(t testing.TB, cfg config.Config, o server.Options, handed map[string]*os.File) (*Hub, error) {
+	t.Helper()
 	logs := &testutil.LogBuffer{}
-	open := map[string]net.Listener{}
+	files := map[string]*os.File{}
+	maps.Copy(files, handed)
 	if host, port, err := net.SplitHostPort(cfg.Hub.InternalListen); err == nil && port == "0" {
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 		if err != nil {
 			t.Fatal(err)
 		}
-		open[server.Internal] = ln
+		f, err := ln.(*net.TCPListener).File()
+		ln.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[server.Internal] = f
 		cfg.Hub.InternalListen = ln.Addr().String()
 	}
 	o.Config = cfg
 	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	o.Listeners = daemon.ListenersOf(open)
+	o.Listeners = daemon.ListenersOf(files)
 	ctx := context.Background()
 	srv, err := server.New(ctx, o)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	if err := srv.Start(ctx); err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	h := &Hub{Server: srv, Config: cfg, Logs: logs,
-		URL: "http://" + srv.Addr(server.Public), Internal: "http://" + srv.Addr(server.Internal)}
+	h := &Hub{Server: srv, Config: cfg, Logs: logs}
 	t.Cleanup(func() {
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
@@ -106,9 +120,13 @@ func Start(t testing.TB, cfg config.Config, o server.Options) *Hub {
 			t.Logf("hub log:\n%s", logs.String())
 		}
 	})
+	if err := srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	h.URL, h.Internal = "http://"+srv.Addr(server.Public), "http://"+srv.Addr(server.Internal)
 	// Runs first: no test leaves a server (or a start) behind.
 	t.Cleanup(func() { h.StopAll(t) })
-	return h
+	return h, nil
 }
 
 // StopAll stops every user's server and waits for starts under way.
