@@ -58,8 +58,9 @@ type SystemdOptions struct {
 // Systemd runs each server as a transient service unit started over the
 // system D-Bus, as the member, with resource limits. Units live outside
 // the hub's cgroup, so they survive hub restarts (a hub restart that
-// kills every server is JupyterHub's most reported complaint). Starting units that run as other users is root's privilege: the hub
-// must run as root for this spawner.
+// kills every server is JupyterHub's most reported complaint). Starting
+// units that run as other users is root's privilege: the hub must run as
+// root for this spawner.
 //
 // Secrets never travel in unit properties (`systemctl show` prints them
 // to anyone): the environment, API token included, is written to a 0400
