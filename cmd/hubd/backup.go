@@ -26,15 +26,14 @@ import (
 )
 
 func cmdBackup(ctx context.Context, e *env, args []string) int {
-	actions := map[string]func(context.Context, *env, []string) int{
-		"create":  backupCreate,
-		"list":    backupList,
-		"verify":  backupVerify,
-		"restore": backupRestore,
-		"prune":   backupPrune,
+	actions := []action{
+		{"create", backupCreate},
+		{"list", backupList},
+		{"verify", backupVerify},
+		{"restore", backupRestore},
+		{"prune", backupPrune},
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.stdout, `Usage: hubd backup <action> [--config PATH] [flags]
+	return e.dispatch(ctx, "backup", `Usage: hubd backup <action> [--config PATH] [flags]
 
 Actions:
   create   snapshot the database and config into a new archive (the hub may keep running)
@@ -45,17 +44,7 @@ Actions:
 
 Backups live in backups.dir (default /var/backups/hubd) as hubd-<UTC time>[-label].tar.gz.
 Run `+"`hubd backup <action> --help`"+` for an action's flags.
-`)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	act, ok := actions[args[0]]
-	if !ok {
-		return e.fail("unknown backup action %q; use %s", args[0], words("create", "list", "verify", "restore", "prune"))
-	}
-	return act(ctx, e, args[1:])
+`, actions, args)
 }
 
 func backupCreate(ctx context.Context, e *env, args []string) int {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -92,4 +93,30 @@ func flagsFirst(fs *flag.FlagSet, args []string) []string {
 		}
 	}
 	return append(flags, rest...)
+}
+
+// action is one verb of a command that has several (hubd backup create).
+type action struct {
+	name string
+	run  func(ctx context.Context, e *env, args []string) int
+}
+
+// dispatch runs the action args[0] names. With no action it prints usage
+// and fails (2); asked for help it prints usage and succeeds.
+func (e *env) dispatch(ctx context.Context, cmd, usage string, actions []action, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(e.stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	names := make([]string, 0, len(actions))
+	for _, a := range actions {
+		if a.name == args[0] {
+			return a.run(ctx, e, args[1:])
+		}
+		names = append(names, a.name)
+	}
+	return e.fail("unknown %s action %q; use %s", cmd, args[0], words(names...))
 }

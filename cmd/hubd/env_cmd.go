@@ -18,14 +18,13 @@ import (
 var geteuid = os.Geteuid
 
 func cmdEnv(ctx context.Context, e *env, args []string) int {
-	actions := map[string]func(context.Context, *env, []string) int{
-		"init":   envInit,
-		"check":  envCheck,
-		"repair": envRepair,
-		"status": envStatus,
+	actions := []action{
+		{"init", envInit},
+		{"check", envCheck},
+		{"repair", envRepair},
+		{"status", envStatus},
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.stdout, `Usage: hubd env <action> [--config PATH] [flags]
+	return e.dispatch(ctx, "env", `Usage: hubd env <action> [--config PATH] [flags]
 
 Actions:
   init    create the shared environment (or bring it back in shape) and register its kernel (root)
@@ -35,17 +34,7 @@ Actions:
 
 The environment is shared_env.path (default /opt/hubd/env), owned by the
 members group auth.allowed_group. Run `+"`hubd env <action> --help`"+` for an action's flags.
-`)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	act, ok := actions[args[0]]
-	if !ok {
-		return e.fail("unknown env action %q; use %s", args[0], words("init", "check", "repair", "status"))
-	}
-	return act(ctx, e, args[1:])
+`, actions, args)
 }
 
 // envOpen parses an action's flags, loads the configuration and returns the

@@ -32,6 +32,13 @@ func (v *validator) positive(key string, d Duration) {
 	}
 }
 
+// notNegative is for durations where zero turns a limit off (hint says so).
+func (v *validator) notNegative(key string, d Duration, hint string) {
+	if d < 0 {
+		v.add(key, "must not be negative", hint)
+	}
+}
+
 func (v *validator) oneOf(key, val string, allowed ...string) {
 	for _, a := range allowed {
 		if val == a {
@@ -186,17 +193,13 @@ func (c Config) Validate() error {
 		v.positive("culler.timeout", c.Culler.Timeout)
 		v.positive("culler.interval", c.Culler.Interval)
 	}
-	if c.Culler.MaxAge < 0 {
-		v.add("culler.max_age", "must not be negative", "0 turns it off")
-	}
+	v.notNegative("culler.max_age", c.Culler.MaxAge, "0 turns it off")
 	v.atLeast("culler.concurrency", c.Culler.Concurrency, 1)
 	v.oneOf("culler.activity", c.Culler.Activity, "server", "proxy", "both")
 
 	v.absPath("backups.dir", c.Backups.Dir)
 	v.atLeast("backups.keep", c.Backups.Keep, 0)
-	if c.Backups.MaxAge < 0 {
-		v.add("backups.max_age", "must not be negative", "0 keeps backups of any age")
-	}
+	v.notNegative("backups.max_age", c.Backups.MaxAge, "0 keeps backups of any age")
 
 	v.absPath("shared_env.path", c.SharedEnv.Path)
 	v.absPath("shared_env.python", c.SharedEnv.Python)

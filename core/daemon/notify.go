@@ -4,10 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/hubd/hubd/internal/tick"
 )
 
 // Notifier speaks sd_notify. Without systemd (no NOTIFY_SOCKET) every call
@@ -46,23 +47,16 @@ func (n *Notifier) Watchdog(ctx context.Context, healthy func(context.Context) e
 	if err != nil || interval == 0 {
 		return
 	}
-	t := time.NewTicker(interval / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	tick.Every(ctx, interval/2, func() {
+		cctx, cancel := context.WithTimeout(ctx, interval/4)
+		err := healthy(cctx)
+		cancel()
+		if err != nil {
+			n.log.Warn("watchdog: not pinging systemd", "err", err)
 			return
-		case <-t.C:
-			cctx, cancel := context.WithTimeout(ctx, interval/4)
-			err := healthy(cctx)
-			cancel()
-			if err != nil {
-				n.log.Warn("watchdog: not pinging systemd", "err", err)
-				continue
-			}
-			n.send(daemon.SdNotifyWatchdog)
 		}
-	}
+		n.send(daemon.SdNotifyWatchdog)
+	})
 }
 
 // LogHandler is the process's slog handler: text on w, without the time

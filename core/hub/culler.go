@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/tick"
 )
 
 // LastActivity is when a server was last active, by the configured
@@ -101,18 +102,11 @@ func (h *Hub) RunCuller(ctx context.Context) {
 	}
 	h.log.Info("idle culler on", "timeout", h.cfg.Culler.Timeout.D(), "interval", h.cfg.Culler.Interval.D(),
 		"activity", h.cfg.Culler.Activity, "max_age", h.cfg.Culler.MaxAge.D())
-	t := time.NewTicker(h.cfg.Culler.Interval.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := h.Cull(ctx); err != nil {
-				h.log.Warn("cull", "err", err)
-			} else if n > 0 {
-				h.log.Info("culled idle servers", "count", n)
-			}
+	tick.Every(ctx, h.cfg.Culler.Interval.D(), func() {
+		if n, err := h.Cull(ctx); err != nil {
+			h.log.Warn("cull", "err", err)
+		} else if n > 0 {
+			h.log.Info("culled idle servers", "count", n)
 		}
-	}
+	})
 }

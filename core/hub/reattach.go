@@ -8,6 +8,7 @@ import (
 
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/tick"
 )
 
 // ReattachResult counts what Reattach found.
@@ -140,16 +141,7 @@ func (h *Hub) Poll(ctx context.Context) {
 
 // RunPoller polls every spawner.poll_interval until ctx ends.
 func (h *Hub) RunPoller(ctx context.Context) {
-	t := time.NewTicker(h.cfg.Spawner.PollInterval.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			h.Poll(ctx)
-		}
-	}
+	tick.Every(ctx, h.cfg.Spawner.PollInterval.D(), func() { h.Poll(ctx) })
 }
 
 // RecordProxyActivity stores traffic the proxy saw for a server. The proxy

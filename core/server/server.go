@@ -30,6 +30,7 @@ import (
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/core/web"
 	"github.com/hubd/hubd/internal/fsutil"
+	"github.com/hubd/hubd/internal/tick"
 	"github.com/hubd/hubd/internal/version"
 )
 
@@ -420,16 +421,7 @@ func (s *Server) statusLine(ctx context.Context) string {
 }
 
 func (s *Server) reportStatus(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.notify.Status(s.statusLine(ctx))
-		}
-	}
+	tick.Every(ctx, 30*time.Second, func() { s.notify.Status(s.statusLine(ctx)) })
 }
 
 // newHTTPServer bounds headers and their arrival time, but sets no

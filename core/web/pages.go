@@ -105,6 +105,23 @@ func (w *Web) toLogin(rw http.ResponseWriter, r *http.Request) {
 	http.Redirect(rw, r, w.hubPrefix+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
 }
 
+// signedInHandler is a page for people who are logged in: u and the
+// login session sid.
+type signedInHandler func(rw http.ResponseWriter, r *http.Request, u store.User, sid string)
+
+// signedIn sends people who are not logged in to the login page (coming
+// back here afterwards) and runs h for the others.
+func (w *Web) signedIn(h signedInHandler) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		u, sid, ok := w.currentUser(r)
+		if !ok {
+			w.toLogin(rw, r)
+			return
+		}
+		h(rw, r, u, sid)
+	}
+}
+
 func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
 	next := w.safeNext(r.URL.Query().Get("next"))
 	if _, _, ok := w.currentUser(r); ok {
@@ -195,12 +212,7 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 	http.Redirect(rw, r, w.hubPrefix+"login", http.StatusFound)
 }
 
-func (w *Web) home(rw http.ResponseWriter, r *http.Request) {
-	u, sid, ok := w.currentUser(r)
-	if !ok {
-		w.toLogin(rw, r)
-		return
-	}
+func (w *Web) home(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {
 	p := page{Title: "Home", User: u.Name, XSRF: w.ensureXSRF(rw, r, sid)}
 	if srv, err := w.store.Server(r.Context(), u.ID, ""); err == nil {
 		switch {
@@ -219,12 +231,7 @@ func (w *Web) home(rw http.ResponseWriter, r *http.Request) {
 // spawn starts the user's server (if needed) and sends the browser to it
 // or to the progress page. POST comes from the home page's button; GET is
 // what JupyterHub clients and links use.
-func (w *Web) spawn(rw http.ResponseWriter, r *http.Request) {
-	u, sid, ok := w.currentUser(r)
-	if !ok {
-		w.toLogin(rw, r)
-		return
-	}
+func (w *Web) spawn(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {
 	if r.Method == http.MethodPost && !w.checkXSRF(r, sid) {
 		w.errorPage(rw, r, http.StatusForbidden, "Form expired", "Reload the page and try again.")
 		return
@@ -250,12 +257,7 @@ func (w *Web) spawn(rw http.ResponseWriter, r *http.Request) {
 	http.Redirect(rw, r, w.hubPrefix+"spawn-pending/"+url.PathEscape(u.Name), http.StatusFound)
 }
 
-func (w *Web) stopPost(rw http.ResponseWriter, r *http.Request) {
-	u, sid, ok := w.currentUser(r)
-	if !ok {
-		w.toLogin(rw, r)
-		return
-	}
+func (w *Web) stopPost(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {
 	if !w.checkXSRF(r, sid) {
 		w.errorPage(rw, r, http.StatusForbidden, "Form expired", "Reload the page and try again.")
 		return
@@ -267,12 +269,7 @@ func (w *Web) stopPost(rw http.ResponseWriter, r *http.Request) {
 	http.Redirect(rw, r, w.hubPrefix+"home", http.StatusFound)
 }
 
-func (w *Web) spawnPending(rw http.ResponseWriter, r *http.Request) {
-	u, sid, ok := w.currentUser(r)
-	if !ok {
-		w.toLogin(rw, r)
-		return
-	}
+func (w *Web) spawnPending(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {
 	if r.PathValue("name") != u.Name {
 		w.errorPage(rw, r, http.StatusForbidden, "Not your server", "You can only follow your own server's start.")
 		return
@@ -360,12 +357,7 @@ const maxRedirects = 4
 
 // userRedirect is /hub/user/<name>/…: the browser came here because the
 // proxy had no route for /user/<name>/….
-func (w *Web) userRedirect(rw http.ResponseWriter, r *http.Request) {
-	u, sid, ok := w.currentUser(r)
-	if !ok {
-		w.toLogin(rw, r)
-		return
-	}
+func (w *Web) userRedirect(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {
 	name := r.PathValue("name")
 	if name != u.Name && !u.Admin {
 		w.errorPage(rw, r, http.StatusForbidden, "Not your server", "This address belongs to another user's server.")
