@@ -231,223 +231,267 @@ func (b *browser) execute(ctx context.Context, name, kernel, code string) (strin
 	}
 }
 
-func TestEndToEnd(t *testing.T) {
+// memberWithServer logs name in with a fresh browser and starts their
+// server, which is stopped again when the test ends: every test that
+// needs a running server has its own, so one failure names one capability.
+func memberWithServer(t *testing.T, name, pw string) *browser {
+	t.Helper()
+	b := newBrowser(t)
+	startServer(t, b, name, pw)
+	t.Cleanup(func() { stopServer(t, b, name) })
+	return b
+}
+
+// stopServer stops name's server through the API and waits until its
+// process is gone.
+func stopServer(t *testing.T, b *browser, name string) {
+	t.Helper()
+	r := b.do("DELETE", "/hub/api/users/"+name+"/server", nil, map[string]string{"X-XSRFToken": b.cookie("/hub/", "_xsrf")})
+	body := readAll(r)
+	if r.StatusCode != http.StatusNoContent {
+		t.Fatalf("stop: %d %s", r.StatusCode, body)
+	}
+	if err := waitFor(15*time.Second, func() error {
+		if p := serverPIDs(t, name); len(p) > 0 {
+			return fmt.Errorf("still running: %v", p)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openTree visits the server's notebook tree; the first visit does the
+// OAuth round trip that gives the browser its cookie for the server.
+func openTree(t *testing.T, b *browser, name string) {
+	t.Helper()
+	resp, final := b.follow("/user/" + name + "/tree")
+	page := readAll(resp)
+	if resp.StatusCode != 200 || !strings.HasPrefix(final, "/user/"+name+"/tree") || !strings.Contains(page, "notebook_list") {
+		t.Fatalf("tree: %d at %s", resp.StatusCode, final)
+	}
+}
+
+// startKernel starts a python3 kernel on name's server and returns its id.
+func startKernel(t *testing.T, b *browser, name string) string {
+	t.Helper()
+	resp, body := b.serverAPI("POST", name, "/api/kernels", `{"name": "python3"}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("start kernel: %d %s", resp.StatusCode, body)
+	}
+	var k struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &k)
+	return k.ID
+}
+
+func TestSpawnRunsAsTheMember(t *testing.T) {
 	need(t)
-	alicesBrowser := newBrowser(t)
+	memberWithServer(t, alice, alicePW)
+	pids := serverPIDs(t, alice)
+	if len(pids) != 1 {
+		t.Fatalf("want one server process of %s, got %v", alice, pids)
+	}
+	u, _ := user.Lookup(alice)
+	if got := procUID(pids[0]); got != u.Uid {
+		t.Fatalf("server runs as uid %s, want %s", got, u.Uid)
+	}
+	if sid, _ := unix.Getsid(pids[0]); sid != pids[0] {
+		t.Errorf("server is not in its own session (sid %d, pid %d)", sid, pids[0])
+	}
+	hub, _ := user.Lookup(hubUser)
+	if procUID(env.hub.cmd.Process.Pid) != hub.Uid {
+		t.Errorf("hubd is not running as %s", hubUser)
+	}
+}
 
-	t.Run("login and spawn as the user's uid", func(t *testing.T) {
-		startServer(t, alicesBrowser, alice, alicePW)
-		pids := serverPIDs(t, alice)
-		if len(pids) != 1 {
-			t.Fatalf("want one server process of %s, got %v", alice, pids)
-		}
-		u, _ := user.Lookup(alice)
-		if got := procUID(pids[0]); got != u.Uid {
-			t.Fatalf("server runs as uid %s, want %s", got, u.Uid)
-		}
-		if sid, _ := unix.Getsid(pids[0]); sid != pids[0] {
-			t.Errorf("server is not in its own session (sid %d, pid %d)", sid, pids[0])
-		}
-		hub, _ := user.Lookup(hubUser)
-		if procUID(env.hub.cmd.Process.Pid) != hub.Uid {
-			t.Errorf("hubd is not running as %s", hubUser)
-		}
-	})
+func TestNotebookThroughProxy(t *testing.T) {
+	need(t)
+	b := memberWithServer(t, alice, alicePW)
+	openTree(t, b, alice)
+	resp, body := b.serverAPI("GET", alice, "/api/status", "")
+	if resp.StatusCode != 200 || !strings.Contains(body, "kernels") {
+		t.Fatalf("/api/status: %d %s", resp.StatusCode, body)
+	}
+}
 
-	t.Run("notebook tree and status through the proxy", func(t *testing.T) {
-		// The first page visit does the OAuth round trip that gives the
-		// browser its cookie for the server.
-		resp, final := alicesBrowser.follow("/user/" + alice + "/tree")
-		page := readAll(resp)
-		if resp.StatusCode != 200 || !strings.HasPrefix(final, "/user/"+alice+"/tree") || !strings.Contains(page, "notebook_list") {
-			t.Fatalf("tree: %d at %s", resp.StatusCode, final)
-		}
-		resp, body := alicesBrowser.serverAPI("GET", alice, "/api/status", "")
-		if resp.StatusCode != 200 || !strings.Contains(body, "kernels") {
-			t.Fatalf("/api/status: %d %s", resp.StatusCode, body)
-		}
-	})
+func TestKernelOverWebsocket(t *testing.T) {
+	need(t)
+	b := memberWithServer(t, alice, alicePW)
+	openTree(t, b, alice)
+	kernel := startKernel(t, b, alice)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got, err := b.execute(ctx, alice, kernel, "1+1")
+	if err != nil || got != "2" {
+		t.Fatalf("execute 1+1 = %q, %v", got, err)
+	}
+	got, err = b.execute(ctx, alice, kernel, "import os; os.getuid()")
+	u, _ := user.Lookup(alice)
+	if err != nil || got != u.Uid {
+		t.Fatalf("kernel uid = %q, %v; want %s", got, err, u.Uid)
+	}
+}
 
-	var kernel string
-	t.Run("kernel executes 1+1 over a websocket through the proxy", func(t *testing.T) {
-		resp, body := alicesBrowser.serverAPI("POST", alice, "/api/kernels", `{"name": "python3"}`)
-		if resp.StatusCode != 201 {
-			t.Fatalf("start kernel: %d %s", resp.StatusCode, body)
-		}
-		var k struct{ ID string }
-		_ = json.Unmarshal([]byte(body), &k)
-		kernel = k.ID
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		got, err := alicesBrowser.execute(ctx, alice, kernel, "1+1")
-		if err != nil || got != "2" {
-			t.Fatalf("execute 1+1 = %q, %v", got, err)
-		}
-		got, err = alicesBrowser.execute(ctx, alice, kernel, "import os; os.getuid()")
-		u, _ := user.Lookup(alice)
-		if err != nil || got != u.Uid {
-			t.Fatalf("kernel uid = %q, %v; want %s", got, err, u.Uid)
-		}
-	})
+func TestOtherMemberCannotReachTheServer(t *testing.T) {
+	need(t)
+	memberWithServer(t, alice, alicePW)
+	bobs := newBrowser(t)
+	resp := bobs.login(bob, bobPW)
+	readAll(resp)
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("bob's login: %d", resp.StatusCode)
+	}
+	resp, final := bobs.follow("/user/" + alice + "/tree")
+	readAll(resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("bob reached %s with status %d; want 403 at the hub's authorize step", final, resp.StatusCode)
+	}
+	r := bobs.do("GET", "/user/"+alice+"/api/contents", nil, nil)
+	readAll(r)
+	if r.StatusCode != http.StatusForbidden {
+		t.Errorf("bob's request to alice's contents API: %d; want 403", r.StatusCode)
+	}
+	r = bobs.do("DELETE", "/hub/api/users/"+alice+"/server", nil, map[string]string{"X-XSRFToken": bobs.cookie("/hub/", "_xsrf")})
+	readAll(r)
+	if r.StatusCode != http.StatusNotFound {
+		t.Errorf("bob stopping alice's server: %d; want 404", r.StatusCode)
+	}
+	if len(serverPIDs(t, alice)) != 1 {
+		t.Error("alice's server is gone after bob's attempt")
+	}
+}
 
-	t.Run("another member cannot reach the server or its API", func(t *testing.T) {
-		bobs := newBrowser(t)
-		resp := bobs.login(bob, bobPW)
-		readAll(resp)
-		if resp.StatusCode != http.StatusFound {
-			t.Fatalf("bob's login: %d", resp.StatusCode)
-		}
-		resp, final := bobs.follow("/user/" + alice + "/tree")
-		readAll(resp)
-		if resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("bob reached %s with status %d; want 403 at the hub's authorize step", final, resp.StatusCode)
-		}
-		r := bobs.do("GET", "/user/"+alice+"/api/contents", nil, nil)
-		readAll(r)
-		if r.StatusCode != http.StatusForbidden {
-			t.Errorf("bob's request to alice's contents API: %d; want 403", r.StatusCode)
-		}
-		r = bobs.do("DELETE", "/hub/api/users/"+alice+"/server", nil, map[string]string{"X-XSRFToken": bobs.cookie("/hub/", "_xsrf")})
-		readAll(r)
-		if r.StatusCode != http.StatusNotFound {
-			t.Errorf("bob stopping alice's server: %d; want 404", r.StatusCode)
-		}
-		if len(serverPIDs(t, alice)) != 1 {
-			t.Error("alice's server is gone after bob's attempt")
-		}
-	})
-
-	t.Run("refused logins", func(t *testing.T) {
-		for _, c := range []struct{ name, pw, want string }{
-			{alice, "wrong", "Wrong user name or password"},
-			{carol, carolPW, "not a member"},
-			{"-rf", "x", "not a valid user name"},
-			{"root", "x", ""},
-		} {
-			b := newBrowser(t)
-			resp := b.login(c.name, c.pw)
-			body := readAll(resp)
-			if resp.StatusCode == http.StatusFound || b.cookie("/hub/", "jupyterhub-hub-login") != "" {
-				t.Errorf("%s logged in", c.name)
-			}
-			if c.want != "" && !strings.Contains(body, c.want) {
-				t.Errorf("%s: page does not say %q", c.name, c.want)
-			}
-		}
-	})
-
-	t.Run("kill -9 of the hub re-attaches the running server", func(t *testing.T) {
-		before := serverPIDs(t, alice)
-		env.hub.kill9()
-		if err := env.hub.start(); err != nil {
-			t.Fatalf("restart: %v\n%s", err, hubLog())
-		}
-		after := serverPIDs(t, alice)
-		if fmt.Sprint(before) != fmt.Sprint(after) {
-			t.Fatalf("server pids changed across the hub crash: %v → %v", before, after)
-		}
-		// Same cookies, same kernel: nothing lost.
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		got, err := alicesBrowser.execute(ctx, alice, kernel, "40+2")
-		if err != nil || got != "42" {
-			t.Fatalf("after restart, execute = %q, %v", got, err)
-		}
-	})
-
-	t.Run("stop removes the server and its route", func(t *testing.T) {
-		r := alicesBrowser.do("DELETE", "/hub/api/users/"+alice+"/server", nil,
-			map[string]string{"X-XSRFToken": alicesBrowser.cookie("/hub/", "_xsrf")})
-		body := readAll(r)
-		if r.StatusCode != http.StatusNoContent {
-			t.Fatalf("stop: %d %s", r.StatusCode, body)
-		}
-		if err := waitFor(15*time.Second, func() error {
-			if p := serverPIDs(t, alice); len(p) > 0 {
-				return fmt.Errorf("still running: %v", p)
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		r = alicesBrowser.do("GET", "/user/"+alice+"/api/status", nil, nil)
-		readAll(r)
-		if r.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("status after stop: %d; want 503", r.StatusCode)
-		}
-	})
-
-	t.Run("a server killed behind the hub's back is noticed", func(t *testing.T) {
-		startServer(t, alicesBrowser, alice, alicePW)
-		for _, p := range serverPIDs(t, alice) {
-			_ = syscall.Kill(p, syscall.SIGKILL)
-		}
-		err := waitFor(20*time.Second, func() error {
-			r := alicesBrowser.do("GET", "/hub/api/users/"+alice, nil, nil)
-			var m struct {
-				Server  *string
-				Servers map[string]any
-			}
-			_ = json.Unmarshal([]byte(readAll(r)), &m)
-			if m.Server != nil || len(m.Servers) != 0 {
-				return fmt.Errorf("still listed as running")
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("the hub did not notice the dead server: %v", err)
-		}
-		r := alicesBrowser.do("GET", "/user/"+alice+"/api/status", nil, nil)
-		readAll(r)
-		if r.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("request to the dead server: %d; want 503", r.StatusCode)
-		}
-	})
-
-	t.Run("hostile requests get clear answers", func(t *testing.T) {
+func TestRefusedLogins(t *testing.T) {
+	need(t)
+	for _, c := range []struct{ name, pw, want string }{
+		{alice, "wrong", "Wrong user name or password"},
+		{carol, carolPW, "not a member"},
+		{"-rf", "x", "not a valid user name"},
+		{"root", "x", ""},
+	} {
 		b := newBrowser(t)
-		r := b.do("GET", "/hub/login", nil, map[string]string{"X-Big": strings.Repeat("x", 1<<20)})
-		readAll(r)
-		if r.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-			t.Errorf("1 MiB header: %d; want 431", r.StatusCode)
+		resp := b.login(c.name, c.pw)
+		body := readAll(resp)
+		if resp.StatusCode == http.StatusFound || b.cookie("/hub/", "jupyterhub-hub-login") != "" {
+			t.Errorf("%s logged in", c.name)
 		}
-		page := readAll(b.do("GET", "/hub/login", nil, nil))
-		m := xsrfField.FindStringSubmatch(page)
-		form := url.Values{"username": {alice}, "password": {alicePW}, "_xsrf": {m[1]}}
-		r = b.do("POST", "/hub/login?next="+url.QueryEscape("//evil.example/steal"), strings.NewReader(form.Encode()),
-			map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
-		readAll(r)
-		if loc := r.Header.Get("Location"); r.StatusCode != http.StatusFound || strings.Contains(loc, "evil") || !strings.HasPrefix(loc, "/hub/") {
-			t.Errorf("login with an off-site next: %d → %q; want a local redirect", r.StatusCode, loc)
+		if c.want != "" && !strings.Contains(body, c.want) {
+			t.Errorf("%s: page does not say %q", c.name, c.want)
 		}
-		r = newBrowser(t).do("POST", "/hub/login", strings.NewReader(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
-		readAll(r)
-		if r.StatusCode != http.StatusForbidden {
-			t.Errorf("login POST without the _xsrf cookie: %d; want 403", r.StatusCode)
-		}
-		r = b.do("POST", "/hub/api/users/"+alice+"/tokens", strings.NewReader(strings.Repeat("[", 2<<20)),
-			map[string]string{"Content-Type": "application/json", "X-XSRFToken": b.cookie("/hub/", "_xsrf")})
-		readAll(r)
-		if r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusRequestEntityTooLarge {
-			t.Errorf("2 MiB body: %d; want 400 or 413", r.StatusCode)
-		}
-	})
+	}
+}
 
-	t.Run("headless chromium logs in and shows the notebook tree", func(t *testing.T) {
-		script := filepath.Join(repoRoot(), "test/browser/hub-login.js")
-		if _, err := os.Stat(filepath.Join(repoRoot(), "test/browser/node_modules/playwright-core")); err != nil {
-			t.Fatalf("playwright-core is not installed: run `scripts/deps.sh test`")
+func TestHubKill9ReattachesTheServer(t *testing.T) {
+	need(t)
+	b := memberWithServer(t, alice, alicePW)
+	openTree(t, b, alice)
+	kernel := startKernel(t, b, alice)
+	before := serverPIDs(t, alice)
+	env.hub.kill9()
+	if err := env.hub.start(); err != nil {
+		t.Fatalf("restart: %v\n%s", err, hubLog())
+	}
+	after := serverPIDs(t, alice)
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Fatalf("server pids changed across the hub crash: %v → %v", before, after)
+	}
+	// Same cookies, same kernel: nothing lost.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got, err := b.execute(ctx, alice, kernel, "40+2")
+	if err != nil || got != "42" {
+		t.Fatalf("after restart, execute = %q, %v", got, err)
+	}
+}
+
+func TestStopRemovesServerAndRoute(t *testing.T) {
+	need(t)
+	b := memberWithServer(t, alice, alicePW)
+	stopServer(t, b, alice)
+	r := b.do("GET", "/user/"+alice+"/api/status", nil, nil)
+	readAll(r)
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status after stop: %d; want 503", r.StatusCode)
+	}
+}
+
+func TestServerKilledBehindTheHubsBackIsNoticed(t *testing.T) {
+	need(t)
+	b := memberWithServer(t, alice, alicePW)
+	for _, p := range serverPIDs(t, alice) {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	err := waitFor(20*time.Second, func() error {
+		r := b.do("GET", "/hub/api/users/"+alice, nil, nil)
+		var m struct {
+			Server  *string
+			Servers map[string]any
 		}
-		shot := filepath.Join(repoRoot(), "test-artifacts", "e2e-notebook-tree.png")
-		_ = os.MkdirAll(filepath.Dir(shot), 0o755)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "node", script, env.public, bob, bobPW, shot).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), `"ok":true`) {
-			t.Fatalf("browser login: %v\n%s\nhub log:\n%s", err, out, hubLog())
+		_ = json.Unmarshal([]byte(readAll(r)), &m)
+		if m.Server != nil || len(m.Servers) != 0 {
+			return fmt.Errorf("still listed as running")
 		}
-		if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
-			t.Fatalf("no screenshot at %s", shot)
-		}
+		return nil
 	})
+	if err != nil {
+		t.Fatalf("the hub did not notice the dead server: %v", err)
+	}
+	r := b.do("GET", "/user/"+alice+"/api/status", nil, nil)
+	readAll(r)
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("request to the dead server: %d; want 503", r.StatusCode)
+	}
+}
+
+func TestHostileRequestsGetClearAnswers(t *testing.T) {
+	need(t)
+	b := newBrowser(t)
+	r := b.do("GET", "/hub/login", nil, map[string]string{"X-Big": strings.Repeat("x", 1<<20)})
+	readAll(r)
+	if r.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("1 MiB header: %d; want 431", r.StatusCode)
+	}
+	page := readAll(b.do("GET", "/hub/login", nil, nil))
+	m := xsrfField.FindStringSubmatch(page)
+	form := url.Values{"username": {alice}, "password": {alicePW}, "_xsrf": {m[1]}}
+	r = b.do("POST", "/hub/login?next="+url.QueryEscape("//evil.example/steal"), strings.NewReader(form.Encode()),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	readAll(r)
+	if loc := r.Header.Get("Location"); r.StatusCode != http.StatusFound || strings.Contains(loc, "evil") || !strings.HasPrefix(loc, "/hub/") {
+		t.Errorf("login with an off-site next: %d → %q; want a local redirect", r.StatusCode, loc)
+	}
+	r = newBrowser(t).do("POST", "/hub/login", strings.NewReader(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	readAll(r)
+	if r.StatusCode != http.StatusForbidden {
+		t.Errorf("login POST without the _xsrf cookie: %d; want 403", r.StatusCode)
+	}
+	r = b.do("POST", "/hub/api/users/"+alice+"/tokens", strings.NewReader(strings.Repeat("[", 2<<20)),
+		map[string]string{"Content-Type": "application/json", "X-XSRFToken": b.cookie("/hub/", "_xsrf")})
+	readAll(r)
+	if r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("2 MiB body: %d; want 400 or 413", r.StatusCode)
+	}
+}
+
+func TestChromiumLogsInAndShowsTheTree(t *testing.T) {
+	need(t)
+	script := filepath.Join(repoRoot(), "test/browser/hub-login.js")
+	if _, err := os.Stat(filepath.Join(repoRoot(), "test/browser/node_modules/playwright-core")); err != nil {
+		t.Fatalf("playwright-core is not installed: run `scripts/deps.sh test`")
+	}
+	shot := filepath.Join(repoRoot(), "test-artifacts", "e2e-notebook-tree.png")
+	_ = os.MkdirAll(filepath.Dir(shot), 0o755)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "node", script, env.public, bob, bobPW, shot).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"ok":true`) {
+		t.Fatalf("browser login: %v\n%s\nhub log:\n%s", err, out, hubLog())
+	}
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
+		t.Fatalf("no screenshot at %s", shot)
+	}
+	// The script started bob's server; stop it so no test depends on it.
+	b := newBrowser(t)
+	readAll(b.login(bob, bobPW))
+	stopServer(t, b, bob)
 }
