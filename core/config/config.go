@@ -120,7 +120,7 @@ type Spawner struct {
 	StartTimeout Duration `toml:"start_timeout"`
 	// StartGrace is no longer used: a server's early exit is noticed as it
 	// happens. Still read so old files load; the hub warns when it is set.
-	StartGrace Duration `toml:"start_grace,omitempty"`
+	StartGrace *Duration `toml:"start_grace,omitempty"`
 	// How long a started server may take to answer HTTP before its start
 	// fails.
 	HTTPTimeout Duration `toml:"http_timeout"`

@@ -101,6 +101,11 @@ func TOMLValue(v any) (string, error) {
 	case Duration:
 		b, _ := v.MarshalText()
 		return quote(string(b)), nil
+	case *Duration:
+		if v == nil {
+			return "", nil // unset: only read from old files
+		}
+		return TOMLValue(*v)
 	case ByteSize:
 		b, _ := v.MarshalText()
 		return quote(string(b)), nil

@@ -139,7 +139,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		ln: map[string]net.Listener{}, http: map[string]*http.Server{},
 	}
 	warnLooseConfig(cfg.Source, s.log)
-	if cfg.Spawner.StartGrace != 0 {
+	if cfg.Spawner.StartGrace != nil {
 		s.log.Warn("spawner.start_grace is no longer used: a server's early exit is noticed the moment it happens; remove the setting", "file", cfg.Source)
 	}
 	var err error

@@ -154,6 +154,8 @@ func typeName(t reflect.Type) string {
 		return "size"
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		return typeName(t.Elem()) // optional: unset unless the file sets it
 	case reflect.Slice:
 		return "list of " + typeName(t.Elem()) + "s"
 	case reflect.Map:
