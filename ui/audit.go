@@ -41,6 +41,8 @@ func (p *auditPage) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.BackgroundColorMsg:
 		p.list.setStyles()
+	case tea.PasteMsg: // the root sends one only while the filter is typed
+		p.list.update(msg)
 	case eventsMsg:
 		if msg.err != nil {
 			p.list.setItems(nil, msg.err)

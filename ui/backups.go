@@ -62,6 +62,8 @@ func (p *backupsPage) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.BackgroundColorMsg:
 		p.list.setStyles()
+	case tea.PasteMsg: // the root sends one only while the filter is typed
+		p.list.update(msg)
 	case backupsMsg:
 		if msg.err == nil {
 			p.dir = msg.backups.Dir

@@ -50,7 +50,12 @@ type Common struct {
 }
 
 // ask requests a confirmation; the root shows it after the view's Update.
-func (c *Common) ask(p prompt) { c.pendingQ = &p }
+func (c *Common) ask(p prompt) {
+	if p.typed != "" {
+		p.input = newInput(c.styles, "> ")
+	}
+	c.pendingQ = &p
+}
 
 // start requests an operation that needs no confirmation.
 func (c *Common) start(label string, op tea.Cmd) { c.pendingOp, c.busyLabel = op, label }

@@ -27,7 +27,9 @@ type detailPage struct {
 }
 
 func newDetailPage(c *Common, s wire.Session) *detailPage {
-	return &detailPage{c: c, s: s, log: viewport.New()}
+	log := viewport.New()
+	log.KeyMap = c.keys.viewport()
+	return &detailPage{c: c, s: s, log: log}
 }
 
 func (d *detailPage) Refresh() tea.Cmd { return fetchLog(d.c.ctx, d.c.client, d.s.User) }
@@ -71,18 +73,14 @@ func (d *detailPage) Update(msg tea.Msg) tea.Cmd {
 			if !d.gone {
 				d.c.ask(stopPrompt(d.c, stopQuestion([]wire.Session{d.s}), []wire.Session{d.s}))
 			}
-		case key.Matches(msg, k.Up):
-			d.log.ScrollUp(1)
-		case key.Matches(msg, k.Down):
-			d.log.ScrollDown(1)
-		case key.Matches(msg, k.PageUp):
-			d.log.PageUp()
-		case key.Matches(msg, k.PageDown):
-			d.log.PageDown()
 		case key.Matches(msg, k.Top):
 			d.log.GotoTop()
 		case key.Matches(msg, k.Bottom):
 			d.log.GotoBottom()
+		default:
+			var cmd tea.Cmd
+			d.log, cmd = d.log.Update(msg)
+			return cmd
 		}
 	}
 	return nil

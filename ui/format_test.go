@@ -74,4 +74,20 @@ func TestNoColor(t *testing.T) {
 	if !strings.Contains(out, "\x1b[7m") {
 		t.Error("no reverse video for the selected row")
 	}
+	// The text fields and the progress bar too.
+	m = drive(m, press("/", "al")...)
+	filter := m.Render()
+	m = drive(m, press("esc", "2", "R", "hubd")...)
+	m.startOp("Backing up the hub…", nil)
+	m = drive(m, progressMsg{progress: wire.Progress{Stage: "copy database", Done: 1, Total: 2}})
+	for want, out := range map[string]string{"filter: al": filter, "> hubd": m.Render(), "50%": m.Render()} {
+		if !strings.Contains(ansi.Strip(out), want) {
+			t.Errorf("%q is not on the NO_COLOR screen:\n%s", want, ansi.Strip(out))
+		}
+		for _, sgr := range []string{"38;", "48;"} {
+			if strings.Contains(out, sgr) {
+				t.Errorf("colour sequence %q in the NO_COLOR screen with %q:\n%q", sgr, want, out)
+			}
+		}
+	}
 }

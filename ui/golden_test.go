@@ -89,15 +89,19 @@ func TestGolden(t *testing.T) {
 		// fail, when set, makes every read fail after the keys, and
 		// then r asks for a refresh.
 		fail error
+		// step, when set, shows a backup in progress at this step.
+		step *wire.Progress
 	}{
 		{name: "sessions"},
 		{name: "sessions_readonly", readOnly: true},
 		{name: "sessions_filtered_marked", keys: []string{"space", "space", "/", "al", "enter"}},
+		{name: "filter_typing", keys: []string{"/", "al"}},
 		{name: "full_help", keys: []string{"?"}},
 		{name: "detail", keys: []string{"enter"}},
 		{name: "kill_confirm", keys: []string{"space", "space", "/", "bob", "enter", "x"}},
 		{name: "kill_done", keys: []string{"space", "space", "x", "y"}},
 		{name: "backups", keys: []string{"2"}},
+		{name: "backup_progress", keys: []string{"2"}, step: &wire.Progress{Stage: "copy database", Done: 2, Total: 5}},
 		{name: "restore_confirm", keys: []string{"2", "R", "hubd-2026"}},
 		{name: "restore_refused", keys: []string{"2", "R", "hubd-20260315T020000Z-nightly.tar.gz", "enter"}},
 		{name: "upgrade", keys: []string{"3"}},
@@ -124,6 +128,10 @@ func TestGolden(t *testing.T) {
 					}
 					m := start(f, sz[0], sz[1], tc.readOnly)
 					m = drive(m, press(tc.keys...)...)
+					if tc.step != nil {
+						m.startOp("Backing up the hub…", nil)
+						m = drive(m, progressMsg{progress: *tc.step})
+					}
 					if tc.fail != nil {
 						f.mu.Lock()
 						f.readErr = tc.fail

@@ -2,11 +2,13 @@ package ui
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
@@ -157,8 +159,8 @@ func TestFilterClearedWithEsc(t *testing.T) {
 	if got := shownUsers(m); len(got) != 4 {
 		t.Errorf("after esc the list shows %q, want all 4", got)
 	}
-	if l := sessionsOf(m); l.filtering || l.filter.value != "" {
-		t.Errorf("filter still on: %q", l.filter.value)
+	if l := sessionsOf(m); l.filtering || l.filter.Value() != "" {
+		t.Errorf("filter still on: %q", l.filter.Value())
 	}
 }
 
@@ -167,7 +169,7 @@ func TestFilterTakesQ(t *testing.T) {
 	tm := run(t, newFake(), false)
 	send(tm, "/", "q")
 	m := quit(t, tm, true)
-	if got := sessionsOf(m).filter.value; got != "q" {
+	if got := sessionsOf(m).filter.Value(); got != "q" {
 		t.Errorf("filter = %q, want q", got)
 	}
 }
@@ -319,4 +321,65 @@ func (f *fake) restoreCalls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.restores)
+}
+
+// TestPaste: a bracketed paste goes into the filter and into a typed
+// confirmation, one line without its control characters, so a name
+// copied with its line end still matches.
+func TestPaste(t *testing.T) {
+	f := newFake()
+	m := start(f, 80, 24, false)
+	m = drive(m, append(press("/"), tea.PasteMsg{Content: "bo\tb\n"})...)
+	if got := sessionsOf(m).filter.Value(); got != "bob" {
+		t.Errorf("filter after a paste = %q, want bob", got)
+	}
+	if got := shownUsers(m); !slices.Equal(got, []string{"bob"}) {
+		t.Errorf("pasted filter bob shows %q", got)
+	}
+	name := "hubd-20260315T020000Z-nightly.tar.gz"
+	msgs := append(press("esc", "2", "R"), tea.PasteMsg{Content: name + "\r\n"})
+	drive(m, append(msgs, press("enter")...)...)
+	if got := f.restoreCalls(); !slices.Equal(got, []string{name}) {
+		t.Errorf("restores after pasting the name = %q, want [%s]", got, name)
+	}
+}
+
+// TestDetailScrolls: the log scrolls with the console's keys, and the
+// viewport's own defaults that the console does not use (space, d, u,
+// l) leave it alone.
+func TestDetailScrolls(t *testing.T) {
+	f := newFake()
+	tail := f.logs["alice"]
+	for i := range 100 {
+		tail.Lines = append(tail.Lines, fmt.Sprintf("line %d", i))
+	}
+	f.logs["alice"] = tail
+	m := start(f, 80, 24, false)
+	m = drive(m, press("enter")...)
+	log := func() *viewport.Model { return &m.pages[pageSessions].(*sessionsPage).detail.log }
+	bottom := log().YOffset()
+	if !log().AtBottom() || bottom == 0 {
+		t.Fatalf("the log does not start at its end: offset %d", bottom)
+	}
+	steps := []struct {
+		keys []string
+		want int
+	}{
+		{[]string{"k"}, bottom - 1},
+		{[]string{"space", "d", "u", "l"}, bottom - 1},
+		{[]string{"j"}, bottom},
+		{[]string{"g"}, 0},
+		{[]string{"down", "down"}, 2},
+		{[]string{"G"}, bottom},
+	}
+	for _, s := range steps {
+		m = drive(m, press(s.keys...)...)
+		if got := log().YOffset(); got != s.want {
+			t.Errorf("after %q the log is at line %d, want %d", s.keys, got, s.want)
+		}
+	}
+	m = drive(m, tea.KeyPressMsg{Code: tea.KeyPgUp})
+	if got, want := log().YOffset(), bottom-log().Height(); got != want {
+		t.Errorf("after pgup the log is at line %d, want %d", got, want)
+	}
 }

@@ -3,6 +3,7 @@ package ui
 import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/table"
+	"charm.land/bubbles/v2/viewport"
 )
 
 // KeyMap declares every key binding once. Views match keys against it
@@ -117,6 +118,14 @@ func (k KeyMap) table() table.KeyMap {
 		PageUp: k.PageUp, PageDown: k.PageDown,
 		GotoTop: k.Top, GotoBottom: k.Bottom,
 	}
+}
+
+// viewport adapts the scroll keys for bubbles' viewport; the half-page
+// and sideways bindings stay empty because their defaults (u, d, h, l)
+// are not the console's. The viewport has no top and bottom keys: the
+// detail view handles Top and Bottom itself.
+func (k KeyMap) viewport() viewport.KeyMap {
+	return viewport.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown}
 }
 
 // helpKeys is what the help bar shows for the current view: the view's

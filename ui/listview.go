@@ -8,6 +8,7 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/table"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 )
@@ -42,7 +43,7 @@ type listView[T any] struct {
 	loaded    bool
 	err       error // the last fetch failed; items are older
 	marks     map[string]bool
-	filter    lineInput
+	filter    textinput.Model
 	filtering bool
 	sortBy    int
 	desc      bool
@@ -52,7 +53,8 @@ type listView[T any] struct {
 }
 
 func newListView[T any](c *Common, cols []column[T], key func(T) string, noun [2]string, empty string) *listView[T] {
-	lv := &listView[T]{c: c, cols: cols, key: key, noun: noun, empty: empty, marks: map[string]bool{}, sortBy: -1}
+	lv := &listView[T]{c: c, cols: cols, key: key, noun: noun, empty: empty, marks: map[string]bool{}, sortBy: -1,
+		filter: newInput(c.styles, "")}
 	lv.table = table.New(table.WithFocused(true), table.WithKeyMap(c.keys.table()), table.WithStyles(c.styles.table()))
 	return lv
 }
@@ -93,7 +95,7 @@ func (lv *listView[T]) apply() {
 	if it, ok := lv.selected(); ok {
 		sel = lv.key(it)
 	}
-	needle := strings.ToLower(lv.filter.value)
+	needle := strings.ToLower(lv.filter.Value())
 	lv.shown = lv.shown[:0]
 	for _, it := range lv.items {
 		if needle == "" || strings.Contains(strings.ToLower(strings.Join(lv.cells(it), "\x00")), needle) {
@@ -245,16 +247,18 @@ func (lv *listView[T]) update(msg tea.Msg) bool {
 				lv.filtering = false
 				return true
 			case key.Matches(km, k.ClearFilter):
-				lv.filtering, lv.filter.value = false, ""
+				lv.filtering = false
+				lv.filter.Reset()
 				lv.apply()
 				return true
 			}
 		}
-		if lv.filter.update(msg) {
+		before := lv.filter.Value()
+		typeInto(&lv.filter, msg)
+		if lv.filter.Value() != before {
 			lv.apply()
-			return true
 		}
-		return false
+		return true
 	}
 	km, ok := msg.(tea.KeyPressMsg)
 	if !ok {
@@ -263,8 +267,8 @@ func (lv *listView[T]) update(msg tea.Msg) bool {
 	switch {
 	case key.Matches(km, k.Filter):
 		lv.filtering = true
-	case key.Matches(km, k.Back) && lv.filter.value != "":
-		lv.filter.value = ""
+	case key.Matches(km, k.Back) && lv.filter.Value() != "":
+		lv.filter.Reset()
 		lv.apply()
 	case lv.markable && key.Matches(km, k.Mark):
 		if it, ok := lv.selected(); ok {
@@ -334,7 +338,10 @@ func (lv *listView[T]) setSize(w, h int) {
 }
 
 // setStyles follows a change of background.
-func (lv *listView[T]) setStyles() { lv.table.SetStyles(lv.c.styles.table()) }
+func (lv *listView[T]) setStyles() {
+	lv.table.SetStyles(lv.c.styles.table())
+	lv.filter.SetStyles(lv.c.styles.Input)
+}
 
 // aboveTable is what goes over the table: what is shown, and the last
 // error, in full because it often says how to fix it.
@@ -361,9 +368,9 @@ func (lv *listView[T]) aboveTable() string {
 	}
 	switch {
 	case lv.filtering:
-		seg = append(seg, "filter: "+lv.filter.view())
-	case lv.filter.value != "":
-		seg = append(seg, "filter: "+lv.filter.value)
+		seg = append(seg, "filter: "+lv.filter.View())
+	case lv.filter.Value() != "":
+		seg = append(seg, "filter: "+lv.filter.Value())
 	}
 	out := st.Muted.Render(strings.Join(seg, " · "))
 	if lv.err != nil {
@@ -378,7 +385,7 @@ func (lv *listView[T]) render() string {
 	if lv.loaded && len(lv.shown) == 0 {
 		msg := lv.empty
 		if len(lv.items) > 0 {
-			msg = "Nothing matches the filter " + lv.filter.value + "."
+			msg = "Nothing matches the filter " + lv.filter.Value() + "."
 		}
 		body = strings.SplitN(body, "\n", 2)[0] + "\n" + lv.c.styles.Muted.Render(" "+msg)
 	}

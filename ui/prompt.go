@@ -5,6 +5,7 @@ import (
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 )
@@ -13,12 +14,12 @@ import (
 // cannot be undone it wants a word typed (the archive's name, "upgrade"),
 // so that no stray key press can set it off.
 type prompt struct {
-	question string // names the targets
-	note     string // what the question might hide, e.g. marks hidden by the filter
-	typed    string // the word to type; "" asks y/n
-	input    lineInput
-	wrong    bool   // enter was pressed with something else typed
-	label    string // the status line while the operation runs
+	question string          // names the targets
+	note     string          // what the question might hide, e.g. marks hidden by the filter
+	typed    string          // the word to type; "" asks y/n
+	input    textinput.Model // set up by Common.ask
+	wrong    bool            // enter was pressed with something else typed
+	label    string          // the status line while the operation runs
 	run      tea.Cmd
 }
 
@@ -41,14 +42,16 @@ func (p *prompt) update(msg tea.Msg, k KeyMap) (over, yes bool) {
 		case key.Matches(km, k.Cancel):
 			return true, false
 		case key.Matches(km, k.Confirm):
-			if p.input.value == p.typed {
+			if p.input.Value() == p.typed {
 				return true, true
 			}
 			p.wrong = true
 			return false, false
 		}
 	}
-	if p.input.update(msg) {
+	before := p.input.Value()
+	typeInto(&p.input, msg)
+	if p.input.Value() != before {
 		p.wrong = false
 	}
 	return false, false
@@ -69,7 +72,7 @@ func (p *prompt) render(st Styles, h help.Model, k KeyMap, width int) string {
 		lines = append(lines, st.Warning.Render(wrap(p.note, inner)))
 	}
 	if p.typed != "" {
-		lines = append(lines, "Type "+st.Title.Render(p.typed)+" to confirm:", "> "+p.input.view())
+		lines = append(lines, "Type "+st.Title.Render(p.typed)+" to confirm:", p.input.View())
 		if p.wrong {
 			lines = append(lines, st.Error.Render(wrap("that is not "+p.typed+"; type it exactly, or esc to cancel", inner)))
 		}

@@ -137,6 +137,8 @@ func (p *sessionsPage) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.BackgroundColorMsg:
 		p.list.setStyles()
+	case tea.PasteMsg: // the root sends one only while the filter is typed
+		p.list.update(msg)
 	case sessionsMsg:
 		if msg.err == nil && msg.sessions.GPU != p.gpu {
 			p.gpu = msg.sessions.GPU

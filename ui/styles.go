@@ -2,7 +2,10 @@ package ui
 
 import (
 	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/progress"
 	"charm.land/bubbles/v2/table"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 )
 
@@ -24,7 +27,9 @@ type Styles struct {
 	TableHeader lipgloss.Style
 	TableCell   lipgloss.Style
 	Selected    lipgloss.Style
+	Bar         lipgloss.Style // its colour fills a progress bar; Muted's the rest
 	Help        help.Styles
+	Input       textinput.Styles
 }
 
 // NewStyles builds the styles for a dark or light background. With
@@ -50,7 +55,9 @@ func NewStyles(isDark, noColor bool) Styles {
 			TableHeader: base.Bold(true).Padding(0, 1),
 			TableCell:   base.Padding(0, 1),
 			Selected:    base.Reverse(true),
+			Bar:         base,
 			Help:        help.Styles{},
+			Input:       inputStyles(base, base),
 		}
 	}
 	c := lipgloss.LightDark(isDark)
@@ -77,10 +84,32 @@ func NewStyles(isDark, noColor bool) Styles {
 		TableHeader: base.Bold(true).Foreground(accent).Padding(0, 1),
 		TableCell:   base.Padding(0, 1),
 		Selected:    base.Bold(true).Background(barBG).Foreground(barFG),
+		Bar:         base.Foreground(accent),
 		Help:        help.DefaultStyles(isDark),
+		Input:       inputStyles(base.Foreground(accent), base.Foreground(muted)),
+	}
+}
+
+// inputStyles styles a text field: its prompt and cursor take the
+// prompt's colour, any placeholder the muted one.
+func inputStyles(prompt, muted lipgloss.Style) textinput.Styles {
+	state := textinput.StyleState{Text: lipgloss.NewStyle(), Placeholder: muted, Suggestion: muted, Prompt: prompt}
+	return textinput.Styles{
+		Focused: state,
+		Blurred: state,
+		Cursor:  textinput.CursorStyle{Color: prompt.GetForeground(), Shape: tea.CursorBlock},
 	}
 }
 
 func (s Styles) table() table.Styles {
 	return table.Styles{Header: s.TableHeader, Cell: s.TableCell, Selected: s.Selected}
+}
+
+// progress is a bar of width cells, percentage included, drawn with
+// ViewAs: a step-wise operation has nothing to animate.
+func (s Styles) progress(width int) progress.Model {
+	p := progress.New(progress.WithWidth(width), progress.WithFillCharacters('█', '░'),
+		progress.WithColors(s.Bar.GetForeground()))
+	p.EmptyColor = s.Muted.GetForeground()
+	return p
 }

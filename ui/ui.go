@@ -6,7 +6,6 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -118,6 +117,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.BackgroundColorMsg:
 		m.c.styles = NewStyles(msg.IsDark(), m.c.noColor)
 		m.help.Styles = m.c.styles.Help
+		if m.prompt != nil {
+			m.prompt.input.SetStyles(m.c.styles.Input)
+		}
 		return m.toPages(msg)
 	case tea.KeyPressMsg:
 		return m.key(msg)
@@ -325,8 +327,9 @@ func (m Model) statusLine() string {
 	st := m.c.styles
 	switch {
 	case m.busy != "" && m.progress != nil && m.progress.Total > 0:
+		frac := float64(m.progress.Done) / float64(m.progress.Total)
 		return m.spin.View() + " " + m.busy + " " + clean(m.progress.Stage) + " " +
-			progressBar(m.progress.Done, m.progress.Total, min(30, m.width/4))
+			st.progress(min(35, m.width/3)).ViewAs(frac)
 	case m.busy != "":
 		return m.spin.View() + " " + m.busy
 	case m.flashErr:
@@ -335,15 +338,6 @@ func (m Model) statusLine() string {
 		return st.Success.Render(wrap(m.flash, m.width))
 	}
 	return ""
-}
-
-// progressBar draws done/total as a bar with its percentage. (bubbles'
-// progress would pull in an animation module this build does not carry,
-// and a step-wise backup has nothing to animate.)
-func progressBar(done, total int64, width int) string {
-	frac := min(max(float64(done)/float64(total), 0), 1)
-	full := int(frac * float64(width))
-	return fmt.Sprintf("[%s%s] %3.0f%%", strings.Repeat("█", full), strings.Repeat("░", width-full), frac*100)
 }
 
 func (m Model) helpKeys() helpKeys {

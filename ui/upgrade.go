@@ -23,7 +23,9 @@ type upgradePage struct {
 }
 
 func newUpgradePage(c *Common) *upgradePage {
-	return &upgradePage{c: c, text: viewport.New()}
+	text := viewport.New()
+	text.KeyMap = c.keys.viewport()
+	return &upgradePage{c: c, text: text}
 }
 
 func (p *upgradePage) Refresh() tea.Cmd { return fetchPlan(p.c.ctx, p.c.client) }
@@ -42,19 +44,13 @@ func (p *upgradePage) Update(msg tea.Msg) tea.Cmd {
 	case opDoneMsg:
 		return p.Refresh()
 	case tea.KeyPressMsg:
-		k := p.c.keys
-		switch {
-		case key.Matches(msg, k.Upgrade):
+		if key.Matches(msg, p.c.keys.Upgrade) {
 			p.askUpgrade()
-		case key.Matches(msg, k.Up):
-			p.text.ScrollUp(1)
-		case key.Matches(msg, k.Down):
-			p.text.ScrollDown(1)
-		case key.Matches(msg, k.PageUp):
-			p.text.PageUp()
-		case key.Matches(msg, k.PageDown):
-			p.text.PageDown()
+			return nil
 		}
+		var cmd tea.Cmd
+		p.text, cmd = p.text.Update(msg)
+		return cmd
 	}
 	return nil
 }
