@@ -11,7 +11,8 @@ build_pkgs=(make git gcc libc6-dev libpam0g-dev ca-certificates)
 run_pkgs=(sudo acl procps psmisc util-linux passwd
   jupyterhub python3-notebook python3-ipykernel
   python3-venv python3-pip python3-setuptools python3-wheel)
-test_pkgs=(pamtester libpam-wrapper socat tmux sqlite3 curl systemd dbus chromium)
+test_pkgs=(pamtester libpam-wrapper socat tmux sqlite3 curl systemd dbus chromium jq openssl
+  slapd ldap-utils nslcd libnss-ldapd libpam-ldapd)
 bench_pkgs=(wrk)
 
 pkgs=("${build_pkgs[@]}")
@@ -34,9 +35,43 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
+  # The LDAP lab (internal/testlab/ldaplab) runs slapd and nslcd with
+  # configurations of its own. The packages must leave the host as it was:
+  # no Debian slapd database, no "ldap" in nsswitch.conf, no daemon started
+  # by a package script, no pam_ldap in /etc/pam.d/common-*.
+  debconf-set-selections <<'EOF'
+slapd slapd/no_configuration boolean true
+nslcd nslcd/ldap-uris string ldap://127.0.0.1/
+nslcd nslcd/ldap-base string dc=hubtest,dc=local
+nslcd nslcd/ldap-auth-type select none
+libnss-ldapd libnss-ldapd/nsswitch multiselect
+libnss-ldapd libnss-ldapd/clean_nsswitch boolean false
+EOF
+  # Debian's hook that keeps package scripts from starting daemons; a
+  # temporary one when the machine has none.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   # Wait for another apt run instead of failing on the dpkg lock.
   apt-get -o DPkg::Lock::Timeout=300 update -qq
   apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# libpam-ldapd's postinst runs pam-auth-update, which adds pam_ldap to
+# /etc/pam.d/common-*: with no directory answering, sudo and every login
+# would then wait for LDAP. Switch the profile off right after the install:
+# pam-auth-update writes common-* back as they were, and --disable (unlike
+# --remove) records the profile as seen, so later pam-auth-update runs by
+# other packages keep it off (only /var/lib/pam/seen gains the line "ldap").
+# The LDAP lab's tests use a PAM service of their own that names pam_ldap
+# directly. An "ldap" already in /var/lib/pam/seen is someone's decision
+# and left alone.
+if [ -e /usr/share/pam-configs/ldap ] && ! grep -qx ldap /var/lib/pam/seen 2>/dev/null; then
+  pam-auth-update --package --disable ldap
+fi
+if grep -l pam_ldap /etc/pam.d/common-* >&2; then
+  echo "deps: warning: pam_ldap is in the PAM files above; logins wait for LDAP while no directory answers" >&2
 fi
 
 if ! command -v go >/dev/null; then
@@ -59,6 +94,12 @@ fi
 # /usr/bin/configurable-http-proxy).
 if [ "$what" = bench ] && [ "$(/opt/hubd-bench/chp/bin/configurable-http-proxy --version 2>/dev/null)" != 5.3.0 ]; then
   npm install -g --prefix /opt/hubd-bench/chp --no-audit --no-fund --silent configurable-http-proxy@5.3.0 >/dev/null
+fi
+
+# Ory Hydra for the OpenID Connect lab (internal/testlab/oidclab), built once
+# per Go version into /var/cache/hubd-test so that no test waits for it.
+if [ "$what" = test ] || [ "$what" = bench ]; then
+  "$(dirname "$0")/../test/lab/oidc/build.sh" >/dev/null
 fi
 
 # Go tools (staticcheck, nfpm) are pinned as `tool` lines in go.mod and run
