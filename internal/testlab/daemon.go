@@ -7,6 +7,8 @@ package testlab
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -82,22 +84,28 @@ func (d *Daemon) Exited() bool {
 
 // Freeze stops the process (SIGSTOP): the kernel still accepts connections
 // on its sockets, but nothing answers them. Thaw undoes it.
-func (d *Daemon) Freeze() error { return d.signalFrozen(syscall.SIGSTOP, true) }
+func (d *Daemon) Freeze(t testing.TB) {
+	t.Helper()
+	d.signalFrozen(t, syscall.SIGSTOP, true)
+}
 
 // Thaw lets a frozen process run again (SIGCONT).
-func (d *Daemon) Thaw() error { return d.signalFrozen(syscall.SIGCONT, false) }
+func (d *Daemon) Thaw(t testing.TB) {
+	t.Helper()
+	d.signalFrozen(t, syscall.SIGCONT, false)
+}
 
-func (d *Daemon) signalFrozen(sig syscall.Signal, frozen bool) error {
+func (d *Daemon) signalFrozen(t testing.TB, sig syscall.Signal, frozen bool) {
+	t.Helper()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.Exited() {
-		return fmt.Errorf("%s (pid %d) has exited", d.name, d.Pid())
+		t.Fatalf("%s (pid %d) has exited", d.name, d.Pid())
 	}
 	if err := d.cmd.Process.Signal(sig); err != nil {
-		return fmt.Errorf("%s %s (pid %d): %w", sig, d.name, d.Pid(), err)
+		t.Fatalf("%s %s (pid %d): %v", sig, d.name, d.Pid(), err)
 	}
 	d.frozen = frozen
-	return nil
 }
 
 // Stop ends the process: SIGTERM (after SIGCONT if it is frozen), then
@@ -206,4 +214,11 @@ func RepoFile(rel string) (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// RandomHex is n random bytes in hex, for secrets and names.
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -33,8 +33,6 @@ package oidclab
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -191,8 +189,6 @@ func (p *Provider) startHydra(t testing.TB, bin, dir string, opt Options) error 
 // hydraConfig is Hydra's configuration, in JSON (a subset of YAML). A random
 // system secret per start: nothing issued by an earlier run stays valid.
 func hydraConfig(p *Provider, ports []int, opt Options) []byte {
-	secret := make([]byte, 24)
-	rand.Read(secret)
 	login := strings.TrimSuffix(p.LoginURL, "/login")
 	cfg := map[string]any{
 		"dsn": "memory",
@@ -206,7 +202,7 @@ func hydraConfig(p *Provider, ports []int, opt Options) []byte {
 			"consent": login + "/consent",
 			"logout":  login + "/logout",
 		},
-		"secrets": map[string]any{"system": []string{hex.EncodeToString(secret)}},
+		"secrets": map[string]any{"system": []string{testlab.RandomHex(24)}},
 		"oauth2":  map[string]any{"pkce": map[string]any{"enforced": opt.EnforcePKCE}, "expose_internal_errors": true},
 		"webfinger": map[string]any{"oidc_discovery": map[string]any{
 			"supported_scope":  []string{"profile", "email", "groups"},
@@ -241,10 +237,10 @@ func hydraBinary() (string, error) {
 func (p *Provider) RegisterClient(t testing.TB, c Client) Client {
 	t.Helper()
 	if c.ID == "" {
-		c.ID = "hubtest-" + randomHex(6)
+		c.ID = "hubtest-" + testlab.RandomHex(6)
 	}
 	if c.Secret == "" {
-		c.Secret = randomHex(16)
+		c.Secret = testlab.RandomHex(16)
 	}
 	if len(c.RedirectURIs) == 0 {
 		c.RedirectURIs = []string{"http://127.0.0.1/hub/oauth_callback"}
@@ -282,17 +278,13 @@ func (p *Provider) AddUser(u User) { p.pages.addUser(u) }
 // accepted but never answered, as with a provider that hangs. Thaw undoes it.
 func (p *Provider) Freeze(t testing.TB) {
 	t.Helper()
-	if err := p.hydra.Freeze(); err != nil {
-		t.Fatal(err)
-	}
+	p.hydra.Freeze(t)
 }
 
 // Thaw lets a frozen provider answer again.
 func (p *Provider) Thaw(t testing.TB) {
 	t.Helper()
-	if err := p.hydra.Thaw(); err != nil {
-		t.Fatal(err)
-	}
+	p.hydra.Thaw(t)
 }
 
 // Stop ends Hydra and the login pages before the test ends, freeing their
@@ -317,10 +309,4 @@ func get(u string) error {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
