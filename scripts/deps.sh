@@ -57,21 +57,16 @@ EOF
   # Wait for another apt run instead of failing on the dpkg lock.
   apt-get -o DPkg::Lock::Timeout=300 update -qq
   apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-# libpam-ldapd's postinst runs pam-auth-update, which adds pam_ldap to
-# /etc/pam.d/common-*: with no directory answering, sudo and every login
-# would then wait for LDAP. Switch the profile off right after the install:
-# pam-auth-update writes common-* back as they were, and --disable (unlike
-# --remove) records the profile as seen, so later pam-auth-update runs by
-# other packages keep it off (only /var/lib/pam/seen gains the line "ldap").
-# The LDAP lab's tests use a PAM service of their own that names pam_ldap
-# directly. An "ldap" already in /var/lib/pam/seen is someone's decision
-# and left alone.
-if [ -e /usr/share/pam-configs/ldap ] && ! grep -qx ldap /var/lib/pam/seen 2>/dev/null; then
-  pam-auth-update --package --disable ldap
+  # libpam-ldapd's postinst has just run pam-auth-update, which added
+  # pam_ldap to /etc/pam.d/common-*: with no directory answering, sudo and
+  # every login would wait for LDAP. Switch the profile off at once:
+  # pam-auth-update writes common-* back as they were, and --disable (unlike
+  # --remove) keeps it off when other packages run pam-auth-update later.
+  # The LDAP lab's tests use a PAM service of their own that names pam_ldap.
+  case " ${missing[*]} " in *" libpam-ldapd "*) pam-auth-update --package --disable ldap ;; esac
 fi
 if grep -l pam_ldap /etc/pam.d/common-* >&2; then
-  echo "deps: warning: pam_ldap is in the PAM files above; logins wait for LDAP while no directory answers" >&2
+  echo "deps: warning: pam_ldap is in the PAM files above, so logins wait for LDAP while no directory answers; unless that is wanted: pam-auth-update --package --disable ldap" >&2
 fi
 
 if ! command -v go >/dev/null; then
