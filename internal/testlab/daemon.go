@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -40,7 +39,7 @@ type Daemon struct {
 // daemon changes its uid, which clears that signal.
 func StartDaemon(t testing.TB, name, logPath string, cmd *exec.Cmd) (*Daemon, error) {
 	t.Helper()
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("%s log: %w", name, err)
 	}
@@ -154,7 +153,7 @@ func (d *Daemon) WaitReady(timeout time.Duration, ready func() error) error {
 			return nil
 		}
 		if d.Exited() {
-			return fmt.Errorf("%s exited (%v) before it was ready: %w\n%s", d.name, d.err, ErrExited, d.LogTail(15))
+			return fmt.Errorf("%s exited (%v) before it was ready:\n%s", d.name, d.err, d.LogTail(15))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s not ready after %s: %w", d.name, timeout, err)
@@ -162,10 +161,6 @@ func (d *Daemon) WaitReady(timeout time.Duration, ready func() error) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-// ErrExited says that a daemon ended before it was ready; a lab retries with
-// other ports when its log says the port was taken meanwhile.
-var ErrExited = errors.New("daemon exited")
 
 // PortTaken reports whether a daemon failed because another process bound
 // its port between FreePorts and the daemon's own bind.
