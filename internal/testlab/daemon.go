@@ -94,6 +94,9 @@ func (d *Daemon) Thaw(t testing.TB) {
 	d.signalFrozen(t, syscall.SIGCONT, false)
 }
 
+// signalFrozen sends sig and waits until every thread of the process has
+// stopped (or none has): the kernel stops threads one by one, after kill
+// has returned.
 func (d *Daemon) signalFrozen(t testing.TB, sig syscall.Signal, frozen bool) {
 	t.Helper()
 	d.mu.Lock()
@@ -105,6 +108,51 @@ func (d *Daemon) signalFrozen(t testing.TB, sig syscall.Signal, frozen bool) {
 		t.Fatalf("%s %s (pid %d): %v", sig, d.name, d.Pid(), err)
 	}
 	d.frozen = frozen
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		states, err := d.threadStates()
+		if err != nil {
+			t.Fatalf("%s (pid %d): %v", d.name, d.Pid(), err)
+		}
+		stopped := strings.Count(states, "T")
+		if frozen && stopped == len(states) || !frozen && stopped == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d): thread states %q 10 s after %s", d.name, d.Pid(), states, sig)
+		}
+	}
+}
+
+// threadStates has one letter per thread of the process, as in
+// /proc/PID/task/TID/stat: R running, S sleeping, T stopped...
+func (d *Daemon) threadStates() (string, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", d.Pid()))
+	if err != nil {
+		return "", err
+	}
+	var states []byte
+	for _, f := range tasks {
+		if _, state, ok := ProcStat(f); ok { // else the thread has ended
+			states = append(states, state)
+		}
+	}
+	return string(states), nil
+}
+
+// ProcStat reads the command name and state (R running, S sleeping, T
+// stopped, Z zombie...) from a /proc/PID/stat or /proc/PID/task/TID/stat
+// file; ok is false when the process is gone.
+func ProcStat(path string) (comm string, state byte, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", 0, false
+	}
+	// "pid (comm) state ...": comm may contain spaces and parentheses.
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open || end+2 >= len(b) {
+		return "", 0, false
+	}
+	return string(b[open+1 : end]), b[end+2], true
 }
 
 // Stop ends the process: SIGTERM (after SIGCONT if it is frozen), then

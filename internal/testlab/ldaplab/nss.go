@@ -275,11 +275,6 @@ func recoverLeftovers(t testing.TB) error {
 // runningNslcd reports whether pid is an nslcd that has not exited (an
 // orphan stays a zombie until init reaps it).
 func runningNslcd(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// "pid (comm) state ...": comm may contain spaces, so split at the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	return i > 0 && bytes.HasPrefix(stat, []byte(strconv.Itoa(pid)+" (nslcd)")) && !bytes.HasPrefix(bytes.TrimSpace(stat[i+1:]), []byte("Z"))
+	comm, state, ok := testlab.ProcStat(fmt.Sprintf("/proc/%d/stat", pid))
+	return ok && comm == "nslcd" && state != 'Z'
 }

@@ -33,6 +33,8 @@ package oidclab
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,6 +47,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/hubd/hubd/internal/testlab"
 	"github.com/hubd/hubd/internal/testutil"
@@ -148,14 +152,46 @@ func Start(t testing.TB, opt Options) *Provider {
 		ID: DefaultClientID, Secret: DefaultClientSecret,
 		RedirectURIs: opt.RedirectURIs, AuthMethod: opt.AuthMethod,
 	})
-	// Hydra makes its signing keys on the first discovery or JWKS request
-	// (~1 s): do that now rather than inside a test's timeout.
+	if err := p.installSigningKey(); err != nil {
+		t.Fatalf("oidclab: %v", err)
+	}
 	for _, u := range []string{p.DiscoveryURL, p.JWKSURL} {
 		if err := get(u); err != nil {
 			t.Fatalf("oidclab: %v", err)
 		}
 	}
 	return p
+}
+
+// installSigningKey gives Hydra its id_token signing key. Left alone, Hydra
+// makes a 4096-bit RSA key on the first discovery or JWKS request, which
+// takes seconds, and more than 10 s on a busy machine; a 2048-bit RS256
+// key (what most providers sign with) takes milliseconds.
+func (p *Provider) installSigningKey() error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	jwk := jose.JSONWebKey{Key: key, KeyID: "hubtest-" + testlab.RandomHex(4), Algorithm: "RS256", Use: "sig"}
+	body, err := json.Marshal(map[string]any{"keys": []jose.JSONWebKey{jwk}})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPut, p.AdminURL+"/admin/keys/hydra.openid.id-token", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("signing key: %s: %s", resp.Status, b)
+	}
+	return nil
 }
 
 func (p *Provider) startHydra(t testing.TB, bin, dir string, opt Options) error {
@@ -298,7 +334,7 @@ func (p *Provider) Stop(t testing.TB) {
 }
 
 func get(u string) error {
-	c := http.Client{Timeout: 10 * time.Second}
+	c := http.Client{Timeout: 30 * time.Second}
 	resp, err := c.Get(u)
 	if err != nil {
 		return err
