@@ -14,11 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // Daemon is one process a lab started.
@@ -126,33 +129,18 @@ func (d *Daemon) signalFrozen(t testing.TB, sig syscall.Signal, frozen bool) {
 // threadStates has one letter per thread of the process, as in
 // /proc/PID/task/TID/stat: R running, S sleeping, T stopped...
 func (d *Daemon) threadStates() (string, error) {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", d.Pid()))
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", d.Pid()))
 	if err != nil {
 		return "", err
 	}
 	var states []byte
-	for _, f := range tasks {
-		if _, state, ok := ProcStat(f); ok { // else the thread has ended
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		if _, state, ok := (testutil.Proc{PID: tid}).Stat(); ok { // else the thread has ended
 			states = append(states, state)
 		}
 	}
 	return string(states), nil
-}
-
-// ProcStat reads the command name and state (R running, S sleeping, T
-// stopped, Z zombie...) from a /proc/PID/stat or /proc/PID/task/TID/stat
-// file; ok is false when the process is gone.
-func ProcStat(path string) (comm string, state byte, ok bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", 0, false
-	}
-	// "pid (comm) state ...": comm may contain spaces and parentheses.
-	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open || end+2 >= len(b) {
-		return "", 0, false
-	}
-	return string(b[open+1 : end]), b[end+2], true
 }
 
 // Stop ends the process: SIGTERM (after SIGCONT if it is frozen), then

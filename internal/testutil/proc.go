@@ -20,16 +20,24 @@ func (p Proc) Read(name string) []byte {
 	return b
 }
 
+// Stat returns the command name and the state (R running, S sleeping, T
+// stopped, Z zombie...) from /proc/<pid>/stat; ok is false when the process
+// is gone. A thread id works as well as a pid.
+func (p Proc) Stat() (comm string, state byte, ok bool) {
+	b := p.Read("stat")
+	// "pid (comm) state ...": comm may contain spaces and parentheses.
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open || end+3 > len(b) {
+		return "", 0, false
+	}
+	return string(b[open+1 : end]), b[end+2], true
+}
+
 // alive reports whether the process has not exited: a zombie (Z) or dead
 // (X) process is gone, its parent merely has not reaped it yet.
 func (p Proc) alive() bool {
-	b := p.Read("stat")
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+3 > len(b) {
-		return false
-	}
-	state := b[i+2]
-	return state != 'Z' && state != 'X'
+	_, state, ok := p.Stat()
+	return ok && state != 'Z' && state != 'X'
 }
 
 // Procs lists the pids of live processes (zombies excluded) for which

@@ -275,6 +275,6 @@ func recoverLeftovers(t testing.TB) error {
 // runningNslcd reports whether pid is an nslcd that has not exited (an
 // orphan stays a zombie until init reaps it).
 func runningNslcd(pid int) bool {
-	comm, state, ok := testlab.ProcStat(fmt.Sprintf("/proc/%d/stat", pid))
+	comm, state, ok := testutil.Proc{PID: pid}.Stat()
 	return ok && comm == "nslcd" && state != 'Z'
 }
