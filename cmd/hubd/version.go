@@ -9,10 +9,10 @@ import (
 )
 
 func cmdVersion(_ context.Context, e *env, args []string) int {
-	fs := e.flags("version", "version", "Print the hubd version and the database schema version it writes.")
+	fs := e.flags("version", "version", "Print the hubd release, the commit it was built from, the database schema version it writes and the Go version.")
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	fmt.Fprintf(e.stdout, "hubd %s (schema %d)\n", version.Version, upgrade.Latest())
+	fmt.Fprintf(e.stdout, "hubd %s (commit %s, schema %d, %s)\n", version.Version, version.CommitOrUnknown(), upgrade.Latest(), version.Go())
 	return 0
 }

@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 	if *showVersion {
-		fmt.Fprintf(stdout, "hubtui %s\n", version.Version)
+		fmt.Fprintf(stdout, "hubtui %s (commit %s, %s)\n", version.Version, version.CommitOrUnknown(), version.Go())
 		return 0
 	}
 	if cfg.refresh < 0 {
