@@ -161,25 +161,14 @@ func lockHub(ctx context.Context, dbPath string, stop bool) (*fsutil.Lock, int, 
 	if !stop {
 		return nil, 0, fmt.Errorf("%w (pid %d holds %s): stop it first with `systemctl stop hubd`, or pass --stop-hub", ErrHubRunning, pid, path)
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		return nil, 0, fmt.Errorf("stop the hub (pid %d): %w; stop it with `systemctl stop hubd`", pid, err)
+	lock, err = fsutil.StopHolder(ctx, path, pid, stopWait)
+	switch {
+	case errors.Is(err, fsutil.ErrHolderAlive):
+		return nil, 0, fmt.Errorf("%w: pid %d did not exit within %s of SIGTERM; stop it with `systemctl stop hubd` and run the restore again", ErrHubRunning, pid, stopWait)
+	case err != nil:
+		return nil, 0, fmt.Errorf("stop the hub: %w; stop it with `systemctl stop hubd`", err)
 	}
-	deadline := time.NewTimer(stopWait)
-	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		case <-deadline.C:
-			return nil, 0, fmt.Errorf("%w: pid %d did not exit within %s of SIGTERM; stop it with `systemctl stop hubd` and run the restore again", ErrHubRunning, pid, stopWait)
-		case <-tick.C:
-			if lock, _, err := fsutil.TryLock(path); err == nil {
-				return lock, pid, nil
-			}
-		}
-	}
+	return lock, pid, nil
 }
 
 // safetyBackup backs up the current database before it is replaced. It

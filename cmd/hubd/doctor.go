@@ -42,7 +42,7 @@ The exit code is 1 when anything FAILs. Run as root.`)
 		}
 		return e.fail("%v\nfix the file (`hubd config check%s` lists every problem), then run doctor again", err, configArg(e))
 	}
-	o.Binary, err = host.Executable()
+	o.Binary, err = hubdBinary(o)
 	if err != nil {
 		return e.fail("%v", err)
 	}

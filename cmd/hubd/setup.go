@@ -32,6 +32,7 @@ If a step fails, setup stops, says what was done and what not, and can
 simply be run again. The path flags fill in a new configuration file; with
 an existing one they must agree with it. Run as root.`)
 	dryRun := fs.Bool("dry-run", false, "print every change without making it")
+	packaged := fs.Bool("packaged", false, "the hubd Debian package runs setup: it owns "+host.PackagedBinary+", the unit, /etc/pam.d/hubd and the alias, so setup only checks those (recorded for doctor and uninstall)")
 	names := nameFlags(fs)
 	var members multiFlag
 	fs.Var(&members, "add-member", "also put this existing `USER` into the members group (repeatable)")
@@ -49,6 +50,7 @@ an existing one they must agree with it. Run as root.`)
 	if err != nil {
 		return e.fail("%v", err)
 	}
+	o.Packaged = o.Packaged || *packaged
 	given := map[string]string{}
 	fs.Visit(func(f *flag.Flag) {
 		if p, ok := set[f.Name]; ok {
@@ -59,7 +61,7 @@ an existing one they must agree with it. Run as root.`)
 		return e.fail("%v", err)
 	}
 	o.AddMembers = members
-	if o.Binary, err = host.Executable(); err != nil {
+	if o.Binary, err = hubdBinary(o); err != nil {
 		return e.fail("%v", err)
 	}
 	if *dryRun {
@@ -99,10 +101,20 @@ func (e *env) hostOptions(n names) (host.Options, error) {
 	}
 	o.Name = pick(*n.name, rec.Name, host.DefaultName)
 	o.HubUser = pick(*n.hubUser, rec.HubUser, host.DefaultHubUser)
+	o.Packaged = rec.Packaged
 	if o.Config, err = config.Load(abs, false); err != nil {
 		return o, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return o, nil
+}
+
+// hubdBinary is the hubd setup installs as the spawn helper and doctor
+// compares it with: the package's on a packaged host, else this one.
+func hubdBinary(o host.Options) (string, error) {
+	if o.Packaged {
+		return host.PackagedBinary, nil
+	}
+	return host.Executable()
 }
 
 func pick(values ...string) string {
@@ -163,6 +175,11 @@ func setupConfig(o host.Options, given map[string]string) (config.Config, error)
 	}
 	c := config.Default()
 	c.Auth.PAMService = o.Name
+	if o.Packaged {
+		// The sudo rule then names the package's binary, which every
+		// upgrade replaces: no copy to keep in step.
+		c.Spawner.HelperPath = host.PackagedBinary
+	}
 	apply(&c)
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("the flags give an invalid configuration:\n%w", err)

@@ -37,6 +37,8 @@ const (
 	// pam_unix needs to check other users' passwords when the hub does not
 	// run as root (without it every login fails with PAM error 7).
 	ShadowGroup = "shadow"
+	// PackagedBinary is where the Debian package installs hubd.
+	PackagedBinary = "/usr/bin/hubd"
 )
 
 // Options describe the host setup manages.
@@ -65,6 +67,15 @@ type Options struct {
 	Run Runner
 	// Logger receives the shared environment's log lines.
 	Logger *slog.Logger
+	// Packaged means the hubd Debian package owns PackagedBinary, the unit
+	// (in /lib/systemd/system), /etc/pam.d/hubd and the alias: setup checks
+	// them but never writes them, and uninstall leaves them to dpkg.
+	// Setup records it, so doctor and uninstall know without a flag.
+	Packaged bool
+	// StopServers, when set, stops the hub and every user server it
+	// started; uninstall calls it first, so no server outlives the hub and
+	// the accounts, data and sudo rule it needs.
+	StopServers func(ctx context.Context) (string, error)
 }
 
 // nameRE is what Name may be: sudo ignores files in /etc/sudoers.d whose
@@ -83,6 +94,10 @@ func SystemdRunning() bool {
 func (o *Options) validate() error {
 	if !nameRE.MatchString(o.Name) {
 		return fmt.Errorf("name %q: use lowercase letters, digits, '-' and '_' (sudo ignores drop-ins with a '.')", o.Name)
+	}
+	if o.Packaged && o.Name != DefaultName {
+		return fmt.Errorf("name %q: the hubd package ships %s.service, /etc/pam.d/%s and /etc/profile.d/%s.sh, so a packaged host is named %q",
+			o.Name, DefaultName, DefaultName, DefaultName, DefaultName)
 	}
 	if o.HubUser == "" || o.HubUser == "root" {
 		return fmt.Errorf("hub user %q: the hub needs its own unprivileged account, e.g. %q", o.HubUser, DefaultHubUser)
@@ -113,8 +128,45 @@ func (o Options) ProfileFile() string { return filepath.Join(o.Etc, "profile.d",
 // Unit is the systemd unit's name, <Name>.service.
 func (o Options) Unit() string { return o.Name + ".service" }
 
-// UnitFile is /etc/systemd/system/<Name>.service.
-func (o Options) UnitFile() string { return filepath.Join(o.Etc, "systemd", "system", o.Unit()) }
+// UnitFile is /etc/systemd/system/<Name>.service, or the package's
+// /lib/systemd/system/hubd.service.
+func (o Options) UnitFile() string {
+	if o.Packaged {
+		return filepath.Join(o.root(), "lib", "systemd", "system", o.Unit())
+	}
+	return filepath.Join(o.Etc, "systemd", "system", o.Unit())
+}
+
+// root is "/" except in unit tests, where Etc is a temporary ".../etc".
+func (o Options) root() string {
+	if o.Etc == "" {
+		return "/"
+	}
+	return filepath.Dir(o.Etc)
+}
+
+// hubBinary is the hubd the unit and the alias run: the package's, or
+// the copy setup installs at spawner.helper_path.
+func (o Options) hubBinary() string {
+	if o.Packaged {
+		return PackagedBinary
+	}
+	return o.Config.Spawner.HelperPath
+}
+
+// fromPackage reports whether the hubd package installs path, so that
+// setup leaves it to dpkg. The package's PAM service is named hubd; a
+// configuration naming another service gets its file from setup.
+func (o Options) fromPackage(path string) bool {
+	if !o.Packaged {
+		return false
+	}
+	switch path {
+	case PackagedBinary, o.UnitFile(), o.ProfileFile(), filepath.Join(o.Etc, "pam.d", DefaultName):
+		return true
+	}
+	return false
+}
 
 // RecordFile is where setup records what it created, beside the config:
 // /etc/hubd/hubd.toml → /etc/hubd/hubd.setup.json.

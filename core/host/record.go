@@ -27,6 +27,8 @@ type Record struct {
 	CreatedConfig bool `json:"created_config,omitempty"`
 	// InstalledHelper is true when setup wrote spawner.helper_path.
 	InstalledHelper bool `json:"installed_helper,omitempty"`
+	// Packaged is true when the hubd Debian package ran setup.
+	Packaged bool `json:"packaged,omitempty"`
 }
 
 func (r *Record) add(list *[]string, item string) {

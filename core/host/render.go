@@ -45,13 +45,13 @@ func (o Options) unitFile() ([]byte, error) {
 		BindLowPorts                                     bool
 	}{
 		User: o.HubUser, Group: o.hubGroup(), SupplementaryGroups: ShadowGroup,
-		Binary: o.Config.Spawner.HelperPath, Config: o.ConfigPath,
+		Binary: o.hubBinary(), Config: o.ConfigPath,
 		BindLowPorts: lowPort(o.Config.Hub.Listen),
 	})
 }
 
 func (o Options) profileFile() ([]byte, error) {
-	return render("profile-hubd.sh", struct{ Binary, Config string }{o.Config.Spawner.HelperPath, o.ConfigPath})
+	return render("profile-hubd.sh", struct{ Binary, Config string }{o.hubBinary(), o.ConfigPath})
 }
 
 // lowPort reports whether addr's port needs CAP_NET_BIND_SERVICE.

@@ -49,6 +49,8 @@ func Setup(ctx context.Context, o Options, dryRun bool, out io.Writer) ([]Result
 			o.ConfigPath, rec.Name, rec.HubUser)
 	}
 	rec.Name, rec.HubUser = o.Name, o.HubUser
+	modeChanged := rec.Packaged != o.Packaged
+	rec.Packaged = o.Packaged
 	steps := o.Steps(&rec)
 	results := make([]Result, 0, len(steps))
 	var failure error
@@ -63,7 +65,7 @@ func Setup(ctx context.Context, o Options, dryRun bool, out io.Writer) ([]Result
 			break
 		}
 	}
-	if !dryRun && slices.ContainsFunc(results, func(r Result) bool { return r.Status == Changed || r.Status == Failed }) {
+	if !dryRun && (modeChanged || slices.ContainsFunc(results, func(r Result) bool { return r.Status == Changed || r.Status == Failed })) {
 		if _, err := rec.save(o.RecordFile()); err != nil {
 			failure = errors.Join(failure, err)
 		}
@@ -83,7 +85,8 @@ func runStep(ctx context.Context, s Step, dryRun bool, out io.Writer) Result {
 	}
 	var notes []Change
 	for _, c := range all {
-		if c.Warn {
+		// A step without Apply (a file the package owns) only informs.
+		if c.Warn || s.Apply == nil {
 			notes = append(notes, c)
 		} else {
 			r.Changes = append(r.Changes, c)
@@ -145,7 +148,13 @@ func summarize(out io.Writer, o Options, results []Result, dryRun bool, failure 
 		fmt.Fprintf(out, "setup done: %d steps changed, %d unchanged.\n", count[Changed], count[Unchanged])
 		fmt.Fprintf(out, "next: review %s, add members with `usermod -aG %s USER`, check with `hubd doctor%s`",
 			o.ConfigPath, o.Config.Auth.AllowedGroup, o.configFlag())
-		if o.Systemd {
+		switch {
+		case !o.Systemd:
+			// No systemd to start it: the hub account runs it, with the
+			// groups /etc/group gives it (shadow), as the unit would.
+			fmt.Fprintf(out, ", then start the hub with `runuser -u %s -- %s serve%s` (this machine does not run systemd)",
+				o.HubUser, o.hubBinary(), o.configFlag())
+		case !o.Packaged: // the package enables and starts the unit itself
 			fmt.Fprintf(out, ", then start the hub with `systemctl enable --now %s`", o.Unit())
 		}
 		fmt.Fprintln(out, ".")

@@ -367,8 +367,35 @@ func (o Options) fileStep(name, path string, mode fs.FileMode, open func() (io.R
 	return &fileStep{o: o, name: name, path: path, mode: mode, open: open, rec: rec}
 }
 
+// step is the file's setup step. A file the package installs is only
+// checked: dpkg owns it (and keeps an admin's edits of a conffile), so a
+// difference is reported, never written over.
 func (f *fileStep) step() Step {
+	if f.o.fromPackage(f.path) {
+		return Step{Name: f.name + " " + f.path, Check: f.checkPackaged}
+	}
 	return Step{Name: f.name + " " + f.path, Check: f.check, Apply: f.apply}
+}
+
+// checkPackaged: a missing file is wrong (dpkg restores it), a different
+// one is worth a look (an edited conffile, a unit this configuration
+// would want changed, or a hubd other than the package's).
+func (f *fileStep) checkPackaged(ctx context.Context) ([]Change, error) {
+	ch, err := f.check(ctx)
+	if err != nil || len(ch) == 0 {
+		return ch, err
+	}
+	if _, err := os.Lstat(f.path); errors.Is(err, fs.ErrNotExist) {
+		return []Change{{What: f.path + " is missing; the hubd package installs it",
+			Fix: "apt-get install --reinstall -o Dpkg::Options::=--force-confmiss hubd"}}, nil
+	}
+	what := make([]string, len(ch))
+	for i, c := range ch {
+		what[i] = c.What
+	}
+	return []Change{{Warn: true,
+		What: f.path + " is the hubd package's, edited or not what this hubd and configuration would install: " + strings.Join(what, "; "),
+		Fix:  "dpkg --verify hubd; keep a deliberate edit (dpkg keeps edited conffiles), put unit changes in `systemctl edit " + f.o.Unit() + "`"}}, nil
 }
 
 func (f *fileStep) check(context.Context) ([]Change, error) {
@@ -486,7 +513,9 @@ func (o Options) reloadStep(unit *fileStep) Step {
 			if err != nil {
 				return nil, err
 			}
-			if len(pending) == 0 && out != "yes" {
+			// Setup does not write the package's unit, so only systemd's
+			// own answer counts for it.
+			if (len(pending) == 0 || o.fromPackage(unit.path)) && out != "yes" {
 				return nil, nil
 			}
 			return []Change{{What: "reload systemd so it sees " + o.Unit(), Fix: "systemctl daemon-reload"}}, nil

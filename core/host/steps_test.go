@@ -208,7 +208,7 @@ func TestUninstallRemovesOnlyWhatSetupCreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := Uninstall(context.Background(), o, false, &out); err != nil {
+	if err := Uninstall(context.Background(), o, UninstallMode{}, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	want := [][]string{{"systemctl", "disable", "--now", "hubtest-nx.service"}, {"systemctl", "daemon-reload"}}
@@ -226,7 +226,7 @@ func TestUninstallRemovesOnlyWhatSetupCreated(t *testing.T) {
 
 	run.calls = nil
 	out.Reset()
-	if err := Uninstall(context.Background(), o, true, &out); err != nil {
+	if err := Uninstall(context.Background(), o, UninstallMode{Purge: true}, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	want = [][]string{{"systemctl", "daemon-reload"}, {"userdel", "nobody"}}

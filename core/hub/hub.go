@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -402,6 +403,47 @@ func (h *Hub) stop(ctx context.Context, u store.User, server, reason, by string)
 	h.log.Info("server stopped", "user", u.Name, "reason", reason, "by", by)
 	h.audit(context.WithoutCancel(ctx), by, "server.stop", u.Name, reason)
 	return nil
+}
+
+// stopAllParallel bounds StopAll: each stop may wait up to
+// spawner.stop_timeout for a server to exit.
+const stopAllParallel = 8
+
+// StopAll stops every active server, as for good (uninstalling hubd): each
+// is asked to exit and killed only after spawner.stop_timeout, and
+// recorded as stopped with reason and by. It returns the users whose
+// servers it stopped and every failure, after trying them all.
+func (h *Hub) StopAll(ctx context.Context, reason, by string) ([]string, error) {
+	servers, err := h.store.ActiveServers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the servers to stop: %w", err)
+	}
+	var (
+		mu      sync.Mutex
+		stopped []string
+		errs    []error
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, stopAllParallel)
+	)
+	for _, srv := range servers {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := h.Stop(ctx, store.User{ID: srv.UserID, Name: srv.User}, srv.Name, reason, by)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				stopped = append(stopped, srv.User)
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(stopped)
+	return stopped, errors.Join(errs...)
 }
 
 func (h *Hub) audit(ctx context.Context, actor, action, target, detail string) {

@@ -4,6 +4,7 @@
 package fsutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // WriteFileAtomic writes data to path through a temporary file in the same
@@ -137,3 +139,32 @@ func (l *Lock) Release() {
 
 // File exposes the descriptor so a re-executed hub can inherit the lock.
 func (l *Lock) File() *os.File { return l.f }
+
+// ErrHolderAlive is returned by StopHolder when the holder kept the lock
+// for the whole wait after SIGTERM.
+var ErrHolderAlive = errors.New("still running after SIGTERM")
+
+// StopHolder sends SIGTERM to pid, the holder of the lock at path (a
+// running hub), and takes the lock once the holder lets go, waiting at
+// most wait.
+func StopHolder(ctx context.Context, path string, pid int, wait time.Duration) (*Lock, error) {
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return nil, fmt.Errorf("send SIGTERM to pid %d: %w", pid, err)
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return nil, fmt.Errorf("pid %d: %w for %s", pid, ErrHolderAlive, wait)
+		case <-tick.C:
+			if lock, _, err := TryLock(path); err == nil {
+				return lock, nil
+			}
+		}
+	}
+}
