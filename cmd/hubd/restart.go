@@ -4,20 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/hubd/hubd/core/admin/client"
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/version"
+	"github.com/hubd/hubd/upgrade"
 )
 
 func cmdRestart(ctx context.Context, e *env, args []string) int {
-	fs := e.flags("restart", "restart [--reason TEXT] [--no-wait] [--config PATH]", `
+	fs := e.flags("restart", "restart [--reason TEXT] [--no-wait] [--if-running] [--config PATH]", `
 Ask the running hub to restart itself in place: it hands its listening
 sockets to a fresh copy of the installed hubd binary, so no connection is
 refused and every user's server keeps running. Members of the hub's group
 may run it (the restart-hub alias calls it); it is rate limited and written
-to the audit log with your uid.`)
+to the audit log with your uid. When the installed hubd needs a newer
+database schema (and hub.auto_upgrade_db is off), the restart is refused and
+the running hub keeps serving until the database is upgraded.`)
 	reason := fs.String("reason", "", "why, for the audit log")
 	noWait := fs.Bool("no-wait", false, "return once the hub has accepted the request")
+	ifRunning := fs.Bool("if-running", false, "do nothing, successfully, when no hub answers on the admin socket (for package upgrades)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the hub to be back")
 	if code, done := parse(fs, args); done {
 		return code
@@ -28,7 +36,15 @@ to the audit log with your uid.`)
 	}
 	c := &client.Client{Socket: cfg.Admin.Socket}
 	before, err := c.Status(ctx)
+	var down *client.NotRunningError
+	if *ifRunning && errors.As(err, &down) {
+		fmt.Fprintf(e.stdout, "no hub answers on %s: nothing to restart\n", cfg.Admin.Socket)
+		return 0
+	}
 	if err != nil {
+		return e.fail("%v", err)
+	}
+	if err := canServe(ctx, cfg); err != nil {
 		return e.fail("%v", err)
 	}
 	res, err := c.Restart(ctx, *reason)
@@ -59,4 +75,30 @@ to the audit log with your uid.`)
 		}
 	}
 	return e.fail("the hub did not come back within %s: see `journalctl -u hubd`", *timeout)
+}
+
+// canServe refuses a restart into this hubd when it could not serve the
+// database: the new process would exit at once and the hub would be down,
+// while the running one can keep serving until the admin upgrades the
+// schema. A database the caller cannot read (a member) is not checked.
+func canServe(ctx context.Context, cfg config.Config) error {
+	if cfg.Hub.AutoUpgradeDB {
+		return nil
+	}
+	f, err := os.Open(cfg.Data.DB)
+	if err != nil {
+		return nil
+	}
+	f.Close()
+	st, err := store.Open(ctx, cfg.Data.DB, store.Options{ReadOnly: true})
+	if err != nil {
+		return nil
+	}
+	defer st.Close()
+	var behind *upgrade.BehindError
+	if err := upgrade.Check(ctx, st.DB(), upgrade.Steps()); errors.As(err, &behind) {
+		return fmt.Errorf("not restarting into hubd %s: %v. The running hub keeps serving meanwhile; switch with `systemctl stop hubd && hubd upgrade-db && systemctl start hubd` (or set hub.auto_upgrade_db = true)",
+			version.Version, err)
+	}
+	return nil
 }

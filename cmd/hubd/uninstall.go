@@ -35,6 +35,7 @@ With --purge those go too, but only what setup created itself: an account,
 group or directory that existed before setup is never removed. Run as root.`)
 	names := nameFlags(fs)
 	purge := fs.Bool("purge", false, "also remove the data, backups, logs, shared environment, configuration, accounts and groups setup created")
+	packaged := fs.Bool("packaged", false, "the hubd Debian package runs uninstall: leave the files it installs to dpkg (as setup recorded)")
 	plan := fs.String("purge-plan", "", "instead of purging, write what --purge would remove to `FILE` (for the Debian package's postrm, which purges after hubd itself is gone)")
 	if code, done := parse(fs, args); done {
 		return code
@@ -49,6 +50,7 @@ group or directory that existed before setup is never removed. Run as root.`)
 	if err != nil {
 		return e.fail("%v", err)
 	}
+	o.Packaged = o.Packaged || *packaged
 	o.StopServers = func(ctx context.Context) (string, error) { return stopHubAndServers(ctx, o.Config, o.Logger) }
 	if err := host.Uninstall(ctx, o, host.UninstallMode{Purge: *purge, PurgePlan: *plan}, e.stdout); err != nil {
 		return 1

@@ -205,7 +205,13 @@ func (o Options) startCommand() string {
 	if o.Systemd {
 		return "systemctl start " + o.Unit()
 	}
-	return "hubd serve" + o.configFlag()
+	return o.serveCommand()
+}
+
+// serveCommand runs the hub without systemd: as the hub account, with the
+// groups /etc/group gives it (shadow), as the unit would.
+func (o Options) serveCommand() string {
+	return "runuser -u " + o.HubUser + " -- " + o.hubBinary() + " serve" + o.configFlag()
 }
 
 // asHub is the argv that runs a command as the hub user with the groups

@@ -42,21 +42,48 @@ func (o Options) sudoersFile() ([]byte, error) {
 func (o Options) unitFile() ([]byte, error) {
 	return render("hubd.service", struct {
 		User, Group, SupplementaryGroups, Binary, Config string
-		BindLowPorts                                     bool
+		BindLowPorts, Packaged                           bool
 	}{
 		User: o.HubUser, Group: o.hubGroup(), SupplementaryGroups: ShadowGroup,
 		Binary: o.hubBinary(), Config: o.ConfigPath,
-		BindLowPorts: lowPort(o.Config.Hub.Listen),
+		BindLowPorts: lowPort(o.Config.Hub.Listen), Packaged: o.Packaged,
 	})
 }
 
 func (o Options) profileFile() ([]byte, error) {
-	return render("profile-hubd.sh", struct{ Binary, Config string }{o.hubBinary(), o.ConfigPath})
+	return render("profile-hubd.sh", struct {
+		Binary, Config string
+		Packaged       bool
+	}{o.hubBinary(), o.ConfigPath, o.Packaged})
 }
+
+func (o Options) pamFile() ([]byte, error) { return render("pam.d-hubd", nil) }
 
 // lowPort reports whether addr's port needs CAP_NET_BIND_SERVICE.
 func lowPort(addr string) bool {
 	_, port, err := net.SplitHostPort(addr)
 	n, perr := strconv.Atoi(port)
 	return err == nil && perr == nil && n < 1024
+}
+
+// PackageFiles renders the files the hubd Debian package ships besides the
+// binaries, by path: the unit, the PAM service and the restart-hub alias,
+// exactly as setup checks them on a packaged host set up with the defaults.
+func PackageFiles() (map[string][]byte, error) {
+	c := config.Default()
+	c.Spawner.HelperPath = PackagedBinary
+	o := Options{Config: c, ConfigPath: config.DefaultPath, Name: DefaultName, HubUser: DefaultHubUser, Etc: "/etc", Packaged: true}
+	out := map[string][]byte{}
+	for path, f := range map[string]func() ([]byte, error){
+		o.UnitFile():    o.unitFile,
+		o.PAMFile():     o.pamFile,
+		o.ProfileFile(): o.profileFile,
+	} {
+		b, err := f()
+		if err != nil {
+			return nil, err
+		}
+		out[path] = b
+	}
+	return out, nil
 }

@@ -150,10 +150,7 @@ func summarize(out io.Writer, o Options, results []Result, dryRun bool, failure 
 			o.ConfigPath, o.Config.Auth.AllowedGroup, o.configFlag())
 		switch {
 		case !o.Systemd:
-			// No systemd to start it: the hub account runs it, with the
-			// groups /etc/group gives it (shadow), as the unit would.
-			fmt.Fprintf(out, ", then start the hub with `runuser -u %s -- %s serve%s` (this machine does not run systemd)",
-				o.HubUser, o.hubBinary(), o.configFlag())
+			fmt.Fprintf(out, ", then start the hub with `%s` (this machine does not run systemd)", o.serveCommand())
 		case !o.Packaged: // the package enables and starts the unit itself
 			fmt.Fprintf(out, ", then start the hub with `systemctl enable --now %s`", o.Unit())
 		}

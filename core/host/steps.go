@@ -84,7 +84,7 @@ func (o Options) Steps(rec *Record) []Step {
 	steps = append(steps,
 		config.step(),
 		helper.step(),
-		o.fileStep("PAM service", o.PAMFile(), 0o644, fromBytes(func() ([]byte, error) { return render("pam.d-hubd", nil) }), rec).step(),
+		o.fileStep("PAM service", o.PAMFile(), 0o644, fromBytes(o.pamFile), rec).step(),
 		sudoers.step(),
 		unit.step(),
 	)
