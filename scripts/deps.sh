@@ -11,7 +11,7 @@ build_pkgs=(make git gcc libc6-dev libpam0g-dev ca-certificates)
 run_pkgs=(sudo acl procps psmisc util-linux passwd
   jupyterhub python3-notebook python3-ipykernel
   python3-venv python3-pip python3-setuptools python3-wheel)
-test_pkgs=(pamtester libpam-wrapper socat tmux sqlite3 curl systemd dbus chromium
+test_pkgs=(pamtester libpam-wrapper socat tmux sqlite3 curl systemd dbus chromium lintian
   slapd ldap-utils nslcd libnss-ldapd libpam-ldapd)
 bench_pkgs=(wrk)
 
