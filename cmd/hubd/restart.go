@@ -96,7 +96,7 @@ func canServe(ctx context.Context, cfg config.Config) error {
 	}
 	defer st.Close()
 	var behind *upgrade.BehindError
-	if err := upgrade.Check(ctx, st.DB(), upgrade.Steps()); errors.As(err, &behind) {
+	if err := st.Check(ctx); errors.As(err, &behind) {
 		return fmt.Errorf("not restarting into hubd %s: %v. The running hub keeps serving meanwhile; switch with `systemctl stop hubd && hubd upgrade-db && systemctl start hubd` (or set hub.auto_upgrade_db = true)",
 			version.Version, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hubd/hubd/core/host"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/proxy"
+	"github.com/hubd/hubd/core/server"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/fsutil"
 )
@@ -87,7 +88,7 @@ func stopHubAndServers(ctx context.Context, cfg config.Config, log *slog.Logger)
 		return "", err
 	}
 	defer st.Close()
-	spawners, err := newSpawners(cfg, log)
+	spawners, err := server.NewSpawners(cfg, log)
 	if err != nil {
 		return "", err
 	}

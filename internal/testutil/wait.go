@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -16,4 +17,18 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Poll calls f until it returns nil or d has passed, and then returns f's
+// last error: for waits longer than WaitFor's, whose reason matters.
+func Poll(d time.Duration, f func() error) error {
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval, not synchronisation
+	}
+	return fmt.Errorf("gave up after %s: %w", d, err)
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/host"
+	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -194,7 +195,7 @@ func mainFlow(t *testing.T, n *nsSystemd, deb1, deb2, v1, v2 string) {
 		out := n.apt(t, "install", "-y", "--no-install-recommends", deb2)
 		// Keep the load on a moment after the upgrade, then stop it.
 		target := l.ok.Load() + 20
-		_ = waitFor(10*time.Second, func() error {
+		_ = testutil.Poll(10*time.Second, func() error {
 			if l.ok.Load() < target {
 				return errors.New("waiting for requests")
 			}
@@ -324,7 +325,10 @@ func mainFlow(t *testing.T, n *nsSystemd, deb1, deb2, v1, v2 string) {
 // keeps it byte for byte, without a prompt (stdin is /dev/null), and the
 // hub runs with it; a purge leaves it (the package did not make it).
 func handMadeConfig(t *testing.T, n *nsSystemd, deb string) {
-	port := freePort(t)
+	port, err := spawner.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	mine := fmt.Sprintf("# my hub, written by hand\n[hub]\nlisten = \"127.0.0.1:%d\"\n", port)
 	if err := os.MkdirAll("/etc/hubd", 0o755); err != nil {
 		t.Fatal(err)
@@ -337,7 +341,7 @@ func handMadeConfig(t *testing.T, n *nsSystemd, deb string) {
 	if got, _ := os.ReadFile("/etc/hubd/hubd.toml"); string(got) != mine {
 		t.Errorf("the install changed the hand-made configuration:\n%s", got)
 	}
-	if err := waitFor(30*time.Second, func() error { return answers(fmt.Sprintf("http://127.0.0.1:%d", port)) }); err != nil {
+	if err := testutil.Poll(30*time.Second, func() error { return answers(fmt.Sprintf("http://127.0.0.1:%d", port)) }); err != nil {
 		t.Errorf("the hub does not answer on the hand-made listen address: %v\n%s", err, n.journal())
 	}
 	// helper_path is not in the file, so the default /usr/local/bin/hubd
@@ -363,7 +367,11 @@ func handMadeConfig(t *testing.T, n *nsSystemd, deb string) {
 // and a purge still cleans up.
 func badSudoers(t *testing.T, n *nsSystemd, work, deb string) {
 	helper := filepath.Join(work, "hub:bad", "hubd")
-	cfg := fmt.Sprintf("[hub]\nlisten = \"127.0.0.1:%d\"\n[spawner]\nhelper_path = %q\n", freePort(t), helper)
+	port, err := spawner.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf("[hub]\nlisten = \"127.0.0.1:%d\"\n[spawner]\nhelper_path = %q\n", port, helper)
 	if err := os.MkdirAll("/etc/hubd", 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -592,7 +600,7 @@ func (c *hubClient) startServer(t *testing.T, n *nsSystemd) int {
 		t.Fatalf("login: status %d", r.StatusCode)
 	}
 	c.get(t, "/hub/spawn")
-	if err := waitFor(90*time.Second, func() error {
+	if err := testutil.Poll(90*time.Second, func() error {
 		r, body := c.get(t, "/user/"+member+"/api")
 		if r.StatusCode != 200 || !strings.Contains(body, "version") {
 			return fmt.Errorf("status %d: %.200s", r.StatusCode, body)
@@ -780,18 +788,6 @@ func describe(p string) string {
 	return s
 }
 
-func waitFor(d time.Duration, f func() error) error {
-	deadline := time.Now().Add(d)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond) // poll interval, not synchronisation
-	}
-	return fmt.Errorf("gave up after %s: %w", d, err)
-}
-
 func mustRun(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -799,16 +795,6 @@ func mustRun(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // --- the machine before and after ----------------------------------------------

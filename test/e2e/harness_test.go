@@ -301,17 +301,7 @@ func (p *hubProcess) stop() {
 }
 
 // waitFor polls f until it succeeds or the deadline passes.
-func waitFor(d time.Duration, f func() error) error {
-	deadline := time.Now().Add(d)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond) // poll interval, not synchronisation
-	}
-	return fmt.Errorf("gave up after %s: %w", d, err)
-}
+func waitFor(d time.Duration, f func() error) error { return testutil.Poll(d, f) }
 
 func teardown() {
 	if env.hub != nil {
