@@ -240,3 +240,115 @@ func TestUninstallRemovesOnlyWhatSetupCreated(t *testing.T) {
 		t.Errorf("purge removed a directory setup did not create: %v", err)
 	}
 }
+
+// On a packaged host the files dpkg installs are only checked (an edited
+// conffile is a warning, a missing one a failure with the reinstall fix),
+// and uninstall stops the servers first, leaves those files to dpkg and
+// writes the purge plan the package's postrm carries out.
+func TestPackagedHostLeavesThePackageFilesToDpkg(t *testing.T) {
+	run := &fakeRunner{}
+	o := testOptions(t, run)
+	o.Name, o.Packaged, o.Config.Auth.PAMService = DefaultName, true, DefaultName
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := PackageFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Dir(o.Etc)
+	for path, data := range files {
+		if filepath.Join(root, path) == o.ProfileFile() {
+			data = append(data, "alias mine=true\n"...) // the admin's edit
+		}
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, path), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(o.PAMFile()); err != nil {
+		t.Fatal(err)
+	}
+	var rec Record
+	checked := map[string][]Change{}
+	for _, s := range o.Steps(&rec) {
+		for _, f := range []string{o.UnitFile(), o.PAMFile(), o.ProfileFile()} {
+			if s.Name == "systemd unit "+f || s.Name == "PAM service "+f || s.Name == "restart-hub alias "+f {
+				if s.Apply != nil {
+					t.Errorf("setup would write the package's %s", f)
+				}
+				checked[f], _ = s.Check(context.Background())
+			}
+		}
+	}
+	// The unit here runs the package's hubd with this test's paths, which
+	// differ from the defaults PackageFiles renders: a warning too.
+	if ch := checked[o.UnitFile()]; len(ch) != 1 || !ch[0].Warn {
+		t.Errorf("unit: %+v, want one warning", ch)
+	}
+	if ch := checked[o.ProfileFile()]; len(ch) != 1 || !ch[0].Warn || !strings.Contains(ch[0].Fix, "dpkg --verify hubd") {
+		t.Errorf("edited alias: %+v, want one warning", ch)
+	}
+	if ch := checked[o.PAMFile()]; len(ch) != 1 || ch[0].Warn || !strings.Contains(ch[0].Fix, "--force-confmiss") {
+		t.Errorf("missing PAM file: %+v, want a failure with the reinstall fix", ch)
+	}
+
+	dataDir := filepath.Dir(o.Config.Data.DB)
+	for _, d := range []string{dataDir, filepath.Dir(o.ConfigPath), filepath.Dir(o.SudoersFile())} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(o.SudoersFile(), []byte("x"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	rec = Record{Name: o.Name, HubUser: o.HubUser, Packaged: true, CreatedConfig: true, CreatedUsers: []string{o.HubUser},
+		CreatedDirs: []string{dataDir, filepath.Dir(o.ConfigPath)}}
+	if _, err := rec.save(o.RecordFile()); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	o.StopServers = func(context.Context) (string, error) {
+		if _, err := os.Stat(o.SudoersFile()); err != nil {
+			t.Error("the servers were stopped after the sudoers rule was removed")
+		}
+		order = append(order, "stop")
+		return "stopped", nil
+	}
+	plan := filepath.Join(filepath.Dir(o.ConfigPath), "hubd.purge-plan")
+	var out bytes.Buffer
+	if err := Uninstall(context.Background(), o, UninstallMode{PurgePlan: plan}, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(order) != 1 || len(run.calls) != 0 {
+		t.Errorf("stop hook calls %v, commands %q; want the hook once and no systemctl (dpkg's helpers do that)", order, run.calls)
+	}
+	if _, err := os.Stat(o.SudoersFile()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the sudoers rule is still there: %v", err)
+	}
+	for _, f := range []string{o.UnitFile(), o.ProfileFile()} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("uninstall removed the package's %s: %v", f, err)
+		}
+	}
+	got, err := os.ReadFile(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(got)), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	want := []string{"file " + o.ConfigPath, "user " + o.HubUser, "tree " + dataDir, "file " + o.RecordFile(), "file " + plan,
+		"dir " + filepath.Dir(o.ConfigPath)}
+	if !slices.Equal(lines, want) {
+		t.Errorf("purge plan:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := encodePlan([]Removal{{RemoveTree, "/var/lib/hub\nd"}}); err == nil {
+		t.Error("a plan with a line break in a path was written")
+	}
+}

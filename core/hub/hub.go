@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/sharedenv"
@@ -422,15 +424,11 @@ func (h *Hub) StopAll(ctx context.Context, reason, by string) ([]string, error) 
 		mu      sync.Mutex
 		stopped []string
 		errs    []error
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, stopAllParallel)
+		g       errgroup.Group
 	)
+	g.SetLimit(stopAllParallel)
 	for _, srv := range servers {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			err := h.Stop(ctx, store.User{ID: srv.UserID, Name: srv.User}, srv.Name, reason, by)
 			mu.Lock()
 			defer mu.Unlock()
@@ -439,9 +437,10 @@ func (h *Hub) StopAll(ctx context.Context, reason, by string) ([]string, error) 
 			} else {
 				stopped = append(stopped, srv.User)
 			}
-		}()
+			return nil // every server is tried; the failures are joined below
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	slices.Sort(stopped)
 	return stopped, errors.Join(errs...)
 }

@@ -218,3 +218,25 @@ func TestCullerLeavesPendingAndNeverActiveAlone(t *testing.T) {
 		t.Fatal("a server silent since its start two hours ago was kept")
 	}
 }
+
+func TestStopAllStopsEveryActiveServerAndRecordsWhy(t *testing.T) {
+	f := newFixture(t, config.Culler{})
+	ctx := context.Background()
+	a, b := f.running(t, "ann"), f.running(t, "bo")
+	stopped, err := f.hub.StopAll(ctx, "hubd was uninstalled", "root")
+	if err != nil || strings.Join(stopped, ",") != "ann,bo" {
+		t.Fatalf("StopAll = %v, %v; want ann,bo", stopped, err)
+	}
+	for _, s := range []store.Server{a, b} {
+		got := f.server(t, s)
+		if got.State != store.StateStopped || got.StopReason != "hubd was uninstalled" || got.StoppedBy != "root" {
+			t.Errorf("%s's server: state %s, reason %q, by %q", got.User, got.State, got.StopReason, got.StoppedBy)
+		}
+		if st, _ := f.sp.Poll(ctx, got.User, spawner.State{PID: s.Port}); st.Running {
+			t.Errorf("%s's server still runs", got.User)
+		}
+	}
+	if stopped, err := f.hub.StopAll(ctx, "again", "root"); err != nil || len(stopped) != 0 {
+		t.Errorf("a second StopAll = %v, %v; want nothing to do", stopped, err)
+	}
+}
