@@ -32,7 +32,9 @@ build:
 	CGO_ENABLED=1 $(GO) build $(BUILDFLAGS) -ldflags '$(LDFLAGS) -extldflags "-Wl,-z,relro,-z,now"' -o $(BIN)/hubd ./cmd/hubd
 	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/hubtui ./cmd/hubtui
 
-deb: build
+deb:
+	scripts/deps.sh build
+	$(MAKE) --no-print-directory build
 	scripts/deb/build.sh '$(VERSION)' '$(BIN)' '$(DIST)'
 
 deps:
