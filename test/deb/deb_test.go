@@ -768,6 +768,11 @@ func treeListing(t *testing.T, dir, skip string) string {
 // describe is a path's type, mode, owner and content (sha256 of a file,
 // target of a link); not its times, which reads and rewrites change.
 func describe(p string) string {
+	return describeContent(p, func(b []byte) []byte { return b })
+}
+
+// describeContent is describe with the sha256 of view(the file's content).
+func describeContent(p string, view func([]byte) []byte) string {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return p + " " + err.Error()
@@ -780,7 +785,7 @@ func describe(p string) string {
 		if err != nil {
 			return s + " " + err.Error()
 		}
-		s += fmt.Sprintf(" %x", sha256.Sum256(data))
+		s += fmt.Sprintf(" %x", sha256.Sum256(view(data)))
 	case fi.Mode()&fs.ModeSymlink != 0:
 		target, _ := os.Readlink(p)
 		s += " → " + target
@@ -843,16 +848,46 @@ type snapshot struct {
 // account change, also for the test's own member.
 var shadowBackups = []string{"/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/subuid-", "/etc/subgid-"}
 
+// accountFiles are compared entry by entry, without other tests' accounts.
+var accountFiles = []string{"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid", "/etc/subgid"}
+
+// ourAccounts drops the entries (and group memberships) of other tests'
+// hubtest* accounts from an account database: tests that do not share
+// this machine's host lock may create and remove them meanwhile. The
+// product's accounts and this test's own hubtest-deb-* are all kept.
+func ourAccounts(db string) string {
+	foreign := func(name string) bool {
+		return strings.HasPrefix(name, "hubtest") && !strings.HasPrefix(name, "hubtest-deb")
+	}
+	var out []string
+	for _, line := range strings.Split(db, "\n") {
+		fields := strings.Split(line, ":")
+		if foreign(fields[0]) {
+			continue
+		}
+		for i := 1; i < len(fields); i++ {
+			names := strings.Split(fields[i], ",")
+			fields[i] = strings.Join(slices.DeleteFunc(names, foreign), ",")
+		}
+		out = append(out, strings.Join(fields, ":"))
+	}
+	return strings.Join(out, "\n")
+}
+
 func takeSnapshot(t *testing.T) snapshot {
 	t.Helper()
 	var s snapshot
-	s.accounts = mustRun(t, "getent", "passwd") + mustRun(t, "getent", "group")
+	s.accounts = ourAccounts(mustRun(t, "getent", "passwd") + mustRun(t, "getent", "group"))
 	var etc strings.Builder
 	err := filepath.WalkDir("/etc", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(shadowBackups, p) {
+		switch {
+		case slices.Contains(shadowBackups, p):
+		case slices.Contains(accountFiles, p):
+			etc.WriteString(describeContent(p, func(b []byte) []byte { return []byte(ourAccounts(string(b))) }) + "\n")
+		default:
 			etc.WriteString(describe(p) + "\n")
 		}
 		return nil
@@ -912,4 +947,13 @@ func lineDiff(before, after string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+func TestOurAccountsIgnoresOtherTests(t *testing.T) {
+	db := "root:x:0:0::/root:/bin/bash\nhubtest-e2e-bob:x:1002:1003::/home/b:/bin/bash\n" +
+		"shadow:x:42:hub,hubtest-e2e-hub\nhubtest-e2e:x:1001:hubtest-e2e-alice\njupyterhub:x:1009:hubtest-deb-alice,hubtest-e2e-bob"
+	want := "root:x:0:0::/root:/bin/bash\nshadow:x:42:hub\njupyterhub:x:1009:hubtest-deb-alice"
+	if got := ourAccounts(db); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
 }
