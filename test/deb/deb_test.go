@@ -124,6 +124,8 @@ func TestPackage(t *testing.T) {
 		handMadeConfig(t, n, deb1)
 	}) || !t.Run("a sudoers rule that does not validate is never installed", func(t *testing.T) {
 		badSudoers(t, n, work, deb1)
+	}) || !t.Run("without systemd: told how to start the hub, upgraded in place, stopped by the purge", func(t *testing.T) {
+		withoutSystemd(t, deb1, deb2, v2)
 	}) {
 		return
 	}
@@ -402,6 +404,77 @@ func badSudoers(t *testing.T, n *nsSystemd, work, deb string) {
 	for _, gone := range []string{helper, filepath.Dir(helper), "/etc/hubd/hubd.setup.json", "/var/lib/hubd"} {
 		if _, err := os.Lstat(gone); err == nil {
 			t.Errorf("%s is still there after the purge", gone)
+		}
+	}
+}
+
+// withoutSystemd: the package on a machine without systemd (dpkg runs on
+// the host with /run/systemd hidden, so the test means the same on a host
+// booted with systemd). The install does not fail and says how to start
+// the hub; the hub started that way is restarted in place by an upgrade
+// and stopped (SIGTERM through its lock file) by the purge.
+func withoutSystemd(t *testing.T, deb1, deb2, v2 string) {
+	apt := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c",
+			`mount -t tmpfs -o size=1m tmpfs /run/systemd 2>/dev/null; exec "$@"`, "sh",
+			"apt-get", "-q", "-o", "DPkg::Lock::Timeout=600"}, args...)...)
+		cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive"}
+		out, err := cmd.CombinedOutput()
+		t.Logf("apt-get %s (no systemd):\n%s", strings.Join(args, " "), out)
+		if err != nil {
+			t.Fatalf("apt-get %s: %v", strings.Join(args, " "), err)
+		}
+		return string(out)
+	}
+	out := apt("install", "-y", "--no-install-recommends", deb1)
+	start := "runuser -u hub -- /usr/bin/hubd serve"
+	if !strings.Contains(out, "start the hub with `"+start+"` (this machine does not run systemd)") {
+		t.Fatalf("the install does not say how to start the hub without systemd")
+	}
+	hub := exec.Command("runuser", "-u", "hub", "--", "/usr/bin/hubd", "serve")
+	hub.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	hub.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var log bytes.Buffer
+	hub.Stdout, hub.Stderr = &log, &log
+	if err := hub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = hub.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = syscall.Kill(-hub.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	if err := testutil.Poll(30*time.Second, func() error { return answers(public) }); err != nil {
+		t.Fatalf("the hub started as told does not answer: %v\n%s", err, log.String())
+	}
+	c := &client.Client{Socket: "/run/hubd/hubd.sock"}
+	before, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = apt("install", "-y", "--no-install-recommends", deb2)
+	after, err := c.Status(context.Background())
+	if err != nil || after.Version != v2 || after.PID != before.PID || !strings.Contains(out, "hub restarted: version "+v2) {
+		t.Errorf("after the upgrade: %+v, %v; want version %s in the same process %d", after, err, v2, before.PID)
+	}
+	out = apt("purge", "-y", "hubd")
+	if !strings.Contains(out, fmt.Sprintf("stopped the hub (pid %d)", before.PID)) {
+		t.Errorf("the purge did not stop the hub")
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Errorf("the hub still runs after the purge")
+	}
+	for _, p := range productPaths {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s is still there after the purge", p)
 		}
 	}
 }
