@@ -148,3 +148,17 @@ func TestByteSizeAndDuration(t *testing.T) {
 		}
 	}
 }
+
+// The helper path goes into the sudoers rule verbatim: anything sudoers
+// reads as syntax is refused before setup writes the rule.
+func TestHelperPathIsSudoersSafe(t *testing.T) {
+	for _, p := range []string{"/usr/bin/hub d", "/usr/bin/hubd,/bin/sh", "/opt/a:b/hubd", `/usr/bin/hu\bd`, "/usr/bin/hubd=x"} {
+		_, err := Parse("x.toml", []byte("[spawner]\nhelper_path = \""+strings.ReplaceAll(p, `\`, `\\`)+"\"\n"))
+		if err == nil || !strings.Contains(err.Error(), "sudoers would read as syntax") {
+			t.Errorf("helper_path %q: %v", p, err)
+		}
+	}
+	if _, err := Parse("x.toml", []byte("[spawner]\nhelper_path = \"/usr/lib/hubd-1.2/hubd_helper+x\"\n")); err != nil {
+		t.Errorf("a plain path refused: %v", err)
+	}
+}

@@ -94,6 +94,8 @@ var (
 	versionRE    = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
 	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	kernelNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	// sudoersPathRE is a command path sudoers takes literally.
+	sudoersPathRE = regexp.MustCompile(`^/[A-Za-z0-9._+/-]+$`)
 )
 
 // Validate checks every value and returns an *Error listing all problems.
@@ -160,6 +162,11 @@ func (c Config) Validate() error {
 	v.atLeast("spawner.concurrent_spawn_limit", s.ConcurrentSpawnLimit, 0)
 	v.absPath("spawner.sudo_path", s.SudoPath)
 	v.absPath("spawner.helper_path", s.HelperPath)
+	if !sudoersPathRE.MatchString(s.HelperPath) {
+		// The path is written into the sudoers rule, where a space, ',',
+		// ':', '=' or '\\' would change what the rule allows.
+		v.add("spawner.helper_path", fmt.Sprintf("%q has characters that sudoers would read as syntax", s.HelperPath), "use letters, digits and . _ + - / only, e.g. \"/usr/bin/hubd\"")
+	}
 	if !spawner.ValidUnitPrefix(s.Systemd.UnitPrefix) {
 		v.add("spawner.systemd.unit_prefix", fmt.Sprintf("%q has characters not allowed in a unit name", s.Systemd.UnitPrefix), "letters, digits, '-' and '_'")
 	}
