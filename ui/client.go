@@ -25,6 +25,9 @@ type Client interface {
 	UpgradePlan(ctx context.Context) (wire.UpgradePlan, error)
 	RunUpgrade(ctx context.Context) (wire.UpgradePlan, error)
 	Events(ctx context.Context, q client.EventsQuery) (wire.Events, error)
+	Tokens(ctx context.Context, user, service string) (wire.Tokens, error)
+	CreateToken(ctx context.Context, req wire.TokenRequest) (wire.NewToken, error)
+	RevokeToken(ctx context.Context, id string) (wire.Token, error)
 }
 
 var _ Client = (*client.Client)(nil)
@@ -64,6 +67,10 @@ type (
 	eventsMsg struct {
 		events wire.Events
 		older  bool // a further page, to append
+		err    error
+	}
+	tokensMsg struct {
+		tokens wire.Tokens
 		err    error
 	}
 	// tickMsg asks for a refresh of what is on screen.
@@ -107,6 +114,11 @@ func fetchBackups(ctx context.Context, c Client) tea.Cmd {
 
 func fetchPlan(ctx context.Context, c Client) tea.Cmd {
 	return read(ctx, c.UpgradePlan, func(v wire.UpgradePlan, err error) tea.Msg { return planMsg{v, err} })
+}
+
+func fetchTokens(ctx context.Context, c Client) tea.Cmd {
+	return read(ctx, func(ctx context.Context) (wire.Tokens, error) { return c.Tokens(ctx, "", "") },
+		func(v wire.Tokens, err error) tea.Msg { return tokensMsg{v, err} })
 }
 
 // eventsPage is how many audit events one fetch brings.

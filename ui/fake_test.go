@@ -34,6 +34,9 @@ type fake struct {
 	stopErr error
 
 	stops    [][]string
+	tokens   []wire.Token
+	issued   []wire.TokenRequest
+	revoked  []string
 	restores []string
 	upgrades int
 	verifies []string
@@ -121,19 +124,49 @@ func (f *fake) Sessions(context.Context, string) (wire.Sessions, error) {
 	return s, f.read(nil)
 }
 
-// StopServers stops the servers of the users asked for: they leave the
-// sessions list.
+func (f *fake) Tokens(context.Context, string, string) (wire.Tokens, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return wire.Tokens{Tokens: slices.Clone(f.tokens)}, f.read(nil)
+}
+
+// CreateToken issues a made-up token and lists it.
+func (f *fake) CreateToken(_ context.Context, req wire.TokenRequest) (wire.NewToken, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.issued = append(f.issued, req)
+	t := wire.Token{ID: "a7", User: req.User, Service: req.Service, Kind: "api", Scopes: req.Scopes, Note: req.Note, Created: now}
+	f.tokens = append(f.tokens, t)
+	return wire.NewToken{Token: t, Secret: "0123456789abcdef0123456789abcdef"}, nil
+}
+
+// RevokeToken removes a listed token.
+func (f *fake) RevokeToken(_ context.Context, id string) (wire.Token, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revoked = append(f.revoked, id)
+	i := slices.IndexFunc(f.tokens, func(t wire.Token) bool { return t.ID == id })
+	if i < 0 {
+		return wire.Token{}, &client.APIError{Status: 404, Message: "no token " + id}
+	}
+	t := f.tokens[i]
+	f.tokens = slices.Delete(f.tokens, i, i+1)
+	return t, nil
+}
+
+// StopServers stops the servers asked for ("user" or "user/server"):
+// they leave the sessions list.
 func (f *fake) StopServers(_ context.Context, req wire.StopRequest) (wire.StopResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.stops = append(f.stops, req.Users)
+	f.stops = append(f.stops, req.Servers)
 	if f.stopErr != nil {
 		return wire.StopResult{}, f.stopErr
 	}
 	var res wire.StopResult
-	for _, u := range req.Users {
+	for _, u := range req.Servers {
 		before := len(f.sessions.Sessions)
-		f.sessions.Sessions = slices.DeleteFunc(f.sessions.Sessions, func(s wire.Session) bool { return s.User == u })
+		f.sessions.Sessions = slices.DeleteFunc(f.sessions.Sessions, func(s wire.Session) bool { return sessionName(s) == u })
 		if len(f.sessions.Sessions) < before {
 			res.Stopped = append(res.Stopped, u)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
@@ -107,6 +108,14 @@ func TestGolden(t *testing.T) {
 		{name: "upgrade", keys: []string{"3"}},
 		{name: "upgrade_confirm", keys: []string{"3", "U", "upgrade"}},
 		{name: "audit", keys: []string{"4"}},
+		{name: "tokens", keys: []string{"5"}, fake: func(f *fake) {
+			f.tokens = []wire.Token{
+				{ID: "a3", Service: "culler", Kind: "service", Scopes: []string{"inherit"}, Note: "from the configuration", Created: now},
+				{ID: "a9", User: "alice", Kind: "api", Scopes: []string{"read:users!user", "servers!user"}, Note: "laptop",
+					Created: now.Add(-48 * time.Hour), ExpiresAt: now.Add(30 * 24 * time.Hour), LastActivity: now.Add(-time.Hour)},
+			}
+		}},
+		{name: "tokens_new", keys: []string{"5", "n", "bob servers!user"}},
 		{name: "not_running", fake: func(f *fake) { f.whoErr = notRunning }},
 		{name: "permission_denied", fake: func(f *fake) {
 			f.whoErr = &client.SocketPermissionError{Socket: wire.DefaultSocket, Groups: []string{"hubadmin", "hubusers"}}

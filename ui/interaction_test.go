@@ -383,3 +383,51 @@ func TestDetailScrolls(t *testing.T) {
 		t.Errorf("after pgup the log is at line %d, want %d", got, want)
 	}
 }
+
+// TestTokensIssueShownOnceAndRevoke: n takes "owner scopes expires= note=",
+// the token is shown once, x revokes after a y.
+func TestTokensIssueShownOnceAndRevoke(t *testing.T) {
+	f := newFake()
+	f.tokens = []wire.Token{{ID: "a3", Service: "culler", Kind: "service", Scopes: []string{"inherit"}, Note: "from the configuration", Created: now}}
+	tm := run(t, f, false)
+	send(tm, "5")
+	waitScreen(t, tm, "service:culler")
+	send(tm, "n")
+	waitScreen(t, tm, "[expires=720h]")
+	tm.Send(tea.PasteMsg{Content: "alice read:users!user expires=720h note=ci runner"})
+	send(tm, "enter")
+	waitScreen(t, tm, "0123456789abcdef0123456789abcdef")
+	f.mu.Lock()
+	issued := slices.Clone(f.issued)
+	f.mu.Unlock()
+	want := wire.TokenRequest{User: "alice", Scopes: []string{"read:users!user"}, ExpiresInSeconds: 720 * 3600, Note: "ci runner"}
+	if len(issued) != 1 || issued[0].User != want.User || !slices.Equal(issued[0].Scopes, want.Scopes) ||
+		issued[0].ExpiresInSeconds != want.ExpiresInSeconds || issued[0].Note != want.Note {
+		t.Fatalf("issued %+v, want %+v", issued, want)
+	}
+	send(tm, "down", "x")
+	waitScreen(t, tm, "alice?")
+	send(tm, "y")
+	waitScreen(t, tm, "Revoked")
+	m := quit(t, tm, false)
+	if strings.Contains(ansi.Strip(m.Render()), "0123456789abcdef0123456789abcdef") {
+		t.Error("the token is still on screen after other keys")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Equal(f.revoked, []string{"a7"}) {
+		t.Errorf("revoked %v, want [a7]", f.revoked)
+	}
+}
+
+func TestParseTokenRequest(t *testing.T) {
+	req, err := parseTokenRequest("service:culler list:users read:servers note=for the culler")
+	if err != nil || req.Service != "culler" || req.User != "" || len(req.Scopes) != 2 || req.Note != "for the culler" {
+		t.Errorf("service request = %+v, %v", req, err)
+	}
+	for _, bad := range []string{"", "  ", "bob expires=-1h", "bob expires=soon"} {
+		if _, err := parseTokenRequest(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

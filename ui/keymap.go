@@ -45,6 +45,10 @@ type KeyMap struct {
 	Upgrade   key.Binding
 	Older     key.Binding
 
+	// Tokens.
+	NewToken key.Binding
+	Revoke   key.Binding
+
 	// Confirmations.
 	Yes     key.Binding
 	No      key.Binding
@@ -62,7 +66,7 @@ func DefaultKeyMap() KeyMap {
 		Help:     b("?", "all keys", "?"),
 		NextPage: b("tab", "next view", "tab"),
 		PrevPage: b("shift+tab", "previous view", "shift+tab"),
-		Pages:    b("1-4", "go to view", "1", "2", "3", "4"),
+		Pages:    b("1-5", "go to view", "1", "2", "3", "4", "5"),
 		Refresh:  b("r", "refresh", "r"),
 
 		Up:          b("↑/k", "up", "up", "k"),
@@ -88,6 +92,9 @@ func DefaultKeyMap() KeyMap {
 		Restore:   b("R", "restore", "R"),
 		Upgrade:   b("U", "run upgrade", "U"),
 		Older:     b("o", "older events", "o"),
+
+		NewToken: b("n", "new token", "n"),
+		Revoke:   b("x", "revoke", "x", "delete"),
 
 		Yes:     b("y", "yes", "y"),
 		No:      b("n/esc", "no", "n", "esc"),

@@ -16,8 +16,8 @@ import (
 type opDoneMsg struct {
 	text string
 	err  error
-	// stopped are the users whose servers were stopped, so the sessions
-	// view can drop their marks.
+	// stopped are the servers stopped ("user" or "user/server"), so the
+	// sessions view can drop their marks.
 	stopped []string
 }
 
@@ -31,11 +31,12 @@ type progressMsg struct {
 // opReason is recorded in the audit log with each stop.
 const opReason = "stopped from hubtui"
 
-func stopCmd(ctx context.Context, c Client, users []string) tea.Cmd {
+// stopCmd stops servers named "user" or "user/server".
+func stopCmd(ctx context.Context, c Client, servers []string) tea.Cmd {
 	return func() tea.Msg {
-		res, err := c.StopServers(ctx, wire.StopRequest{Users: users, Reason: opReason})
+		res, err := c.StopServers(ctx, wire.StopRequest{Servers: servers, Reason: opReason})
 		if err != nil {
-			return opDoneMsg{err: fmt.Errorf("stop %s: %w", nameList(users), err)}
+			return opDoneMsg{err: fmt.Errorf("stop %s: %w", nameList(servers), err)}
 		}
 		return stopOutcome(res)
 	}

@@ -10,10 +10,11 @@ const (
 	pageBackups
 	pageUpgrade
 	pageAudit
+	pageTokens
 	numPages
 )
 
-var pageTitles = [numPages]string{"Sessions", "Backups", "Upgrade", "Audit log"}
+var pageTitles = [numPages]string{"Sessions", "Backups", "Upgrade", "Audit log", "Tokens"}
 
 // page is one view under a tab. Views mutate themselves (they are held
 // by pointer, as in soft-serve) and ask the root for confirmations and

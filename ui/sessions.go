@@ -156,12 +156,9 @@ func (p *sessionsPage) Update(msg tea.Msg) tea.Cmd {
 		}
 		p.SetSize(p.width, p.height)
 	case opDoneMsg:
-		for k := range p.list.marks {
-			for _, u := range msg.stopped {
-				if strings.HasPrefix(k, u+"/") {
-					delete(p.list.marks, k)
-				}
-			}
+		for _, l := range msg.stopped {
+			user, server, _ := strings.Cut(l, "/")
+			delete(p.list.marks, user+"/"+server)
 		}
 		p.list.refreshRows()
 		return p.Refresh()
@@ -220,30 +217,29 @@ func (p *sessionsPage) askStop() {
 	p.c.ask(stopPrompt(p.c, q, targets))
 }
 
-// stopQuestion names the servers a stop will end. The admin API stops a
-// user's servers, so the question names users.
+// stopQuestion names the servers a stop will end: "user" for a default
+// server, "user/server" for a named one.
 func stopQuestion(targets []wire.Session) string {
-	users := stopUsers(targets)
-	return "Stop the " + plural(len(targets), "server", "servers") + " of " + nameList(users) + "?"
+	return "Stop the " + plural(len(targets), "server", "servers") + " of " + nameList(stopNames(targets)) + "?"
 }
 
-// stopUsers are the users whose servers a stop ends, sorted so the
-// confirmation reads the same whatever the order of marking.
-func stopUsers(targets []wire.Session) []string {
-	var users []string
+// stopNames name the servers a stop ends, sorted so the confirmation
+// reads the same whatever the order of marking.
+func stopNames(targets []wire.Session) []string {
+	var out []string
 	for _, s := range targets {
-		users = append(users, s.User)
+		out = append(out, sessionName(s))
 	}
-	slices.Sort(users)
-	return slices.Compact(users)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func stopPrompt(c *Common, question string, targets []wire.Session) prompt {
-	users := stopUsers(targets)
+	servers := stopNames(targets)
 	return prompt{
 		question: question,
-		label:    "Stopping the " + plural(len(targets), "server", "servers") + " of " + nameList(users) + "…",
-		run:      stopCmd(c.ctx, c.client, users),
+		label:    "Stopping the " + plural(len(targets), "server", "servers") + " of " + nameList(servers) + "…",
+		run:      stopCmd(c.ctx, c.client, servers),
 	}
 }
 

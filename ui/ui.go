@@ -74,7 +74,7 @@ func New(o Options) Model {
 		spin: spinner.New(spinner.WithSpinner(spinner.Line)),
 		help: help.New(),
 	}
-	m.pages = [numPages]page{newSessionsPage(c), newBackupsPage(c), newUpgradePage(c), newAuditPage(c)}
+	m.pages = [numPages]page{newSessionsPage(c), newBackupsPage(c), newUpgradePage(c), newAuditPage(c), newTokensPage(c)}
 	m.help.Styles = c.styles.Help
 	return m
 }
@@ -184,6 +184,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.data(msg.err, pageUpgrade, msg)
 	case eventsMsg:
 		return m.data(msg.err, pageAudit, msg)
+	case tokensMsg, tokenIssuedMsg:
+		var err error
+		if tm, ok := msg.(tokensMsg); ok {
+			err = tm.err
+		}
+		return m.data(err, pageTokens, msg)
 	}
 	return nil
 }
@@ -246,7 +252,8 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	if m.page().Typing() {
-		return m.page().Update(msg)
+		// A view's text field may end in an operation (a token request).
+		return tea.Batch(m.page().Update(msg), m.takeRequests())
 	}
 	switch {
 	case key.Matches(msg, k.Quit):

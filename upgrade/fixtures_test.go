@@ -21,13 +21,24 @@ import (
 var seeds = map[int]func(testing.TB, *sql.DB){
 	1: seedV1,
 	2: seedV2,
+	3: seedV3,
 }
 
 // checks assert, after upgrading a fixture of a version to the newest,
 // what must hold for the rows that fixture held.
 var checks = map[int]func(testing.TB, *sql.DB){
-	1: checkV2,
-	2: func(t testing.TB, db *sql.DB) { checkServers(t, db, "idle") },
+	1: func(t testing.TB, db *sql.DB) { checkV2(t, db); checkV3(t, db) },
+	2: func(t testing.TB, db *sql.DB) { checkServers(t, db, "idle"); checkV3(t, db) },
+	3: func(t testing.TB, db *sql.DB) {
+		checkServers(t, db, "idle")
+		var tokens, members, clients int
+		db.QueryRow(`SELECT count(*) FROM api_tokens WHERE service_id = 40`).Scan(&tokens)
+		db.QueryRow(`SELECT count(*) FROM group_members WHERE group_id = 50`).Scan(&members)
+		db.QueryRow(`SELECT count(*) FROM oauth_clients WHERE service_id = 40`).Scan(&clients)
+		if tokens != 1 || members != 1 || clients != 1 {
+			t.Errorf("service tokens %d, group members %d, service clients %d; want 1, 1, 1", tokens, members, clients)
+		}
+	},
 }
 
 func fixturePath(v int) string { return filepath.Join("testdata", fmt.Sprintf("schema-v%d.sqlite", v)) }

@@ -91,6 +91,42 @@ func seedRows(t testing.TB, db *sql.DB, oddState string) {
 	exec1(t, db, `INSERT INTO events (time, actor, source, action, target) VALUES (?, 'alice', 'web', 'login', 'alice')`, ts)
 }
 
+// seedV3 adds a service with a token, a group with a member and an
+// OAuth client of the service to the rows of version 2.
+func seedV3(t testing.TB, db *sql.DB) {
+	seedV2(t, db)
+	ts := "2026-02-03T04:05:06.000000Z"
+	exec1(t, db, `INSERT INTO services (id, name, created) VALUES (40, 'culler', ?)`, ts)
+	exec1(t, db, `INSERT INTO api_tokens (id, service_id, hash, prefix, kind, scopes, note, created)
+		VALUES (22, 40, 'h-service', 'ijkl', 'service', '["list:users"]', 'from the config', ?)`, ts)
+	exec1(t, db, `INSERT INTO oauth_clients (id, identifier, secret_hash, redirect_uri, service_id, created)
+		VALUES (31, 'service-culler', 'h-service', '/services/culler/oauth_callback', 40, ?)`, ts)
+	exec1(t, db, `INSERT INTO groups (id, name, properties, created) VALUES (50, 'gpu', '{"quota": 2}', ?)`, ts)
+	exec1(t, db, `INSERT INTO group_members (group_id, user_id) VALUES (50, 2)`)
+}
+
+// checkV3 asserts, after upgrading a database of version 2 or older, that
+// every token still belongs to its user and that the new tables hold
+// owners as step 3 defines them.
+func checkV3(t testing.TB, db *sql.DB) {
+	t.Helper()
+	var owned int
+	db.QueryRow(`SELECT count(*) FROM api_tokens WHERE id IN (20, 21) AND user_id IS NOT NULL AND service_id IS NULL`).Scan(&owned)
+	if owned != 2 {
+		t.Errorf("user tokens kept by step 3: %d; want 2", owned)
+	}
+	if _, err := db.Exec(`INSERT INTO api_tokens (hash, prefix, kind, created) VALUES ('h-orphan', 'x', 'api', 'now')`); err == nil {
+		t.Error("a token without an owner was accepted after step 3")
+	}
+	if _, err := db.Exec(`INSERT INTO services (id, name, created) VALUES (41, 'announce', 'now')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO api_tokens (user_id, service_id, hash, prefix, kind, created) VALUES (1, 41, 'h-both', 'x', 'api', 'now')`); err == nil {
+		t.Error("a token with two owners was accepted after step 3")
+	}
+	exec1(t, db, `DELETE FROM services WHERE id = 41`)
+}
+
 // checkV2 asserts what step 2 must have done to the seeded rows.
 func checkV2(t testing.TB, db *sql.DB) { checkServers(t, db, "") }
 
@@ -158,6 +194,12 @@ func TestStep2RebuildsServers(t *testing.T) {
 	integrityOK(t, db)
 }
 
+func TestStep3TokensOwnedByUserOrService(t *testing.T) {
+	db := exercise(t, 3, seedV2)
+	checkV3(t, db)
+	integrityOK(t, db)
+}
+
 func integrityOK(t testing.TB, db *sql.DB) {
 	t.Helper()
 	var res string
@@ -190,6 +232,7 @@ func dump(t testing.TB, db *sql.DB) string {
 		}
 		q = strings.Join(strings.Fields(strings.ReplaceAll(q, `"`, "")), " ")
 		q = strings.Replace(q, "CREATE TABLE servers_new", "CREATE TABLE servers", 1)
+		q = strings.Replace(q, "CREATE TABLE api_tokens_new", "CREATE TABLE api_tokens", 1)
 		fmt.Fprintf(&b, "%s %s: %s\n", typ, name, q)
 	}
 	return b.String()

@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"env":          {"create and check the shared package environment", cmdEnv},
 		"spawn-helper": {"start or stop a user's server (run by sudo as that user)", cmdSpawnHelper},
 		"restart":      {"restart the running hub in place (users' servers keep running)", cmdRestart},
+		"token":        {"create, list and revoke API tokens of users and services", cmdToken},
 		"setup":        {"install or repair hubd on this server (idempotent; --dry-run shows the plan)", cmdSetup},
 		"doctor":       {"check the installation and print the fix for each problem", cmdDoctor},
 		"uninstall":    {"remove what setup installed (data kept unless --purge)", cmdUninstall},

@@ -68,6 +68,11 @@ func TestPermissions(t *testing.T) {
 		{"POST", "/v1/upgrade/run", "", ok, ok, forbidden, true},
 		{"POST", "/v1/restart", "", http.StatusAccepted, http.StatusAccepted, http.StatusAccepted, true},
 		{"GET", "/v1/events", "", ok, ok, forbidden, false},
+		{"GET", "/v1/tokens", "", ok, ok, ok, false},
+		{"GET", "/v1/tokens?user=" + idAdmin.Name(), "", ok, ok, forbidden, false},
+		{"POST", "/v1/tokens", `{"user":"` + m + `","note":"perm"}`, http.StatusCreated, http.StatusCreated, http.StatusCreated, true},
+		{"POST", "/v1/tokens", `{"user":"` + idAdmin.Name() + `"}`, http.StatusCreated, http.StatusCreated, forbidden, true},
+		{"DELETE", "/v1/tokens/a999999", "", http.StatusNotFound, http.StatusNotFound, http.StatusNotFound, false},
 		{"GET", "/v1/nope", "", http.StatusNotFound, http.StatusNotFound, http.StatusNotFound, false},
 		{"DELETE", "/v1/status", "", http.StatusMethodNotAllowed, http.StatusMethodNotAllowed, http.StatusMethodNotAllowed, false},
 	}
@@ -77,7 +82,7 @@ func TestPermissions(t *testing.T) {
 		covered[c.method+" "+strings.SplitN(c.path, "?", 2)[0]] = true
 	}
 	for _, rt := range admin.Routes() {
-		p := strings.NewReplacer("{user}", m, "{name}", archive).Replace(rt)
+		p := strings.NewReplacer("{user}", m, "{name}", archive, "{id}", "a999999").Replace(rt)
 		if !covered[p] {
 			t.Errorf("route %s has no permission case", rt)
 		}

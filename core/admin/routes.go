@@ -50,6 +50,9 @@ var table = []route{
 	{"POST", "/v1/upgrade/run", false, (*Server).upgradeRun, false},
 	{"POST", "/v1/restart", true, (*Server).restart, false},
 	{"GET", "/v1/events", false, (*Server).events, false},
+	{"GET", "/v1/tokens", true, (*Server).listTokens, false},
+	{"POST", "/v1/tokens", true, (*Server).createToken, false},
+	{"DELETE", "/v1/tokens/{id}", true, (*Server).revokeToken, false},
 }
 
 // routes builds the mux: one entry per path, dispatching on the method
@@ -101,7 +104,7 @@ func (s *Server) dispatch(ms methods) http.Handler {
 		}
 		if !rt.members && who.role != wire.RoleAdmin {
 			s.log.Info("refused admin-only request from a member", "uid", who.uid, "user", who.name, "method", r.Method, "path", r.URL.Path)
-			writeError(w, errorf(http.StatusForbidden, "%s %s needs an admin; %s is a member (%s), and members may only see the status, their own sessions and logs, and restart the hub",
+			writeError(w, errorf(http.StatusForbidden, "%s %s needs an admin; %s is a member (%s), and members may only see the status, their own sessions and logs, manage their own tokens, and restart the hub",
 				r.Method, rt.path, who.actor(), who.why))
 			return
 		}

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hubd/hubd/core/access"
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
@@ -69,6 +70,7 @@ type Server struct {
 	cfg       config.Config
 	store     *store.Store
 	hub       *hub.Hub
+	access    *access.Access
 	restarter Restarter
 	log       *slog.Logger
 	started   time.Time
@@ -116,7 +118,7 @@ func NewServer(o Options) *Server {
 		o.BodyTimeout = 10 * time.Second
 	}
 	s := &Server{
-		cfg: o.Config, store: o.Store, hub: o.Hub, restarter: o.Restarter,
+		cfg: o.Config, store: o.Store, hub: o.Hub, restarter: o.Restarter, access: access.New(o.Config, o.Store, o.Now),
 		log: o.Logger.With("component", "admin"), started: o.StartTime,
 		listeners: o.Listeners, now: o.Now, hubUID: os.Getuid(), l: o.Listener,
 		procs: newProcSampler(o.Now),

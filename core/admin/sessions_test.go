@@ -158,8 +158,8 @@ func TestStopMany(t *testing.T) {
 	}
 
 	for _, c := range []struct{ body, want string }{
-		{`{}`, "either"},
-		{`{"users":["bob"],"idle_for":"1h"}`, "either"},
+		{`{}`, "give one of"},
+		{`{"users":["bob"],"idle_for":"1h"}`, "give one of"},
 		{`{"idle_for":"soon"}`, "positive duration"},
 		{`{"idle_for":"-1h"}`, "positive duration"},
 		{`{"users":"bob"}`, "bad request body"},

@@ -19,7 +19,8 @@ import (
 // spawner.stop_timeout for a server to exit.
 const stopParallel = 8
 
-// stopOne stops one user's default server.
+// stopOne stops one user's server (the default one unless the body names
+// another).
 func (s *Server) stopOne(w http.ResponseWriter, r *http.Request, who identity) error {
 	name := r.PathValue("user")
 	if err := names.Check(name); err != nil {
@@ -36,8 +37,8 @@ func (s *Server) stopOne(w http.ResponseWriter, r *http.Request, who identity) e
 	if err != nil {
 		return err
 	}
-	res := s.stopUsers(r.Context(), who, []store.User{u}, req.Reason)
-	s.audit(r.Context(), who, "server.stop", name, stopDetail(res, req.Reason))
+	res := s.stopServers(r.Context(), who, []target{{u, req.Server}}, req.Reason)
+	s.audit(r.Context(), who, "server.stop", label(target{u, req.Server}), stopDetail(res, req.Reason))
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
@@ -50,67 +51,93 @@ func (s *Server) stopMany(w http.ResponseWriter, r *http.Request, who identity) 
 		return err
 	}
 	ctx := r.Context()
-	if (len(req.Users) > 0) == (req.IdleFor != "") {
-		return errorf(http.StatusBadRequest, `give either "users" (a list of user names) or "idle_for" (a duration such as "2h"), not both or neither`)
+	given := 0
+	for _, set := range []bool{len(req.Users) > 0, len(req.Servers) > 0, req.IdleFor != ""} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		return errorf(http.StatusBadRequest, `give one of "users" (user names), "servers" ("user" or "user/server") or "idle_for" (a duration such as "2h")`)
 	}
 	var (
-		users  []store.User
-		res    wire.StopResult
-		target string
+		targets []target
+		res     wire.StopResult
+		what    string
 	)
 	if req.IdleFor != "" {
 		d, err := time.ParseDuration(req.IdleFor)
 		if err != nil || d <= 0 {
 			return errorf(http.StatusBadRequest, "idle_for %q: use a positive duration such as 90m or 2h", req.IdleFor)
 		}
-		target = "idle>" + d.String()
-		if users, err = s.idleUsers(ctx, d); err != nil {
+		what = "idle>" + d.String()
+		if targets, err = s.idleServers(ctx, d); err != nil {
 			return err
 		}
 	} else {
-		target = strings.Join(req.Users, ",")
-		for _, name := range req.Users {
+		// Users name default servers; Servers name "user" or "user/server".
+		wanted := append(append([]string{}, req.Users...), req.Servers...)
+		what = strings.Join(wanted, ",")
+		for i, l := range wanted {
+			name, server := l, ""
+			if i >= len(req.Users) {
+				name, server, _ = strings.Cut(l, "/")
+			}
 			if err := names.Check(name); err != nil {
-				res.Failed = append(res.Failed, wire.StopFailure{User: name, Error: err.Error()})
+				res.Failed = append(res.Failed, wire.StopFailure{User: l, Error: err.Error()})
 				continue
 			}
 			u, err := s.store.UserByName(ctx, name)
 			if errors.Is(err, store.ErrNotFound) {
-				res.Failed = append(res.Failed, wire.StopFailure{User: name, Error: "no such user in the hub"})
+				res.Failed = append(res.Failed, wire.StopFailure{User: l, Error: "no such user in the hub"})
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			users = append(users, u)
+			targets = append(targets, target{u, server})
 		}
 	}
-	got := s.stopUsers(ctx, who, users, req.Reason)
+	got := s.stopServers(ctx, who, targets, req.Reason)
 	res.Stopped, res.NotRunning = got.Stopped, got.NotRunning
 	res.Failed = append(res.Failed, got.Failed...)
-	s.audit(ctx, who, "server.stop-many", truncate(target, 200), stopDetail(res, req.Reason))
+	s.audit(ctx, who, "server.stop-many", truncate(what, 200), stopDetail(res, req.Reason))
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 
-// idleUsers returns the users whose running server has been idle for
+// target is one server to stop: a user's default one or a named one.
+type target struct {
+	user   store.User
+	server string
+}
+
+// label names a server in results: the user, or user/server.
+func label(t target) string {
+	if t.server == "" {
+		return t.user.Name
+	}
+	return t.user.Name + "/" + t.server
+}
+
+// idleServers returns the running servers (named ones too) idle for
 // longer than d, judged by the culler's notion of activity.
-func (s *Server) idleUsers(ctx context.Context, d time.Duration) ([]store.User, error) {
+func (s *Server) idleServers(ctx context.Context, d time.Duration) ([]target, error) {
 	servers, err := s.store.ActiveServers(ctx)
 	if err != nil {
 		return nil, err
 	}
 	cutoff := s.now().Add(-d)
-	var out []store.User
+	var out []target
 	for _, srv := range servers {
-		if srv.State != store.StateRunning || srv.Name != "" || !lastActive(srv, s.cfg.Culler.Activity).Before(cutoff) {
+		if srv.State != store.StateRunning || !lastActive(srv, s.cfg.Culler.Activity).Before(cutoff) {
 			continue
 		}
 		u, err := s.store.UserByID(ctx, srv.UserID)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, u)
+		out = append(out, target{u, srv.Name})
 	}
 	return out, nil
 }
@@ -137,10 +164,10 @@ func lastActive(srv store.Server, mode string) time.Time {
 	return t
 }
 
-// stopUsers stops the users' default servers, a few at a time. The stops
-// are carried through even when the caller hangs up: a server half
-// stopped helps nobody.
-func (s *Server) stopUsers(ctx context.Context, who identity, users []store.User, reason string) wire.StopResult {
+// stopServers stops the servers, a few at a time. The stops are carried
+// through even when the caller hangs up: a server half stopped helps
+// nobody. Results name servers as "user" or "user/server".
+func (s *Server) stopServers(ctx context.Context, who identity, targets []target, reason string) wire.StopResult {
 	if reason == "" {
 		reason = fmt.Sprintf("stopped by %s (uid %d) through the admin socket", who.actor(), who.uid)
 	}
@@ -152,26 +179,26 @@ func (s *Server) stopUsers(ctx context.Context, who identity, users []store.User
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, stopParallel)
 	)
-	for _, u := range users {
+	for _, t := range targets {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			srv, err := s.store.Server(ctx, u.ID, "")
+			srv, err := s.store.Server(ctx, t.user.ID, t.server)
 			running := err == nil && srv.Active()
 			if err == nil || errors.Is(err, store.ErrNotFound) {
-				err = s.hub.Stop(ctx, u, "", reason, who.actor())
+				err = s.hub.Stop(ctx, t.user, t.server, reason, who.actor())
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err != nil:
-				res.Failed = append(res.Failed, wire.StopFailure{User: u.Name, Error: err.Error()})
+				res.Failed = append(res.Failed, wire.StopFailure{User: label(t), Error: err.Error()})
 			case running:
-				res.Stopped = append(res.Stopped, u.Name)
+				res.Stopped = append(res.Stopped, label(t))
 			default:
-				res.NotRunning = append(res.NotRunning, u.Name)
+				res.NotRunning = append(res.NotRunning, label(t))
 			}
 		}()
 	}

@@ -101,6 +101,13 @@ func newLogin(cfg config.Auth, logger *slog.Logger, checker passwordChecker, now
 	}, nil
 }
 
+// UseHubGroups gives the allow and admin rules a way to read a user's hub
+// groups (auth.allowed_hub_groups, auth.admin_hub_groups); call it before
+// the first login.
+func (l *Login) UseHubGroups(lookup func(name string) ([]string, error)) {
+	l.policy.hubGroups = lookup
+}
+
 // Login implements Authenticator. When ctx ends while PAM is running, Login
 // returns ErrBusy at once, but the transaction finishes in the background:
 // it keeps its worker until PAM returns, and a wrong password still counts

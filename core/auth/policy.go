@@ -44,7 +44,11 @@ type policy struct {
 	adminGroup   string
 	adminUsers   []string
 	minUID       int
-	log          *slog.Logger
+	// allowedHub and adminHub are hub groups (auth.allowed_hub_groups,
+	// auth.admin_hub_groups); hubGroups looks a user's up (nil: none).
+	allowedHub, adminHub []string
+	hubGroups            func(name string) ([]string, error)
+	log                  *slog.Logger
 }
 
 func newPolicy(cfg config.Auth, log *slog.Logger) policy {
@@ -54,8 +58,23 @@ func newPolicy(cfg config.Auth, log *slog.Logger) policy {
 		adminGroup:   cfg.AdminGroup,
 		adminUsers:   cfg.AdminUsers,
 		minUID:       cfg.MinUID,
+		allowedHub:   cfg.AllowedHubGroups,
+		adminHub:     cfg.AdminHubGroups,
 		log:          log,
 	}
+}
+
+// inHubGroup reports whether name is in one of the hub groups.
+func (p policy) inHubGroup(groups []string, name string) bool {
+	if len(groups) == 0 || p.hubGroups == nil {
+		return false
+	}
+	mine, err := p.hubGroups(name)
+	if err != nil {
+		p.log.Error("hub groups cannot be read; counting nobody as a member", "user", names.Quote(name), "err", err)
+		return false
+	}
+	return slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(mine, g) })
 }
 
 // authorize decides whether name, whose password PAM accepted, may use the
@@ -84,8 +103,8 @@ func (p policy) authorize(name string) (User, error) {
 	// The primary group counts as membership, whatever the lookup returned.
 	gids = append(gids, u.Gid)
 
-	admin := slices.Contains(p.adminUsers, name) || p.inGroup(p.adminGroup, gids)
-	if !admin && !slices.Contains(p.allowedUsers, name) && !p.inGroup(p.allowedGroup, gids) {
+	admin := slices.Contains(p.adminUsers, name) || p.inGroup(p.adminGroup, gids) || p.inHubGroup(p.adminHub, name)
+	if !admin && !slices.Contains(p.allowedUsers, name) && !p.inGroup(p.allowedGroup, gids) && !p.inHubGroup(p.allowedHub, name) {
 		if p.allowedGroup != "" {
 			return User{}, newError(ErrNotAllowed, fmt.Sprintf(msgNotInGroup, p.allowedGroup), fmt.Errorf("not in auth.allowed_group %q nor auth.allowed_users", p.allowedGroup))
 		}

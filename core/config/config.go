@@ -31,6 +31,13 @@ type Config struct {
 	Culler    Culler    `toml:"culler"`
 	Backups   Backups   `toml:"backups"`
 	SharedEnv SharedEnv `toml:"shared_env"`
+	// Services are programs that use the hub's API with a token of their
+	// own ([[services]] tables), optionally started by the hub and served
+	// under /services/<name>/.
+	Services []Service `toml:"services"`
+	// Roles grant scopes to users, groups and services ([[roles]] tables),
+	// as JupyterHub's load_roles does.
+	Roles []Role `toml:"roles"`
 
 	// Source is the file the configuration was read from ("" for defaults).
 	Source string `toml:"-"`
@@ -95,6 +102,11 @@ type Auth struct {
 	FailureWindow Duration `toml:"failure_window"`
 	// OpenSessions runs pam_open_session on login (failures only warn).
 	OpenSessions bool `toml:"open_sessions"`
+	// Hub groups (managed with the groups API) whose members may log in,
+	// besides the Linux group and list above.
+	AllowedHubGroups []string `toml:"allowed_hub_groups"`
+	// Hub groups whose members are admins.
+	AdminHubGroups []string `toml:"admin_hub_groups"`
 }
 
 // Spawner says how user servers are started.
@@ -130,6 +142,11 @@ type Spawner struct {
 	PollInterval Duration `toml:"poll_interval"`
 	// Most servers starting at once (0 = no limit).
 	ConcurrentSpawnLimit int `toml:"concurrent_spawn_limit"`
+	// Let users run servers besides their default one, at
+	// /user/<name>/<server>/ (JupyterHub's allow_named_servers).
+	NamedServers bool `toml:"named_servers"`
+	// Most named servers (running or not) a user may have; 0 = no limit.
+	NamedServerLimitPerUser int `toml:"named_server_limit_per_user"`
 	// sudo, as called by the hub; with helper_path it forms the one command
 	// the sudoers rule allows.
 	SudoPath string `toml:"sudo_path"`
@@ -240,6 +257,54 @@ type SharedEnv struct {
 	KernelSpecDirectory string `toml:"kernel_spec_dir"`
 }
 
+// Service is one [[services]] table: a program with an API token and the
+// scopes of its roles.
+type Service struct {
+	// Name appears in /services/<name>/ and the OAuth client service-<name>.
+	Name string `toml:"name"`
+	// Where the service listens (http://127.0.0.1:PORT); the hub proxies
+	// /services/<name>/ there and logs visitors in through OAuth.
+	URL string `toml:"url,omitempty"`
+	// When set, the hub starts this command (absolute path first), keeps it
+	// running and stops it with the hub, with JUPYTERHUB_API_TOKEN,
+	// JUPYTERHUB_API_URL and JUPYTERHUB_SERVICE_PREFIX in its environment.
+	Command []string `toml:"command,omitempty"`
+	// Extra environment for the command.
+	Environment map[string]string `toml:"environment,omitempty"`
+	// The command's directory ("" = /).
+	WorkingDir string `toml:"working_dir,omitempty"`
+	// File holding the service's token (mode 0600), created with a fresh
+	// token when missing; without it a started service gets a fresh token
+	// each time the hub starts.
+	APITokenFile string `toml:"api_token_file,omitempty"`
+	// Names of [[roles]] whose scopes the service gets.
+	Roles []string `toml:"roles,omitempty"`
+	// The scopes granted to the service directly.
+	Scopes []string `toml:"scopes,omitempty"`
+	// Grant the admin role.
+	Admin bool `toml:"admin,omitempty"`
+	// List the service on users' home pages (when it has a URL).
+	Display bool `toml:"display,omitempty"`
+}
+
+// Role is one [[roles]] table: named scopes given to users, the members
+// of hub groups and services. A role named "user" adds its scopes to
+// every user.
+type Role struct {
+	// The role's name (3 to 255 lowercase letters, digits and '-_~.').
+	Name string `toml:"name"`
+	// What the role is for.
+	Description string `toml:"description,omitempty"`
+	// JupyterHub scopes, e.g. "admin:servers!group=gpu".
+	Scopes []string `toml:"scopes"`
+	// The users who have the role.
+	Users []string `toml:"users,omitempty"`
+	// Hub groups whose members have the role.
+	Groups []string `toml:"groups,omitempty"`
+	// The services that have the role.
+	Services []string `toml:"services,omitempty"`
+}
+
 // Default returns the configuration of a standard install.
 func Default() Config {
 	return Config{
@@ -267,6 +332,8 @@ func Default() Config {
 			FailuresPerUser:    5,
 			FailuresPerAddress: 20,
 			FailureWindow:      Duration(5 * time.Minute),
+			AllowedHubGroups:   []string{},
+			AdminHubGroups:     []string{},
 		},
 		Spawner: Spawner{
 			Kind:                 spawner.KindSudo,
@@ -325,5 +392,7 @@ func Default() Config {
 			KernelDisplayName:   "Shared (hubd)",
 			KernelSpecDirectory: "/usr/local/share/jupyter/kernels",
 		},
+		Services: []Service{},
+		Roles:    []Role{},
 	}
 }

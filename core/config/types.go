@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,6 +125,13 @@ func TOMLValue(v any) (string, error) {
 			kv = append(kv, quote(k)+" = "+quote(v[k]))
 		}
 		return "{ " + strings.Join(kv, ", ") + " }", nil
+	case []Service, []Role:
+		// Setup writes the defaults, which have none; services and roles
+		// are written by hand as [[services]] and [[roles]] tables.
+		if reflect.ValueOf(v).Len() == 0 {
+			return "[]", nil
+		}
+		return "", fmt.Errorf("services and roles are written by hand as [[services]] and [[roles]] tables")
 	}
 	return "", fmt.Errorf("no TOML form for %T", v)
 }

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/hubd/hubd/core/names"
+	"github.com/hubd/hubd/core/scopes"
 	"github.com/hubd/hubd/core/spawner"
 )
 
@@ -96,7 +99,15 @@ var (
 	kernelNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 	// sudoersPathRE is a command path sudoers takes literally.
 	sudoersPathRE = regexp.MustCompile(`^/[A-Za-z0-9._+/-]+$`)
+	// serviceNameRE is what a service may be called: it appears in URLs
+	// (/services/<name>/), OAuth client ids and log file names.
+	serviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	// roleNameRE is JupyterHub's rule for role names.
+	roleNameRE = regexp.MustCompile(`^[a-z][a-z0-9\-_~.]{1,253}[a-z0-9]$`)
 )
+
+// builtinRoles cannot be redefined ("user" can: it adds to every user).
+var builtinRoles = []string{"admin", "server", "token"}
 
 // Validate checks every value and returns an *Error listing all problems.
 func (c Config) Validate() error {
@@ -127,7 +138,9 @@ func (c Config) Validate() error {
 	v.names("auth.allowed_users", c.Auth.AllowedUsers)
 	v.name("auth.admin_group", c.Auth.AdminGroup)
 	v.names("auth.admin_users", c.Auth.AdminUsers)
-	if c.Auth.AllowedGroup == "" && len(c.Auth.AllowedUsers) == 0 {
+	v.names("auth.allowed_hub_groups", c.Auth.AllowedHubGroups)
+	v.names("auth.admin_hub_groups", c.Auth.AdminHubGroups)
+	if c.Auth.AllowedGroup == "" && len(c.Auth.AllowedUsers) == 0 && len(c.Auth.AllowedHubGroups) == 0 {
 		v.add("auth.allowed_group", "nobody could log in", "set allowed_group (e.g. \"jupyterhub\") or allowed_users")
 	}
 	v.atLeast("auth.min_uid", c.Auth.MinUID, 1)
@@ -160,6 +173,7 @@ func (c Config) Validate() error {
 	v.positive("spawner.stop_timeout", s.StopTimeout)
 	v.positive("spawner.poll_interval", s.PollInterval)
 	v.atLeast("spawner.concurrent_spawn_limit", s.ConcurrentSpawnLimit, 0)
+	v.atLeast("spawner.named_server_limit_per_user", s.NamedServerLimitPerUser, 0)
 	v.absPath("spawner.sudo_path", s.SudoPath)
 	v.absPath("spawner.helper_path", s.HelperPath)
 	if !sudoersPathRE.MatchString(s.HelperPath) {
@@ -215,8 +229,82 @@ func (c Config) Validate() error {
 		v.add("shared_env.kernel_name", fmt.Sprintf("%q is not a kernel name", c.SharedEnv.KernelName), "letters, digits, '-' and '_'")
 	}
 
+	v.servicesAndRoles(c)
+
 	if len(v.problems) > 0 {
 		return &Error{Problems: v.problems}
 	}
 	return nil
+}
+
+func (v *validator) scopeList(key string, list []string) {
+	for _, sc := range list {
+		if err := scopes.Check(sc); err != nil {
+			v.add(key, err.Error(), "use JupyterHub's scope names, e.g. \"list:users\", \"read:users:activity\", \"servers!group=gpu\"")
+		} else if strings.HasPrefix(sc, "inherit") {
+			v.add(key, "\"inherit\" is for tokens, not roles or services", "list the scopes")
+		}
+	}
+}
+
+func (v *validator) servicesAndRoles(c Config) {
+	roles := map[string]bool{}
+	for _, r := range c.Roles {
+		switch {
+		case !roleNameRE.MatchString(r.Name):
+			v.add("roles", fmt.Sprintf("role name %q is not valid", r.Name), "3 to 255 lowercase letters, digits and '-_~.', starting with a letter")
+		case slices.Contains(builtinRoles, r.Name):
+			v.add("roles", fmt.Sprintf("role %q is built in and cannot be redefined", r.Name), "give the role another name")
+		case roles[r.Name]:
+			v.add("roles", fmt.Sprintf("role %q is defined twice", r.Name), "")
+		}
+		roles[r.Name] = true
+		v.scopeList("roles.scopes", r.Scopes)
+		v.names("roles.users", r.Users)
+		v.names("roles.groups", r.Groups)
+	}
+	seen := map[string]bool{}
+	for _, sv := range c.Services {
+		key := "services"
+		switch {
+		case !serviceNameRE.MatchString(sv.Name):
+			v.add(key, fmt.Sprintf("service name %q is not valid", sv.Name), "1 to 63 lowercase letters, digits and '._-', starting with a letter or digit")
+		case seen[sv.Name]:
+			v.add(key, fmt.Sprintf("service %q is defined twice", sv.Name), "")
+		}
+		seen[sv.Name] = true
+		if sv.URL != "" {
+			u, err := url.Parse(sv.URL)
+			if err != nil || u.Scheme != "http" || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+				v.add("services.url", fmt.Sprintf("service %s: %q is not an address like \"http://127.0.0.1:10101\"", sv.Name, sv.URL), "")
+			}
+		}
+		if len(sv.Command) > 0 && !filepath.IsAbs(sv.Command[0]) {
+			v.add("services.command", fmt.Sprintf("service %s: the command must start with an absolute path", sv.Name), "e.g. [\"/usr/bin/python3\", \"/opt/culler.py\"]")
+		}
+		for k := range sv.Environment {
+			if !envNameRE.MatchString(k) {
+				v.add("services.environment", fmt.Sprintf("service %s: %q is not an environment variable name", sv.Name, k), "")
+			}
+		}
+		if sv.WorkingDir != "" {
+			v.absPath("services.working_dir", sv.WorkingDir)
+		}
+		if sv.APITokenFile != "" {
+			v.absPath("services.api_token_file", sv.APITokenFile)
+		}
+		for _, r := range sv.Roles {
+			if !roles[r] && r != "admin" && r != "user" {
+				v.add("services.roles", fmt.Sprintf("service %s: no [[roles]] named %q", sv.Name, r), "define the role or remove it from the list")
+			}
+		}
+		v.scopeList("services.scopes", sv.Scopes)
+	}
+	for _, r := range c.Roles {
+		for _, name := range r.Services {
+			if !seen[name] {
+				v.add("roles.services", fmt.Sprintf("role %s names service %q, which is not defined", r.Name, name), "add a [[services]] table or remove the name")
+			}
+		}
+	}
 }

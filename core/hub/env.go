@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -19,14 +20,14 @@ func ServerPrefix(base, user, server string) string {
 	return p
 }
 
-// internalAPIURL is where servers reach the hub's API: the loopback
-// listener, never the public one.
-func (h *Hub) internalAPIURL() string {
-	host, port, _ := net.SplitHostPort(h.cfg.Hub.InternalListen)
+// InternalAPIURL is where servers and services reach the hub's API: the
+// loopback listener, never the public one.
+func InternalAPIURL(cfg config.Config) string {
+	host, port, _ := net.SplitHostPort(cfg.Hub.InternalListen)
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + h.cfg.Hub.BaseURL + "hub/api"
+	return "http://" + net.JoinHostPort(host, port) + cfg.Hub.BaseURL + "hub/api"
 }
 
 // serverEnv is the environment JupyterHub 3.0.0 gives jupyterhub-singleuser
@@ -35,7 +36,7 @@ func (h *Hub) internalAPIURL() string {
 func (h *Hub) serverEnv(user, server, token string, port int) map[string]string {
 	base := h.cfg.Hub.BaseURL
 	prefix := ServerPrefix(base, user, server)
-	api := h.internalAPIURL()
+	api := InternalAPIURL(h.cfg)
 	scopes, _ := json.Marshal([]string{
 		fmt.Sprintf("access:servers!server=%s/%s", user, server),
 		"access:servers!user=" + user,

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -32,6 +33,36 @@ var (
 	ErrPendingStop    = errors.New("server is being stopped; try again in a moment")
 	ErrNamedServers   = errors.New("named servers are not enabled")
 )
+
+// NamedLimitError means a user already has as many named servers as
+// spawner.named_server_limit_per_user allows.
+type NamedLimitError struct {
+	User  string
+	Limit int
+}
+
+func (e *NamedLimitError) Error() string {
+	return fmt.Sprintf("User %s already has the maximum of %d named servers.  One must be deleted before a new server can be created", e.User, e.Limit)
+}
+
+// serverNameRE is what a named server may be called: it becomes a URL
+// path segment, a unit and log file name part and an OAuth client id.
+var serverNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// CheckServerName says what is wrong with a named server's name, or nil.
+func CheckServerName(name string) error {
+	if !serverNameRE.MatchString(name) {
+		return fmt.Errorf("invalid server name %q: use 1 to 63 letters, digits, '.', '_' and '-', starting with a letter or digit", truncateName(name))
+	}
+	return nil
+}
+
+func truncateName(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
 
 // TooManyError means the concurrent spawn limit is reached.
 type TooManyError struct{ RetryAfter time.Duration }
@@ -95,11 +126,23 @@ func (h *Hub) Pending(user, server string) *Op {
 	return h.ops[opKey(user, server)]
 }
 
-// Start begins starting a user's server and returns the op to follow. It
-// returns the pending op when a start is already under way.
+// Start begins starting a user's server with no options.
 func (h *Hub) Start(ctx context.Context, u store.User, server string) (*Op, error) {
+	return h.StartWith(ctx, u, server, "")
+}
+
+// StartWith begins starting a user's server ("" = the default one) with
+// the options a form or the API gave (a JSON object, stored as the
+// server's user_options; "" for none) and returns the op to follow. It
+// returns the pending op when a start is already under way.
+func (h *Hub) StartWith(ctx context.Context, u store.User, server, options string) (*Op, error) {
 	if server != "" {
-		return nil, ErrNamedServers
+		if err := h.checkNamed(ctx, u, server); err != nil {
+			return nil, err
+		}
+	}
+	if options == "" {
+		options = "{}"
 	}
 	key := opKey(u.Name, server)
 	h.mu.Lock()
@@ -129,7 +172,7 @@ func (h *Hub) Start(ctx context.Context, u store.User, server string) (*Op, erro
 		h.starting--
 		h.mu.Unlock()
 	}
-	srv, token, err := h.beginStart(ctx, u, server)
+	srv, token, err := h.beginStart(ctx, u, server, options)
 	if err != nil {
 		release()
 		cancel()
@@ -147,7 +190,30 @@ func (h *Hub) Start(ctx context.Context, u store.User, server string) (*Op, erro
 	return op, nil
 }
 
-func (h *Hub) beginStart(ctx context.Context, u store.User, server string) (store.Server, string, error) {
+// checkNamed refuses a named server when they are off, when its name is
+// invalid, or when it would be one more than the user may have.
+func (h *Hub) checkNamed(ctx context.Context, u store.User, server string) error {
+	if !h.cfg.Spawner.NamedServers {
+		return ErrNamedServers
+	}
+	if err := CheckServerName(server); err != nil {
+		return err
+	}
+	limit := h.cfg.Spawner.NamedServerLimitPerUser
+	if limit <= 0 {
+		return nil
+	}
+	have, err := h.store.NamedServers(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(have, server) && len(have) >= limit {
+		return &NamedLimitError{User: u.Name, Limit: limit}
+	}
+	return nil
+}
+
+func (h *Hub) beginStart(ctx context.Context, u store.User, server, options string) (store.Server, string, error) {
 	port, err := spawner.FreePort()
 	if err != nil {
 		return store.Server{}, "", fmt.Errorf("find a free port: %w", err)
@@ -160,7 +226,7 @@ func (h *Hub) beginStart(ctx context.Context, u store.User, server string) (stor
 		ClientID:    store.OAuthClientID(u.Name, server),
 		RedirectURI: ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server) + "oauth_callback",
 		Note:        "Server at " + ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server),
-		UserOptions: "{}",
+		UserOptions: options,
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return store.Server{}, "", ErrAlreadyRunning
@@ -231,7 +297,7 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 	op.add(Event{Progress: 50, Message: "Server process started, waiting for it to answer"})
 
 	prefix := ServerPrefix(h.cfg.Hub.BaseURL, u.Name, srv.Name)
-	version, err := h.waitReady(ctx, sp, u.Name, state, prefix)
+	version, err := h.waitReady(ctx, sp, u.Name, srv.Name, state, prefix)
 	if err != nil {
 		return h.failStart(op, srv, log, state, err)
 	}
@@ -244,7 +310,7 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 	}
 	took := h.now().Sub(started)
 	log.Info("server ready", "url", prefix, "took", took.Round(time.Millisecond), "pid", state.PID)
-	h.audit(context.WithoutCancel(ctx), u.Name, "server.start", u.Name, fmt.Sprintf("ready in %s", took.Round(time.Millisecond)))
+	h.audit(context.WithoutCancel(ctx), u.Name, "server.start", auditTarget(u.Name, srv.Name), fmt.Sprintf("ready in %s", took.Round(time.Millisecond)))
 	op.add(Event{Progress: 100, Ready: true, Message: "Server ready at " + prefix, URL: prefix})
 	return nil
 }
@@ -277,7 +343,7 @@ func (h *Hub) failStart(op *Op, srv store.Server, log *slog.Logger, state spawne
 // server that exits meanwhile ends the wait at once with its status: the
 // moment it happens for a spawner that watches its servers, and otherwise
 // at the next check between attempts.
-func (h *Hub) waitReady(ctx context.Context, sp spawner.Spawner, user string, state spawner.State, prefix string) (string, error) {
+func (h *Hub) waitReady(ctx context.Context, sp spawner.Spawner, user, server string, state spawner.State, prefix string) (string, error) {
 	budget := h.cfg.Spawner.HTTPTimeout.D()
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
@@ -288,7 +354,7 @@ func (h *Hub) waitReady(ctx context.Context, sp spawner.Spawner, user string, st
 		defer stop()
 	}
 	gone := func(st spawner.Status) error {
-		return fmt.Errorf("the server exited before it answered: %s%s", st.Error(), h.logHint(user))
+		return fmt.Errorf("the server exited before it answered: %s%s", st.Error(), h.logHint(user, server))
 	}
 	version, err := h.probeUntil(ctx, state.Addr(), prefix, exited, func() error {
 		if exited != nil {
@@ -304,7 +370,7 @@ func (h *Hub) waitReady(ctx context.Context, sp spawner.Spawner, user string, st
 		return "", gone(spawner.Status(st))
 	}
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
-		return "", fmt.Errorf("the server did not answer at %s within %s%s", prefix, budget, h.logHint(user))
+		return "", fmt.Errorf("the server did not answer at %s within %s%s", prefix, budget, h.logHint(user, server))
 	}
 	return version, err
 }
@@ -346,8 +412,8 @@ func (h *Hub) probeUntil(ctx context.Context, addr, prefix string, exited <-chan
 	}
 }
 
-func (h *Hub) logHint(user string) string {
-	return fmt.Sprintf(" (its log is %s)", h.logPath(user, ""))
+func (h *Hub) logHint(user, server string) string {
+	return fmt.Sprintf(" (its log is %s)", h.logPath(user, server))
 }
 
 // Stop stops a user's server and records who stopped it and why. A server
@@ -378,6 +444,22 @@ func (h *Hub) Stop(ctx context.Context, u store.User, server, reason, by string)
 	}
 }
 
+// StopUser stops every active server of a user (before the user is
+// deleted).
+func (h *Hub) StopUser(ctx context.Context, u store.User, reason, by string) error {
+	servers, err := h.store.ServersOf(ctx, []int64{u.ID})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, srv := range servers[u.ID] {
+		if srv.Active() {
+			errs = append(errs, h.Stop(ctx, u, srv.Name, reason, by))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (h *Hub) stop(ctx context.Context, u store.User, server, reason, by string) error {
 	srv, err := h.store.Server(ctx, u.ID, server)
 	if errors.Is(err, store.ErrNotFound) {
@@ -402,8 +484,8 @@ func (h *Hub) stop(ctx context.Context, u store.User, server, reason, by string)
 	if err := h.store.SetStopped(context.WithoutCancel(ctx), srv.ID, store.StateStopped, reason, by); err != nil {
 		return err
 	}
-	h.log.Info("server stopped", "user", u.Name, "reason", reason, "by", by)
-	h.audit(context.WithoutCancel(ctx), by, "server.stop", u.Name, reason)
+	h.log.Info("server stopped", "user", u.Name, "server", server, "reason", reason, "by", by)
+	h.audit(context.WithoutCancel(ctx), by, "server.stop", auditTarget(u.Name, server), reason)
 	return nil
 }
 
@@ -443,6 +525,15 @@ func (h *Hub) StopAll(ctx context.Context, reason, by string) ([]string, error) 
 	_ = g.Wait()
 	slices.Sort(stopped)
 	return stopped, errors.Join(errs...)
+}
+
+// auditTarget names a server in the audit log: the user, or user/server
+// for a named one.
+func auditTarget(user, server string) string {
+	if server == "" {
+		return user
+	}
+	return user + "/" + server
 }
 
 func (h *Hub) audit(ctx context.Context, actor, action, target, detail string) {

@@ -21,9 +21,11 @@ type Route struct {
 	// Target is the server's base URL, e.g. "http://127.0.0.1:41234".
 	Target string
 	// User and Server describe the owner; Server is "" for the default
-	// server. The proxy only passes them to callbacks.
-	User   string
-	Server string
+	// server. Service names the hub service a route leads to instead
+	// (User is then ""). The proxy only passes them to callbacks.
+	User    string
+	Server  string
+	Service string
 }
 
 // Table is a concurrent route table with CHP's matching rules: a route

@@ -26,6 +26,7 @@ import (
 	"github.com/hubd/hubd/core/daemon"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/proxy"
+	"github.com/hubd/hubd/core/services"
 	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/core/web"
@@ -88,6 +89,7 @@ type Server struct {
 	store  *store.Store
 	lock   *fsutil.Lock
 	hub    *hub.Hub
+	svcs   *services.Manager
 	web    *web.Web
 	proxy  *proxy.Proxy
 	routes *proxy.Table
@@ -176,13 +178,23 @@ func (s *Server) build(o Options) error {
 	}
 	login := o.Authenticator
 	if login == nil {
-		if login, err = auth.New(cfg.Auth, o.Logger); err != nil {
+		pam, err := auth.New(cfg.Auth, o.Logger)
+		if err != nil {
 			return err
 		}
+		st := s.store
+		pam.UseHubGroups(func(name string) ([]string, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return st.GroupsOfName(ctx, name)
+		})
+		login = pam
 	}
 	s.routes = proxy.NewTable()
 	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: s.routes, Logger: o.Logger, Now: o.Now})
-	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Auth: login, CookieSecret: secret, Logger: o.Logger, Now: o.Now})
+	s.svcs = services.New(services.Options{Config: cfg, Store: s.store, Routes: s.routes, Logger: o.Logger})
+	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Auth: login, CookieSecret: secret,
+		Services: s.svcs, Logger: o.Logger, Now: o.Now})
 	popts := proxy.OptionsFromConfig(&cfg)
 	popts.Logger = o.Logger
 	popts.NotFound = s.web.UserFallback()
@@ -211,6 +223,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.svcs.Sync(ctx); err != nil {
+		return err
+	}
 	var adminLn net.Listener
 	if s.listeners.Inherited(Admin) {
 		if adminLn, err = s.listeners.Listen(Admin, s.cfg.Admin.Socket); err != nil {
@@ -237,6 +252,7 @@ func (s *Server) Start(ctx context.Context) error {
 	})
 	s.goBG(func() { s.hub.RunPoller(bgCtx) })
 	s.goBG(func() { s.hub.RunCuller(bgCtx) })
+	s.goBG(func() { s.svcs.Run(bgCtx) })
 	s.goBG(func() { s.notify.Watchdog(bgCtx, s.store.Ping) })
 	s.goBG(func() { s.reportStatus(bgCtx) })
 	s.log.Info("hub ready", "version", version.Version, "public", s.Addr(Public), "public_from", s.listeners.Sources[Public],

@@ -281,3 +281,32 @@ func placeholders(n int) string {
 	}
 	return string(b)
 }
+
+// ServerByID returns a server row or ErrNotFound.
+func (s *Store) ServerByID(ctx context.Context, id int64) (Server, error) {
+	srv, err := scanServer(s.db.QueryRowContext(ctx, `SELECT `+serverCols+` FROM servers s JOIN users u ON u.id = s.user_id
+		WHERE s.id = ?`, id))
+	return srv, mapErr(err)
+}
+
+// NamedServers lists the names of a user's named servers, running or not
+// (JupyterHub's named_server_limit_per_user counts them all).
+func (s *Store) NamedServers(ctx context.Context, userID int64) ([]string, error) {
+	return s.names(ctx, `SELECT name FROM servers WHERE user_id = ? AND name != '' ORDER BY name`, userID)
+}
+
+// DeleteServer removes a stopped server's row (a named server the user
+// deleted); an active server is ErrConflict, a missing one ErrNotFound.
+func (s *Store) DeleteServer(ctx context.Context, userID int64, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var state string
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM servers WHERE user_id = ? AND name = ?`, userID, name).Scan(&state); err != nil {
+			return err
+		}
+		if state == StateStarting || state == StateRunning || state == StateStopping {
+			return fmt.Errorf("%w: server is %s", ErrConflict, state)
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM servers WHERE user_id = ? AND name = ?`, userID, name)
+		return err
+	})
+}

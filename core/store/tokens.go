@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -13,15 +14,21 @@ import (
 const (
 	TokenAPI    = "api"    // created by a user or admin
 	TokenServer = "server" // a server's JUPYTERHUB_API_TOKEN
-	TokenOAuth  = "oauth"  // issued to a browser through a server's OAuth client
+	TokenOAuth  = "oauth"  // issued to a browser through a server's or service's OAuth client
+	// TokenService is a service's token from the configuration (its
+	// api_token_file, or made fresh for a service the hub runs).
+	TokenService = "service"
 )
 
 // Token is a row of api_tokens. The token itself is never stored: Hash is
 // its SHA-256 (tokens are 128+ random bits, so a slow hash adds nothing).
+// Its owner is a user (UserID, User) or a service (ServiceID, Service).
 type Token struct {
 	ID           int64
 	UserID       int64
 	User         string
+	ServiceID    int64
+	Service      string
 	Hash         string
 	Prefix       string
 	Kind         string
@@ -50,13 +57,17 @@ func OAuthClientID(user, server string) string {
 	return id
 }
 
-const tokenCols = `t.id, t.user_id, u.name, t.hash, t.prefix, t.kind, coalesce(t.server_id, 0), coalesce(t.client_id, ''),
+// tokenFrom joins a token's owner, whichever kind it is.
+const tokenFrom = ` FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN services v ON v.id = t.service_id `
+
+const tokenCols = `t.id, coalesce(t.user_id, 0), coalesce(u.name, ''), coalesce(t.service_id, 0), coalesce(v.name, ''),
+	t.hash, t.prefix, t.kind, coalesce(t.server_id, 0), coalesce(t.client_id, ''),
 	coalesce(t.session_id, ''), t.scopes, t.note, t.created, t.expires_at, t.last_activity`
 
 func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
 	var t Token
 	var created, expires, last sql.NullString
-	err := sc.Scan(&t.ID, &t.UserID, &t.User, &t.Hash, &t.Prefix, &t.Kind, &t.ServerID, &t.ClientID, &t.SessionID,
+	err := sc.Scan(&t.ID, &t.UserID, &t.User, &t.ServiceID, &t.Service, &t.Hash, &t.Prefix, &t.Kind, &t.ServerID, &t.ClientID, &t.SessionID,
 		&t.Scopes, &t.Note, &created, &expires, &last)
 	if err != nil {
 		return Token{}, err
@@ -70,9 +81,9 @@ func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
 func (s *Store) CreateToken(ctx context.Context, t Token) (Token, error) {
 	t.Created = s.now().UTC()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (user_id, hash, prefix, kind, server_id, client_id, session_id, scopes, note, created, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			t.UserID, t.Hash, t.Prefix, t.Kind, nullInt(t.ServerID), nullString(t.ClientID), nullString(t.SessionID),
+		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (user_id, service_id, hash, prefix, kind, server_id, client_id, session_id, scopes, note, created, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			nullInt(t.UserID), nullInt(t.ServiceID), t.Hash, t.Prefix, t.Kind, nullInt(t.ServerID), nullString(t.ClientID), nullString(t.SessionID),
 			t.Scopes, t.Note, FormatTime(t.Created), nullTime(t.ExpiresAt))
 		if err != nil {
 			return err
@@ -85,18 +96,44 @@ func (s *Store) CreateToken(ctx context.Context, t Token) (Token, error) {
 
 // TokenByHash finds an unexpired token; ErrNotFound otherwise.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens t JOIN users u ON u.id = t.user_id
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+tokenFrom+`
 		WHERE t.hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?)`, hash, FormatTime(s.now())))
 	return t, mapErr(err)
 }
 
 // Tokens lists a user's unexpired tokens, deleting expired ones on the way.
 func (s *Store) Tokens(ctx context.Context, userID int64) ([]Token, error) {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM api_tokens WHERE user_id = ? AND expires_at IS NOT NULL AND expires_at <= ?`,
-		userID, FormatTime(s.now())); err != nil {
+	return s.ListTokens(ctx, TokenFilter{UserID: userID})
+}
+
+// TokenFilter selects tokens for ListTokens: one user's or one service's
+// (or everyone's when both are 0), and, when Kinds is set, only those
+// kinds.
+type TokenFilter struct {
+	UserID, ServiceID int64
+	Kinds             []string
+}
+
+// ListTokens lists unexpired tokens, deleting expired ones on the way.
+func (s *Store) ListTokens(ctx context.Context, f TokenFilter) ([]Token, error) {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?`,
+		FormatTime(s.now())); err != nil {
 		return nil, mapErr(err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.user_id = ? ORDER BY t.id`, userID)
+	where, args := []string{"1=1"}, []any{}
+	if f.UserID != 0 {
+		where, args = append(where, "t.user_id = ?"), append(args, f.UserID)
+	}
+	if f.ServiceID != 0 {
+		where, args = append(where, "t.service_id = ?"), append(args, f.ServiceID)
+	}
+	if len(f.Kinds) > 0 {
+		where = append(where, "t.kind IN ("+placeholders(len(f.Kinds))+")")
+		for _, k := range f.Kinds {
+			args = append(args, k)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+tokenFrom+` WHERE `+strings.Join(where, " AND ")+` ORDER BY t.id`, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -112,10 +149,23 @@ func (s *Store) Tokens(ctx context.Context, userID int64) ([]Token, error) {
 	return out, mapErr(rows.Err())
 }
 
+// TokenByID returns a token by its id; ErrNotFound when there is none.
+func (s *Store) TokenByID(ctx context.Context, id int64) (Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+tokenFrom+` WHERE t.id = ?`, id))
+	return t, mapErr(err)
+}
+
 // DeleteToken removes one of a user's tokens; ErrNotFound if there is none.
 func (s *Store) DeleteToken(ctx context.Context, userID, id int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		return expectOne(tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE user_id = ? AND id = ?`, userID, id))
+	})
+}
+
+// RevokeToken removes a token whoever owns it; ErrNotFound if there is none.
+func (s *Store) RevokeToken(ctx context.Context, id int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		return expectOne(tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id))
 	})
 }
 
@@ -134,16 +184,18 @@ type OAuthClient struct {
 	Identifier  string
 	SecretHash  string
 	RedirectURI string
-	ServerID    int64
+	// The client belongs to a server (ServerID) or a service (ServiceID).
+	ServerID  int64
+	ServiceID int64
 }
 
 // OAuthClient finds a client by its identifier.
 func (s *Store) OAuthClient(ctx context.Context, identifier string) (OAuthClient, error) {
 	var c OAuthClient
-	var sid sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT identifier, secret_hash, redirect_uri, server_id FROM oauth_clients WHERE identifier = ?`, identifier).
-		Scan(&c.Identifier, &c.SecretHash, &c.RedirectURI, &sid)
-	c.ServerID = sid.Int64
+	var sid, svc sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT identifier, secret_hash, redirect_uri, server_id, service_id FROM oauth_clients WHERE identifier = ?`, identifier).
+		Scan(&c.Identifier, &c.SecretHash, &c.RedirectURI, &sid, &svc)
+	c.ServerID, c.ServiceID = sid.Int64, svc.Int64
 	return c, mapErr(err)
 }
 

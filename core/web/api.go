@@ -1,10 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/names"
+	"github.com/hubd/hubd/core/scopes"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/version"
 )
@@ -34,16 +37,18 @@ func (w *Web) serverModel(s store.Server, admin bool) map[string]any {
 		progress = w.hubPrefix + "api/users/" + url.PathEscape(s.User) + "/servers/" + url.PathEscape(s.Name) + "/progress"
 	}
 	m := map[string]any{
-		"name":          s.Name,
-		"full_name":     s.User + "/" + s.Name,
-		"last_activity": ts(w.lastActivity(s)),
-		"started":       ts(s.Started),
-		"pending":       w.pending(s),
-		"ready":         s.State == store.StateRunning && w.hub.Pending(s.User, s.Name) == nil,
-		"stopped":       !s.Active(),
-		"url":           prefix,
-		"user_options":  map[string]any{},
-		"progress_url":  progress,
+		"name":              s.Name,
+		"full_name":         s.User + "/" + s.Name,
+		"last_activity":     ts(w.lastActivity(s)),
+		"started":           ts(s.Started),
+		"pending":           w.pending(s),
+		"ready":             s.State == store.StateRunning && w.hub.Pending(s.User, s.Name) == nil,
+		"stopped":           !s.Active(),
+		"url":               prefix,
+		"user_options":      userOptions(s.UserOptions),
+		"progress_url":      progress,
+		"full_url":          nil,
+		"full_progress_url": nil,
 	}
 	if !s.Active() {
 		m["started"], m["last_activity"] = nil, nil
@@ -78,29 +83,36 @@ func (w *Web) pending(s store.Server) any {
 	return nil
 }
 
-// userModel is JupyterHub's user model, filtered by what the caller may read.
-func (w *Web) userModel(c *caller, u store.User, servers []store.Server, includeStopped bool) map[string]any {
-	roles := []string{"user"}
-	if u.Admin {
-		roles = []string{"admin", "user"}
-	}
+// userOptions decodes the options a server was started with.
+func userOptions(js string) map[string]any {
+	out := map[string]any{}
+	_ = json.Unmarshal([]byte(js), &out)
+	return out
+}
+
+// userModel is JupyterHub's user model, filtered by what the caller may
+// read; groups are the user's.
+func (w *Web) userModel(c *caller, u store.User, groups []string, servers []store.Server, includeStopped bool) map[string]any {
 	m := map[string]any{"kind": "user", "name": u.Name, "admin": u.Admin}
+	t := scopes.Target{User: u.Name, Groups: groups}
 	// Field visibility per scope as in JupyterHub: the idle culler holds
 	// read:users:activity, not read:users, and needs last_activity.
-	if c.scopes.has("read:users:activity", u.Name, "") {
+	if c.scopes.Has("read:users:activity", t) {
 		m["last_activity"] = ts(u.LastActivity)
 	}
-	if c.scopes.has("read:users:groups", u.Name, "") {
-		m["groups"] = []string{}
+	if c.scopes.Has("read:users:groups", t) {
+		m["groups"] = groups
 	}
-	if c.scopes.has("read:users", u.Name, "") {
+	if c.scopes.Has("read:users", t) || c.scopes.Has("read:roles:users", t) {
+		m["roles"] = w.access.UserRoles(u, groups)
+	}
+	if c.scopes.Has("read:users", t) {
 		m["created"] = ts(u.Created)
-		m["roles"] = roles
 		m["server"] = nil
 		m["pending"] = nil
 	}
-	if c.scopes.has("read:servers", u.Name, "") {
-		admin := c.scopes.has("admin:server_state", u.Name, "")
+	if c.scopes.Has("read:servers", t) {
+		admin := c.scopes.Has("admin:server_state", t)
 		models := map[string]any{}
 		for _, s := range servers {
 			if s.Name == "" {
@@ -135,25 +147,32 @@ func (w *Web) apiInfo(rw http.ResponseWriter, r *http.Request, c *caller) error 
 // exactly its scopes (jupyterhub-singleuser checks them against its own
 // access scopes, as JupyterHub 3.0.0 does).
 func (w *Web) apiSelf(rw http.ResponseWriter, r *http.Request, c *caller) error {
-	scopes := c.scopes
+	set := c.scopes
 	if c.token != nil {
 		// Identity scopes are implied for any token, as in JupyterHub.
-		identity := []string{"read:users:name!user", "read:users:groups!user"}
+		identity := []string{"read:users:name!user", "read:users:groups!user", "read:services:name!service"}
 		if c.token.Kind == store.TokenServer {
 			identity = append(identity, "read:users:activity!user")
 		}
-		scopes = scopes.union(parseScopes(identity, c.user.Name))
+		set = set.Union(scopes.Expand(identity, scopes.Owner{User: c.user.Name, Service: c.service}))
 	}
-	m := map[string]any{"kind": "user", "name": c.user.Name, "admin": c.user.Admin, "groups": []string{},
-		"session_id": nil, "scopes": scopes.strings()}
+	var m map[string]any
+	if c.service != "" {
+		sv, _ := w.access.Service(c.service)
+		m = w.serviceModel(sv)
+	} else {
+		m = map[string]any{"kind": "user", "name": c.user.Name, "admin": c.user.Admin, "groups": c.groups,
+			"roles": w.access.UserRoles(c.user, c.groups)}
+		if set.Has("read:users:activity", scopes.Target{User: c.user.Name}) {
+			m["last_activity"] = ts(c.user.LastActivity)
+		}
+	}
+	m["session_id"], m["token_id"], m["scopes"] = nil, nil, set.Strings()
 	if c.sessionID != "" {
 		m["session_id"] = c.sessionID
 	}
 	if c.token != nil {
 		m["token_id"] = "a" + strconv.FormatInt(c.token.ID, 10)
-	}
-	if scopes.has("read:users:activity", c.user.Name, "") {
-		m["last_activity"] = ts(c.user.LastActivity)
 	}
 	jsonReply(rw, http.StatusOK, m)
 	return nil
@@ -224,14 +243,25 @@ func (w *Web) apiListUsers(rw http.ResponseWriter, r *http.Request, c *caller) e
 	stopped := q.Get("include_stopped_servers") != "" && q.Get("include_stopped_servers") != "false"
 	items := make([]map[string]any, 0, len(users))
 	for _, u := range users {
-		items = append(items, w.userModel(c, u, servers[u.ID], stopped))
+		groups, err := w.store.GroupsOf(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		items = append(items, w.userModel(c, u, groups, servers[u.ID], stopped))
 	}
+	w.replyPage(rw, r, paginated, items, offset, limit, len(users), total)
+	return nil
+}
+
+// replyPage answers a list: a bare array, or JupyterHub's pagination
+// envelope with an absolute next URL (clients fetch it verbatim).
+func (w *Web) replyPage(rw http.ResponseWriter, r *http.Request, paginated bool, items any, offset, limit, got, total int) {
 	if !paginated {
 		jsonReply(rw, http.StatusOK, items)
-		return nil
+		return
 	}
 	var next any
-	if offset+len(users) < total {
+	if offset+got < total {
 		nq := r.URL.Query()
 		nq.Set("offset", strconv.Itoa(offset+limit))
 		nq.Set("limit", strconv.Itoa(limit))
@@ -244,7 +274,6 @@ func (w *Web) apiListUsers(rw http.ResponseWriter, r *http.Request, c *caller) e
 	}
 	jsonReply(rw, http.StatusOK, map[string]any{"items": items,
 		"_pagination": map[string]any{"offset": offset, "limit": limit, "total": total, "next": next}})
-	return nil
 }
 
 func (w *Web) apiGetUser(rw http.ResponseWriter, r *http.Request, c *caller) error {
@@ -252,13 +281,16 @@ func (w *Web) apiGetUser(rw http.ResponseWriter, r *http.Request, c *caller) err
 	if err != nil {
 		return err
 	}
-	servers, err := w.store.ServersOf(r.Context(), []int64{u.ID})
-	if err != nil {
-		return err
-	}
-	stopped := r.URL.Query().Get("include_stopped_servers") != ""
-	jsonReply(rw, http.StatusOK, w.userModel(c, u, servers[u.ID], stopped))
+	jsonReply(rw, http.StatusOK, w.fullUserModel(r.Context(), c, u, r.URL.Query().Get("include_stopped_servers") != ""))
 	return nil
+}
+
+// fullUserModel reads what the user model shows (servers, groups) and
+// builds it; on a read error it shows what it has.
+func (w *Web) fullUserModel(ctx context.Context, c *caller, u store.User, includeStopped bool) map[string]any {
+	servers, _ := w.store.ServersOf(ctx, []int64{u.ID})
+	groups, _ := w.store.GroupsOf(ctx, u.ID)
+	return w.userModel(c, u, groups, servers[u.ID], includeStopped)
 }
 
 // createUsers adds users by name (admin:users). Names must be valid Unix
@@ -267,7 +299,7 @@ func (w *Web) createUsers(ctx context.Context, c *caller, list []string, admin b
 	if err := c.requireScope("admin:users"); err != nil {
 		return nil, err
 	}
-	if admin && !c.user.Admin {
+	if admin && !c.admin {
 		return nil, apiErrorf(http.StatusForbidden, "only admins may create admins")
 	}
 	if len(list) == 0 || len(list) > 1000 {
@@ -310,7 +342,7 @@ func (w *Web) apiCreateUsers(rw http.ResponseWriter, r *http.Request, c *caller)
 	}
 	out := make([]map[string]any, 0, len(users))
 	for _, u := range users {
-		out = append(out, w.userModel(c, u, nil, false))
+		out = append(out, w.userModel(c, u, []string{}, nil, false))
 	}
 	jsonReply(rw, http.StatusCreated, out)
 	return nil
@@ -329,7 +361,7 @@ func (w *Web) apiCreateUser(rw http.ResponseWriter, r *http.Request, c *caller) 
 	if err != nil {
 		return err
 	}
-	jsonReply(rw, http.StatusCreated, w.userModel(c, users[0], nil, false))
+	jsonReply(rw, http.StatusCreated, w.userModel(c, users[0], []string{}, nil, false))
 	return nil
 }
 
@@ -347,7 +379,7 @@ func (w *Web) apiPatchUser(rw http.ResponseWriter, r *http.Request, c *caller) e
 	if body.Admin != nil {
 		// Only an admin may grant admin (CVE-2024-41942: admin:users alone
 		// must not make its holder an admin).
-		if *body.Admin && !c.user.Admin {
+		if *body.Admin && !c.admin {
 			return apiErrorf(http.StatusForbidden, "only admins may make users admins")
 		}
 		if err := w.store.SetAdmin(r.Context(), u.Name, *body.Admin); err != nil {
@@ -356,7 +388,7 @@ func (w *Web) apiPatchUser(rw http.ResponseWriter, r *http.Request, c *caller) e
 		u.Admin = *body.Admin
 		w.auditAPI(r.Context(), c, "user.admin", u.Name, strconv.FormatBool(*body.Admin))
 	}
-	jsonReply(rw, http.StatusOK, w.userModel(c, u, nil, false))
+	jsonReply(rw, http.StatusOK, w.fullUserModel(r.Context(), c, u, false))
 	return nil
 }
 
@@ -365,10 +397,10 @@ func (w *Web) apiDeleteUser(rw http.ResponseWriter, r *http.Request, c *caller) 
 	if err != nil {
 		return err
 	}
-	if u.ID == c.user.ID {
+	if c.is(u) {
 		return apiErrorf(http.StatusBadRequest, "you cannot delete yourself")
 	}
-	if err := w.hub.Stop(r.Context(), u, "", "user deleted", c.user.Name); err != nil {
+	if err := w.hub.StopUser(r.Context(), u, "user deleted", c.name()); err != nil {
 		return err
 	}
 	if err := w.store.DeleteUser(r.Context(), u.Name); err != nil {
@@ -388,17 +420,23 @@ func (w *Web) apiStartServer(rw http.ResponseWriter, r *http.Request, c *caller)
 	if err != nil {
 		return err
 	}
-	if r.ContentLength > 0 {
+	// The body, when there is one, is the server's user_options (a
+	// JSON object), kept with the server as JupyterHub keeps it.
+	options := ""
+	if r.ContentLength != 0 {
 		var opts map[string]any
-		if err := decodeJSON(r, &opts); err != nil {
+		if err := decodeOptions(r, &opts); err != nil {
 			return err
 		}
+		b, _ := json.Marshal(opts)
+		options = string(b)
 	}
-	op, err := w.hub.Start(r.Context(), u, r.PathValue("server"))
+	server := r.PathValue("server")
+	op, err := w.hub.StartWith(r.Context(), u, server, options)
 	if err != nil {
-		return startError(u, err)
+		return startError(u, server, err)
 	}
-	w.auditAPI(r.Context(), c, "server.start-request", u.Name, "")
+	w.auditAPI(r.Context(), c, "server.start-request", serverLabel(u.Name, server), "")
 	ctx, cancel := context.WithTimeout(r.Context(), slowSpawn)
 	defer cancel()
 	err = op.Wait(ctx)
@@ -409,25 +447,60 @@ func (w *Web) apiStartServer(rw http.ResponseWriter, r *http.Request, c *caller)
 		rw.WriteHeader(http.StatusAccepted)
 	case errors.Is(err, context.Canceled):
 		// Only a stop cancels a start.
-		return apiErrorf(http.StatusConflict, "%s's server was stopped while it was starting", u.Name)
+		return apiErrorf(http.StatusConflict, "%s was stopped while it was starting", serverLabel(u.Name, server))
 	default:
 		return apiErrorf(http.StatusInternalServerError, "%v", err)
 	}
 	return nil
 }
 
+// decodeOptions reads a JSON object of any fields (user options are the
+// spawner's business, not a fixed shape), with decodeJSON's limits.
+func decodeOptions(r *http.Request, v *map[string]any) error {
+	body, err := io.ReadAll(r.Body)
+	if tooBig, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return apiErrorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", tooBig.Limit)
+	}
+	if err != nil {
+		return apiErrorf(http.StatusBadRequest, "read the request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		*v = map[string]any{}
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil || *v == nil {
+		return apiErrorf(http.StatusBadRequest, "invalid JSON body: want one JSON object of server options")
+	}
+	return nil
+}
+
+// serverLabel names a server in messages: the user, or user/server.
+func serverLabel(user, server string) string {
+	if server == "" {
+		return user
+	}
+	return user + "/" + server
+}
+
 // startError is the answer to a start the hub refused.
-func startError(u store.User, err error) error {
+func startError(u store.User, server string, err error) error {
+	label := serverLabel(u.Name, server)
 	switch {
 	case errors.Is(err, hub.ErrAlreadyRunning):
-		return apiErrorf(http.StatusBadRequest, "%s is already running", u.Name)
+		return apiErrorf(http.StatusBadRequest, "%s is already running", label)
 	case errors.Is(err, hub.ErrPendingStop):
-		return apiErrorf(http.StatusBadRequest, "%s is pending stop", u.Name)
+		return apiErrorf(http.StatusBadRequest, "%s is pending stop", label)
 	case errors.Is(err, hub.ErrNamedServers):
 		return apiErrorf(http.StatusBadRequest, "Named servers are not enabled.")
 	}
 	if tooMany, ok := errors.AsType[*hub.TooManyError](err); ok {
 		return &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retryAfter: tooMany.RetryAfter}
+	}
+	if _, ok := errors.AsType[*hub.NamedLimitError](err); ok {
+		return apiErrorf(http.StatusBadRequest, "%v", err)
+	}
+	if server != "" && hub.CheckServerName(server) != nil {
+		return apiErrorf(http.StatusBadRequest, "%v", err)
 	}
 	return err
 }
@@ -437,16 +510,41 @@ func (w *Web) apiStopServer(rw http.ResponseWriter, r *http.Request, c *caller) 
 	if err != nil {
 		return err
 	}
-	server := r.PathValue("server")
-	if server != "" {
-		return apiErrorf(http.StatusNotFound, "%s has no server named %s", u.Name, names.Quote(server))
+	var body struct {
+		Remove bool `json:"remove"`
 	}
-	reason, by := "stopped through the API", c.user.Name
-	if c.user.ID == u.ID {
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &body); err != nil {
+			return err
+		}
+	}
+	server := r.PathValue("server")
+	if _, err := w.store.Server(r.Context(), u.ID, server); errors.Is(err, store.ErrNotFound) {
+		if server == "" {
+			rw.WriteHeader(http.StatusNoContent) // never started: nothing to stop
+			return nil
+		}
+		return apiErrorf(http.StatusNotFound, "%s has no server named %s", u.Name, names.Quote(server))
+	} else if err != nil {
+		return err
+	}
+	reason, by := "stopped through the API", c.name()
+	if c.is(u) {
 		reason = "stopped by the user"
 	}
+	remove := body.Remove && server != ""
 	done := make(chan error, 1)
-	go func() { done <- w.hub.Stop(context.WithoutCancel(r.Context()), u, server, reason, by) }()
+	go func() {
+		ctx := context.WithoutCancel(r.Context())
+		err := w.hub.Stop(ctx, u, server, reason, by)
+		if err == nil && remove {
+			err = w.store.DeleteServer(ctx, u.ID, server)
+			if err == nil {
+				w.auditAPI(ctx, c, "server.remove", serverLabel(u.Name, server), "")
+			}
+		}
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -619,7 +717,7 @@ func (w *Web) apiProxy(rw http.ResponseWriter, r *http.Request, c *caller) error
 }
 
 func (w *Web) auditAPI(ctx context.Context, c *caller, action, target, detail string) {
-	if err := w.store.AddEvent(ctx, store.Event{Actor: c.user.Name, ActorUID: -1, Source: "api", Action: action, Target: target, Detail: detail}); err != nil {
+	if err := w.store.AddEvent(ctx, store.Event{Actor: c.name(), ActorUID: -1, Source: "api", Action: action, Target: target, Detail: detail}); err != nil {
 		w.log.Warn("audit log write failed", "action", action, "err", err)
 	}
 }

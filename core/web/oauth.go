@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hubd/hubd/core/access"
+	"github.com/hubd/hubd/core/scopes"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -45,15 +48,25 @@ func (w *Web) oauthAuthorize(rw http.ResponseWriter, r *http.Request) {
 		w.errorPage(rw, r, http.StatusForbidden, "OAuth redirect mismatch", "The server asked to return to an address it is not registered for.")
 		return
 	}
-	owner, server := ownerOf(clientID)
-	scopes := parseScopes(roleScopes(u.Name, u.Admin), u.Name)
-	if !scopes.has("access:servers", owner, server) {
-		w.errorPage(rw, r, http.StatusForbidden, "Not your server",
-			"You do not have permission to access "+owner+"'s server. Log in as "+owner+" or go to your own home page.")
+	need, what, err := w.clientAccess(r.Context(), client)
+	if err != nil {
+		w.errorPage(rw, r, http.StatusForbidden, "Unknown OAuth client",
+			"That server or service is not running (or was restarted). Go to your home page and start it again.")
+		return
+	}
+	set, _, err := w.access.UserScopes(r.Context(), u)
+	if err != nil {
+		w.log.Error("oauth scopes", "err", err)
+		w.errorPage(rw, r, http.StatusInternalServerError, "Login failed", "Try again in a moment.")
+		return
+	}
+	if !set.Has(need.scope, need.target) {
+		w.errorPage(rw, r, http.StatusForbidden, "Not allowed",
+			"You do not have permission to access "+what+". Log in as someone who may, or go to your own home page.")
 		return
 	}
 	granted, _ := json.Marshal([]string{
-		"access:servers!server=" + owner + "/" + server,
+		need.scope + "!" + need.filter,
 		"read:users:name!user=" + u.Name,
 		"read:users:groups!user=" + u.Name,
 	})
@@ -73,13 +86,34 @@ func (w *Web) oauthAuthorize(rw http.ResponseWriter, r *http.Request) {
 	http.Redirect(rw, r, dest, http.StatusFound)
 }
 
-// ownerOf reads the owner back from a client id jupyterhub-user-<user>.
-// Only default servers exist (named servers are not enabled), so the
-// whole rest of the id is the user name.
-func ownerOf(clientID string) (user, server string) {
-	rest := strings.TrimPrefix(clientID, "jupyterhub-user-")
-	user, _ = url.PathUnescape(rest)
-	return user, ""
+// clientAccessScope is what a visitor needs to be let through an OAuth
+// client: access to its server or its service.
+type clientAccessScope struct {
+	scope, filter string
+	target        scopes.Target
+}
+
+// clientAccess finds what an OAuth client leads to, from the row it
+// belongs to (a client id alone is ambiguous: user and server names may
+// both contain '-'), and names it for messages.
+func (w *Web) clientAccess(ctx context.Context, client store.OAuthClient) (clientAccessScope, string, error) {
+	if client.ServiceID != 0 {
+		sv, err := w.store.ServiceByID(ctx, client.ServiceID)
+		if err != nil {
+			return clientAccessScope{}, "", err
+		}
+		return clientAccessScope{"access:services", "service=" + sv.Name, scopes.Target{Service: sv.Name}}, "the service " + sv.Name, nil
+	}
+	srv, err := w.store.ServerByID(ctx, client.ServerID)
+	if err != nil {
+		return clientAccessScope{}, "", err
+	}
+	groups, err := w.store.GroupsOf(ctx, srv.UserID)
+	if err != nil {
+		return clientAccessScope{}, "", err
+	}
+	return clientAccessScope{"access:servers", "server=" + srv.User + "/" + srv.Name,
+		scopes.Target{User: srv.User, Server: srv.Name, IsServer: true, Groups: groups}}, serverLabel(srv.User, srv.Name) + "'s server", nil
 }
 
 // oauthToken exchanges a code for an access token. The client secret is
@@ -115,9 +149,9 @@ func (w *Web) oauthToken(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ttl := w.cfg.Hub.CookieMaxAge.D()
-	access := store.RandomID(20)
+	issued := store.RandomID(20)
 	if _, err := w.store.CreateToken(r.Context(), store.Token{
-		UserID: code.UserID, Hash: store.HashToken(access), Prefix: access[:4], Kind: store.TokenOAuth,
+		UserID: code.UserID, Hash: store.HashToken(issued), Prefix: issued[:4], Kind: store.TokenOAuth,
 		ClientID: clientID, SessionID: code.SessionID, Scopes: code.Scopes,
 		Note: "OAuth token for " + clientID, ExpiresAt: w.now().Add(ttl),
 	}); err != nil {
@@ -126,8 +160,8 @@ func (w *Web) oauthToken(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	jsonReply(rw, http.StatusOK, map[string]any{
-		"access_token": access, "token_type": "Bearer", "expires_in": int(ttl.Seconds()),
-		"scope": strings.Join(decodeScopes(code.Scopes), " "),
+		"access_token": issued, "token_type": "Bearer", "expires_in": int(ttl.Seconds()),
+		"scope": strings.Join(access.DecodeScopes(code.Scopes), " "),
 	})
 }
 

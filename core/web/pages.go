@@ -14,6 +14,8 @@ import (
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/names"
+	"github.com/hubd/hubd/core/scopes"
+	"github.com/hubd/hubd/core/services"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -35,12 +37,30 @@ type page struct {
 	Error, Username, Next string
 	// home
 	Running, Started, ServerURL, Pending, Failure string
+	NamedServers                                  bool
+	Named                                         []namedRow
+	NamedLimit                                    int
+	Services                                      []serviceLink
+	// the named server a message or progress page is about ("" = default)
+	Server string
+	// token page
+	Tokens   []tokenRow
+	NewToken string
 	// pending
 	Progress             int
 	Message              string
 	ProgressURL, NextURL string
 	IsError, StartForm   bool
 }
+
+// namedRow is one named server on the home page.
+type namedRow struct {
+	Name, State, URL, Started, Failure string
+	Running, Pending                   bool
+}
+
+// serviceLink is a service the home page links to.
+type serviceLink struct{ Name, URL string }
 
 func (w *Web) render(rw http.ResponseWriter, status int, name string, p page) {
 	p.Hub = w.hubPrefix
@@ -213,35 +233,99 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Web) home(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {
-	p := page{Title: "Home", User: u.Name, XSRF: w.ensureXSRF(rw, r, sid)}
-	if srv, err := w.store.Server(r.Context(), u.ID, ""); err == nil {
-		switch {
-		case w.hub.Pending(u.Name, "") != nil || srv.State == store.StateStarting:
-			p.Pending = "starting"
-		case srv.State == store.StateRunning:
-			p.Running, p.ServerURL = "yes", hub.ServerPrefix(w.base, u.Name, "")
-			p.Started = srv.Started.UTC().Format("2006-01-02 15:04 UTC")
-		case srv.State == store.StateFailed:
-			p.Failure = srv.StopReason
-		}
+	p := page{Title: "Home", User: u.Name, XSRF: w.ensureXSRF(rw, r, sid),
+		NamedServers: w.cfg.Spawner.NamedServers, NamedLimit: w.cfg.Spawner.NamedServerLimitPerUser}
+	servers, err := w.store.ServersOf(r.Context(), []int64{u.ID})
+	if err != nil {
+		w.log.Error("home page servers", "user", u.Name, "err", err)
 	}
+	for _, srv := range servers[u.ID] {
+		row := w.serverRow(u, srv)
+		if srv.Name == "" {
+			switch {
+			case row.Pending:
+				p.Pending = "starting"
+			case row.Running:
+				p.Running, p.ServerURL, p.Started = "yes", row.URL, row.Started
+			case srv.State == store.StateFailed:
+				p.Failure = srv.StopReason
+			}
+			continue
+		}
+		p.Named = append(p.Named, row)
+	}
+	p.Services = w.visibleServices(r.Context(), u)
 	w.render(rw, http.StatusOK, "home.html", p)
 }
 
-// spawn starts the user's server (if needed) and sends the browser to it
-// or to the progress page. POST comes from the home page's button; GET is
-// what JupyterHub clients and links use.
+// serverRow is how the home page shows one server.
+func (w *Web) serverRow(u store.User, srv store.Server) namedRow {
+	row := namedRow{Name: srv.Name, State: srv.State, URL: hub.ServerPrefix(w.base, u.Name, srv.Name)}
+	switch {
+	case w.hub.Pending(u.Name, srv.Name) != nil || srv.State == store.StateStarting:
+		row.Pending, row.State = true, "starting"
+	case srv.State == store.StateRunning:
+		row.Running = true
+		row.Started = srv.Started.UTC().Format("2006-01-02 15:04 UTC")
+	case srv.State == store.StateFailed:
+		row.Failure = srv.StopReason
+	}
+	return row
+}
+
+// visibleServices are the services with a URL, shown on the home page
+// (display = true), that the user may access.
+func (w *Web) visibleServices(ctx context.Context, u store.User) []serviceLink {
+	set, _, err := w.access.UserScopes(ctx, u)
+	if err != nil {
+		return nil
+	}
+	var out []serviceLink
+	for _, sv := range w.cfg.Services {
+		if sv.URL != "" && sv.Display && set.Has("access:services", scopes.Target{Service: sv.Name}) {
+			out = append(out, serviceLink{Name: sv.Name, URL: services.Prefix(w.base, sv.Name)})
+		}
+	}
+	return out
+}
+
+// pageServer is the server a page request is about: the {server} path
+// segment, else the "server" form field; "" is the default server.
+func pageServer(r *http.Request) string {
+	if s := r.PathValue("server"); s != "" {
+		return s
+	}
+	return r.FormValue("server")
+}
+
+// pendingURL is a server's progress page.
+func (w *Web) pendingURL(user, server string) string {
+	u := w.hubPrefix + "spawn-pending/" + url.PathEscape(user)
+	if server != "" {
+		u += "/" + url.PathEscape(server)
+	}
+	return u
+}
+
+// spawn starts one of the user's servers (if needed) and sends the browser
+// to it or to the progress page. POST comes from the home page's buttons;
+// GET is what JupyterHub clients and links use (/hub/spawn,
+// /hub/spawn/<user>/<server>).
 func (w *Web) spawn(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {
-	if r.Method == http.MethodPost && !w.checkXSRF(r, sid) {
-		w.errorPage(rw, r, http.StatusForbidden, "Form expired", "Reload the page and try again.")
+	if r.Method == http.MethodPost && !w.formOK(rw, r, sid) {
 		return
 	}
-	srv, err := w.store.Server(r.Context(), u.ID, "")
-	if err == nil && srv.State == store.StateRunning && w.hub.Pending(u.Name, "") == nil {
-		http.Redirect(rw, r, hub.ServerPrefix(w.base, u.Name, ""), http.StatusFound)
+	if name := r.PathValue("name"); name != "" && name != u.Name {
+		w.errorPage(rw, r, http.StatusForbidden, "Not your server", "You can only start your own servers.")
 		return
 	}
-	_, err = w.hub.Start(r.Context(), u, "")
+	server := pageServer(r)
+	srv, err := w.store.Server(r.Context(), u.ID, server)
+	if err == nil && srv.State == store.StateRunning && w.hub.Pending(u.Name, server) == nil {
+		http.Redirect(rw, r, hub.ServerPrefix(w.base, u.Name, server), http.StatusFound)
+		return
+	}
+	_, err = w.hub.Start(r.Context(), u, server)
 	var tooMany *hub.TooManyError
 	switch {
 	case err == nil, errors.Is(err, hub.ErrAlreadyRunning):
@@ -250,22 +334,58 @@ func (w *Web) spawn(rw http.ResponseWriter, r *http.Request, u store.User, sid s
 		w.errorPage(rw, r, http.StatusTooManyRequests, "The hub is busy", err.Error())
 		return
 	default:
-		w.log.Error("start from page", "user", u.Name, "err", err)
-		w.errorPage(rw, r, http.StatusInternalServerError, "Your server could not start", err.Error())
+		status := http.StatusInternalServerError
+		if ae, ok := errors.AsType[*apiError](startError(u, server, err)); ok {
+			status = ae.status
+		}
+		w.log.Info("start from page refused or failed", "user", u.Name, "server", server, "err", err)
+		w.errorPage(rw, r, status, "Your server could not start", err.Error())
 		return
 	}
-	http.Redirect(rw, r, w.hubPrefix+"spawn-pending/"+url.PathEscape(u.Name), http.StatusFound)
+	http.Redirect(rw, r, w.pendingURL(u.Name, server), http.StatusFound)
+}
+
+// formOK checks a form post's XSRF token; it answers itself when it
+// returns false.
+func (w *Web) formOK(rw http.ResponseWriter, r *http.Request, sid string) bool {
+	if !w.checkXSRF(r, sid) {
+		w.errorPage(rw, r, http.StatusForbidden, "Form expired", "Reload the page and try again.")
+		return false
+	}
+	return true
 }
 
 func (w *Web) stopPost(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {
-	if !w.checkXSRF(r, sid) {
-		w.errorPage(rw, r, http.StatusForbidden, "Form expired", "Reload the page and try again.")
+	if !w.formOK(rw, r, sid) {
 		return
 	}
-	if err := w.hub.Stop(r.Context(), u, "", "stopped by the user", u.Name); err != nil {
+	if err := w.hub.Stop(r.Context(), u, r.FormValue("server"), "stopped by the user", u.Name); err != nil {
 		w.errorPage(rw, r, http.StatusInternalServerError, "Your server could not be stopped", err.Error())
 		return
 	}
+	http.Redirect(rw, r, w.hubPrefix+"home", http.StatusFound)
+}
+
+// deleteServerPost stops a named server and forgets it, so it no longer
+// counts against the named-server limit.
+func (w *Web) deleteServerPost(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {
+	if !w.formOK(rw, r, sid) {
+		return
+	}
+	server := r.FormValue("server")
+	if server == "" {
+		w.errorPage(rw, r, http.StatusBadRequest, "Cannot delete", "The default server cannot be deleted; stop it instead.")
+		return
+	}
+	err := w.hub.Stop(r.Context(), u, server, "deleted by the user", u.Name)
+	if err == nil {
+		err = w.store.DeleteServer(r.Context(), u.ID, server)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		w.errorPage(rw, r, http.StatusInternalServerError, "Your server could not be deleted", err.Error())
+		return
+	}
+	w.auditWeb(r, u.Name, "server.remove", serverLabel(u.Name, server), "")
 	http.Redirect(rw, r, w.hubPrefix+"home", http.StatusFound)
 }
 
@@ -274,22 +394,27 @@ func (w *Web) spawnPending(rw http.ResponseWriter, r *http.Request, u store.User
 		w.errorPage(rw, r, http.StatusForbidden, "Not your server", "You can only follow your own server's start.")
 		return
 	}
-	target := hub.ServerPrefix(w.base, u.Name, "")
-	srv, err := w.store.Server(r.Context(), u.ID, "")
-	op := w.hub.Pending(u.Name, "")
+	server := r.PathValue("server")
+	target := hub.ServerPrefix(w.base, u.Name, server)
+	srv, err := w.store.Server(r.Context(), u.ID, server)
+	op := w.hub.Pending(u.Name, server)
 	if op == nil && err == nil && srv.State == store.StateRunning {
 		http.Redirect(rw, r, target, http.StatusFound)
 		return
 	}
+	progress := w.hubPrefix + "api/users/" + url.PathEscape(u.Name) + "/server/progress"
+	if server != "" {
+		progress = w.hubPrefix + "api/users/" + url.PathEscape(u.Name) + "/servers/" + url.PathEscape(server) + "/progress"
+	}
 	p := page{Title: "Starting", User: u.Name, XSRF: w.ensureXSRF(rw, r, sid), Progress: 0, Message: "Starting…",
-		ProgressURL: w.hubPrefix + "api/users/" + url.PathEscape(u.Name) + "/server/progress", NextURL: target}
+		ProgressURL: progress, NextURL: target, Server: server}
 	if op == nil {
 		msg := "Your server is not running."
 		if err == nil && srv.State == store.StateFailed {
 			msg = "Your server failed to start: " + srv.StopReason
 		}
 		w.render(rw, http.StatusOK, "message.html", page{Title: "Server not running", User: u.Name, XSRF: p.XSRF,
-			Message: msg, IsError: err == nil && srv.State == store.StateFailed, StartForm: true})
+			Message: msg, IsError: err == nil && srv.State == store.StateFailed, StartForm: true, Server: server})
 		return
 	}
 	if events, _, _ := op.Since(0); len(events) > 0 {
@@ -305,6 +430,12 @@ func (w *Web) spawnPending(rw http.ResponseWriter, r *http.Request, u store.User
 // calls get a prompt answer instead of a redirect they cannot follow.
 func (w *Web) UserFallback() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if svc, ok := strings.CutPrefix(r.URL.Path, w.base+"services/"); ok {
+			name, _, _ := strings.Cut(svc, "/")
+			rw.Header().Set("X-JupyterHub-Version", w.cfg.Hub.JupyterHubVersion)
+			w.errorPage(rw, r, http.StatusNotFound, "No such service", "No service named "+names.Quote(name)+" is served here.")
+			return
+		}
 		rest := strings.TrimPrefix(r.URL.Path, w.base+"user/")
 		name, _, _ := strings.Cut(rest, "/")
 		rw.Header().Set("X-JupyterHub-Version", w.cfg.Hub.JupyterHubVersion)
@@ -333,6 +464,15 @@ func (w *Web) UserFallback() http.Handler {
 // the hub noticed): a clear page, and the poller is nudged to reconcile.
 func (w *Web) ProxyError(rw http.ResponseWriter, r *http.Request, name string, err error) {
 	w.log.Info("server did not answer through the proxy", "user", name, "err", err)
+	if name == "" {
+		jsonOrPage := "The service at " + names.Quote(r.URL.Path) + " is not answering; it may be starting or restarting."
+		if r.Header.Get("Upgrade") != "" || strings.Contains(r.URL.Path, "/api/") {
+			jsonError(rw, http.StatusServiceUnavailable, jsonOrPage)
+			return
+		}
+		w.render(rw, http.StatusServiceUnavailable, "message.html", page{Title: "Service not responding", IsError: true, Message: jsonOrPage})
+		return
+	}
 	// One poll at a time, detached from this request: its context ends as
 	// soon as the page is written, and a dead server draws many requests.
 	if w.polling.CompareAndSwap(false, true) {
@@ -363,14 +503,25 @@ func (w *Web) userRedirect(rw http.ResponseWriter, r *http.Request, u store.User
 		w.errorPage(rw, r, http.StatusForbidden, "Not your server", "This address belongs to another user's server.")
 		return
 	}
-	target := w.base + "user/" + name + "/" + r.PathValue("rest")
+	rest := r.PathValue("rest")
+	target := w.base + "user/" + name + "/" + rest
 	owner, err := w.store.UserByName(r.Context(), name)
 	var srv store.Server
+	server := ""
 	if err == nil {
-		srv, err = w.store.Server(r.Context(), owner.ID, "")
+		// /user/<name>/<server>/… is a named server when the user has one
+		// of that name; anything else is a path on the default server.
+		if first, _, _ := strings.Cut(rest, "/"); first != "" && w.cfg.Spawner.NamedServers {
+			if named, nerr := w.store.Server(r.Context(), owner.ID, first); nerr == nil {
+				server, srv = first, named
+			}
+		}
+		if server == "" {
+			srv, err = w.store.Server(r.Context(), owner.ID, "")
+		}
 	}
 	switch {
-	case err == nil && srv.State == store.StateRunning && w.hub.Pending(name, "") == nil:
+	case err == nil && srv.State == store.StateRunning && w.hub.Pending(name, server) == nil:
 		n, _ := strconv.Atoi(r.URL.Query().Get("redirects"))
 		if n >= maxRedirects {
 			w.errorPage(rw, r, http.StatusInternalServerError, "Redirect loop detected",
@@ -381,13 +532,13 @@ func (w *Web) userRedirect(rw http.ResponseWriter, r *http.Request, u store.User
 		q := r.URL.Query()
 		q.Set("redirects", strconv.Itoa(n+1))
 		http.Redirect(rw, r, target+"?"+q.Encode(), http.StatusFound)
-	case w.hub.Pending(name, "") != nil:
-		http.Redirect(rw, r, w.hubPrefix+"spawn-pending/"+url.PathEscape(name), http.StatusSeeOther)
+	case w.hub.Pending(name, server) != nil:
+		http.Redirect(rw, r, w.pendingURL(name, server), http.StatusSeeOther)
 	default:
 		// JupyterHub answers 424 with a start button and never starts a
 		// server behind the user's back.
 		w.render(rw, http.StatusFailedDependency, "message.html", page{Title: "Server not running", User: u.Name,
-			XSRF: w.ensureXSRF(rw, r, sid), Message: name + "'s server is not running.", StartForm: name == u.Name})
+			XSRF: w.ensureXSRF(rw, r, sid), Message: serverLabel(name, server) + "'s server is not running.", StartForm: name == u.Name, Server: server})
 	}
 }
 

@@ -1,13 +1,13 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hubd/hubd/core/access"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -15,7 +15,9 @@ import (
 // uuid4-hex shape; 128 random bits).
 func NewToken() string { return store.RandomID(16) }
 
-func (w *Web) tokenModel(t store.Token) map[string]any {
+// TokenModel is JupyterHub's token model: "user" or "service" names the
+// owner.
+func TokenModel(t store.Token) map[string]any {
 	client := "JupyterHub"
 	if t.ClientID != "" {
 		client = t.ClientID
@@ -24,12 +26,18 @@ func (w *Web) tokenModel(t store.Token) map[string]any {
 	if t.SessionID != "" {
 		sess = t.SessionID
 	}
-	return map[string]any{
-		"id": "a" + strconv.FormatInt(t.ID, 10), "kind": "api_token", "user": t.User,
-		"scopes": decodeScopes(t.Scopes), "roles": []string{}, "note": t.Note,
+	m := map[string]any{
+		"id": "a" + strconv.FormatInt(t.ID, 10), "kind": "api_token",
+		"scopes": access.DecodeScopes(t.Scopes), "roles": []string{}, "note": t.Note,
 		"created": ts(t.Created), "last_activity": ts(t.LastActivity), "expires_at": ts(t.ExpiresAt),
 		"session_id": sess, "oauth_client": client,
 	}
+	if t.ServiceID != 0 {
+		m["service"] = t.Service
+	} else {
+		m["user"] = t.User
+	}
+	return m
 }
 
 func (w *Web) apiListTokens(rw http.ResponseWriter, r *http.Request, c *caller) error {
@@ -43,11 +51,47 @@ func (w *Web) apiListTokens(rw http.ResponseWriter, r *http.Request, c *caller) 
 	}
 	out := make([]map[string]any, 0, len(tokens))
 	for _, t := range tokens {
-		t.User = u.Name
-		out = append(out, w.tokenModel(t))
+		out = append(out, TokenModel(t))
 	}
 	jsonReply(rw, http.StatusOK, map[string]any{"api_tokens": out})
 	return nil
+}
+
+// tokenBody is the POST body of JupyterHub's token API.
+type tokenBody struct {
+	Note      string   `json:"note"`
+	ExpiresIn *float64 `json:"expires_in"`
+	Scopes    []string `json:"scopes"`
+	Roles     []string `json:"roles"`
+}
+
+// issueError maps a refused token request to its answer.
+func issueError(err error) error {
+	if ref, ok := errors.AsType[*access.Refusal](err); ok {
+		return apiErrorf(http.StatusForbidden, "%s", ref.Msg)
+	}
+	if bad, ok := errors.AsType[*access.BadRequest](err); ok {
+		return apiErrorf(http.StatusBadRequest, "%s", bad.Msg)
+	}
+	return err
+}
+
+// expiresIn converts expires_in seconds; nil (or 0, as JupyterHub's form
+// sends "never") means no expiry, anything negative is refused by Issue.
+func expiresIn(v *float64) time.Duration {
+	if v == nil {
+		return 0
+	}
+	d := *v
+	switch {
+	case d == 0:
+		return 0
+	case d < 0:
+		return -1
+	case d > float64(20*365*24*3600):
+		return time.Duration(20*365*24*3600) * time.Second
+	}
+	return time.Duration(d * float64(time.Second))
 }
 
 func (w *Web) apiCreateToken(rw http.ResponseWriter, r *http.Request, c *caller) error {
@@ -55,62 +99,35 @@ func (w *Web) apiCreateToken(rw http.ResponseWriter, r *http.Request, c *caller)
 	if err != nil {
 		return err
 	}
-	var body struct {
-		Note      string   `json:"note"`
-		ExpiresIn *int64   `json:"expires_in"`
-		Scopes    []string `json:"scopes"`
-		Roles     []string `json:"roles"`
-	}
+	var body tokenBody
 	if r.ContentLength != 0 {
 		if err := decodeJSON(r, &body); err != nil {
 			return err
 		}
 	}
-	if len(body.Note) > 1000 {
-		return apiErrorf(http.StatusBadRequest, "note is longer than 1000 characters")
+	if body.ExpiresIn != nil && *body.ExpiresIn <= 0 {
+		return apiErrorf(http.StatusBadRequest, "expires_in must be a positive number of seconds (omit it for a token that does not expire)")
 	}
-	scopes := body.Scopes
-	if len(scopes) == 0 {
-		scopes = []string{"inherit"}
-	}
-	// A token may carry neither more than its creator holds nor more than
-	// its owner holds: an admin cannot hand a member admin powers through
-	// a token (use is also bounded by the owner's rights, see tokenScopes).
-	if len(scopes) == 1 && scopes[0] == "inherit" {
-		if c.user.ID != u.ID && !c.user.Admin {
-			return apiErrorf(http.StatusForbidden, "only admins may create tokens with another user's full rights")
-		}
-	} else {
-		owner := parseScopes(roleScopes(u.Name, u.Admin), u.Name)
-		for _, s := range parseScopes(scopes, u.Name) {
-			if !c.scopes.covers(s) {
-				return apiErrorf(http.StatusForbidden, "Not assigning requested scope %s: you do not hold it yourself", s)
-			}
-			if !owner.covers(s) {
-				return apiErrorf(http.StatusForbidden, "Not assigning requested scope %s not held by user %s", s, u.Name)
-			}
-		}
-	}
-	var expires time.Time
-	if body.ExpiresIn != nil {
-		if *body.ExpiresIn <= 0 || *body.ExpiresIn > 10*365*24*3600 {
-			return apiErrorf(http.StatusBadRequest, "expires_in must be a positive number of seconds")
-		}
-		expires = w.now().Add(time.Duration(*body.ExpiresIn) * time.Second)
-	}
-	raw, _ := json.Marshal(scopes)
-	secret := NewToken()
-	t, err := w.store.CreateToken(r.Context(), store.Token{UserID: u.ID, Hash: store.HashToken(secret), Prefix: secret[:4],
-		Kind: store.TokenAPI, Scopes: string(raw), Note: body.Note, ExpiresAt: expires})
+	m, err := w.issueUserToken(r, c, u, body.Scopes, expiresIn(body.ExpiresIn), body.Note)
 	if err != nil {
 		return err
 	}
-	t.User = u.Name
-	w.auditAPI(r.Context(), c, "token.create", u.Name, body.Note)
-	m := w.tokenModel(t)
-	m["token"] = secret
 	jsonReply(rw, http.StatusCreated, m)
 	return nil
+}
+
+// issueUserToken creates a token for u on c's behalf: never more than
+// either holds. The answer carries the token itself, shown once.
+func (w *Web) issueUserToken(r *http.Request, c *caller, u store.User, scopes []string, life time.Duration, note string) (map[string]any, error) {
+	t, secret, err := w.access.Issue(r.Context(), access.TokenRequest{User: &u, Scopes: scopes, ExpiresIn: life, Note: note,
+		Creator: c.scopes, CreatorIsOwner: c.is(u), CreatorAdmin: c.admin})
+	if err != nil {
+		return nil, issueError(err)
+	}
+	w.auditAPI(r.Context(), c, "token.create", u.Name, note)
+	m := TokenModel(t)
+	m["token"] = secret
+	return m, nil
 }
 
 func tokenID(r *http.Request) (int64, error) {
@@ -136,8 +153,7 @@ func (w *Web) apiGetToken(rw http.ResponseWriter, r *http.Request, c *caller) er
 	}
 	for _, t := range tokens {
 		if t.ID == id {
-			t.User = u.Name
-			jsonReply(rw, http.StatusOK, w.tokenModel(t))
+			jsonReply(rw, http.StatusOK, TokenModel(t))
 			return nil
 		}
 	}

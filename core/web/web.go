@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,10 +19,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hubd/hubd/core/access"
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/names"
+	"github.com/hubd/hubd/core/scopes"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -32,8 +35,10 @@ type Options struct {
 	Hub          *hub.Hub
 	Auth         auth.Authenticator // core/auth's PAM login; a fake in unit tests
 	CookieSecret []byte
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Services reports the pids of hub-managed services (nil: none).
+	Services ServiceProcs
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Web holds the handlers.
@@ -42,6 +47,8 @@ type Web struct {
 	store     *store.Store
 	hub       *hub.Hub
 	auth      auth.Authenticator
+	access    *access.Access
+	procs     ServiceProcs
 	sign      signer
 	log       *slog.Logger
 	now       func() time.Time
@@ -63,6 +70,7 @@ func New(o Options) *Web {
 	}
 	w := &Web{
 		cfg: o.Config, store: o.Store, hub: o.Hub, auth: o.Auth, sign: signer{o.CookieSecret},
+		access: access.New(o.Config, o.Store, o.Now), procs: o.Services,
 		log: o.Logger.With("component", "web"), now: o.Now,
 		base: o.Config.Hub.BaseURL, hubPrefix: o.Config.Hub.BaseURL + "hub/",
 		touched: map[int64]time.Time{},
@@ -100,6 +108,16 @@ func (w *Web) Handler(userTraffic http.Handler) http.Handler {
 	mux.HandleFunc("GET "+api+"/users/{name}/tokens/{id}", w.api(w.apiGetToken))
 	mux.HandleFunc("DELETE "+api+"/users/{name}/tokens/{id}", w.api(w.apiDeleteToken))
 	mux.HandleFunc("GET "+api+"/proxy", w.api(w.apiProxy))
+	mux.HandleFunc("GET "+api+"/services", w.api(w.apiListServices))
+	mux.HandleFunc("GET "+api+"/services/{service}", w.api(w.apiGetService))
+	mux.HandleFunc("GET "+api+"/groups", w.api(w.apiListGroups))
+	mux.HandleFunc("POST "+api+"/groups", w.api(w.apiCreateGroups))
+	mux.HandleFunc("GET "+api+"/groups/{name}", w.api(w.apiGetGroup))
+	mux.HandleFunc("POST "+api+"/groups/{name}", w.api(w.apiCreateGroup))
+	mux.HandleFunc("DELETE "+api+"/groups/{name}", w.api(w.apiDeleteGroup))
+	mux.HandleFunc("POST "+api+"/groups/{name}/users", w.api(w.apiGroupUsers))
+	mux.HandleFunc("DELETE "+api+"/groups/{name}/users", w.api(w.apiGroupUsers))
+	mux.HandleFunc("PUT "+api+"/groups/{name}/properties", w.api(w.apiGroupProperties))
 	mux.HandleFunc("GET "+api+"/oauth2/authorize", w.oauthAuthorize)
 	mux.HandleFunc("POST "+api+"/oauth2/token", w.oauthToken)
 	mux.HandleFunc("GET "+api+"/health", w.health)
@@ -113,12 +131,18 @@ func (w *Web) Handler(userTraffic http.Handler) http.Handler {
 	mux.HandleFunc("GET "+h+"home", w.signedIn(w.home))
 	mux.HandleFunc("GET "+h+"spawn", w.signedIn(w.spawn))
 	mux.HandleFunc("POST "+h+"spawn", w.signedIn(w.spawn))
+	mux.HandleFunc("GET "+h+"spawn/{name}/{server}", w.signedIn(w.spawn))
 	mux.HandleFunc("POST "+h+"stop", w.signedIn(w.stopPost))
+	mux.HandleFunc("POST "+h+"delete-server", w.signedIn(w.deleteServerPost))
 	mux.HandleFunc("GET "+h+"spawn-pending/{name}", w.signedIn(w.spawnPending))
+	mux.HandleFunc("GET "+h+"spawn-pending/{name}/{server}", w.signedIn(w.spawnPending))
+	mux.HandleFunc("GET "+h+"token", w.signedIn(w.tokenPage))
+	mux.HandleFunc("POST "+h+"token", w.signedIn(w.tokenPost))
 	mux.HandleFunc("GET "+h+"user/{name}/{rest...}", w.signedIn(w.userRedirect))
 	mux.HandleFunc("GET "+h+"{rest...}", w.notFound)
 	if userTraffic != nil {
 		mux.Handle(b+"user/", userTraffic)
+		mux.Handle(b+"services/", userTraffic)
 	}
 	mux.HandleFunc("GET "+b+"{$}", func(rw http.ResponseWriter, r *http.Request) {
 		http.Redirect(rw, r, h, http.StatusFound)
@@ -135,7 +159,7 @@ func (w *Web) Handler(userTraffic http.Handler) http.Handler {
 func (w *Web) common(next http.Handler) http.Handler {
 	csp := "frame-ancestors 'self'; report-uri " + w.hubPrefix + "security/csp-report"
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, w.base+"user/") {
+		if strings.HasPrefix(r.URL.Path, w.base+"user/") || strings.HasPrefix(r.URL.Path, w.base+"services/") {
 			next.ServeHTTP(rw, r)
 			return
 		}
@@ -153,44 +177,89 @@ func (w *Web) common(next http.Handler) http.Handler {
 	})
 }
 
-// caller is who made a request and what they may do.
+// caller is who made a request and what they may do: a user (by token
+// or login cookie) or a service (by token).
 type caller struct {
-	user      store.User
-	token     *store.Token // nil for cookie logins
+	user      store.User // zero for a service
+	groups    []string   // the user's groups
+	service   string     // the service's name, "" for a user
+	admin     bool       // a user or a service with the admin role
+	token     *store.Token
 	sessionID string
-	scopes    scopeSet
+	scopes    scopes.Set
 }
+
+// name is who the caller is, for audit records.
+func (c *caller) name() string {
+	if c.service != "" {
+		return "service:" + c.service
+	}
+	return c.user.Name
+}
+
+// is reports whether the caller is the user u.
+func (c *caller) is(u store.User) bool { return c.service == "" && c.user.ID == u.ID }
 
 var errNoAuth = errors.New("no credentials")
 
 // identify finds the caller from an Authorization header, else the login
 // cookie. URL tokens (?token=) are not accepted.
 func (w *Web) identify(r *http.Request) (*caller, error) {
+	ctx := r.Context()
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, _ := strings.Cut(h, " ")
 		tok = strings.TrimLeft(tok, " ")
 		if (!strings.EqualFold(scheme, "token") && !strings.EqualFold(scheme, "bearer")) || !wellFormedToken(tok) {
 			return nil, errNoAuth
 		}
-		t, err := w.store.TokenByHash(r.Context(), store.HashToken(tok))
+		t, err := w.store.TokenByHash(ctx, store.HashToken(tok))
 		if err != nil {
 			return nil, errNoAuth
 		}
-		u, err := w.store.UserByID(r.Context(), t.UserID)
+		if t.ServiceID != 0 {
+			sv, ok := w.access.Service(t.Service)
+			if !ok {
+				return nil, errNoAuth
+			}
+			who := scopes.Owner{Service: sv.Name}
+			return &caller{service: sv.Name, admin: slices.Contains(w.access.ServiceRoles(sv), "admin"), token: &t,
+				scopes: access.TokenScopes(access.DecodeScopes(t.Scopes), w.access.ServiceScopes(sv), who, w.access.Memberships(ctx))}, nil
+		}
+		c, err := w.userCaller(ctx, t.UserID)
 		if err != nil {
 			return nil, errNoAuth
 		}
-		return &caller{user: u, token: &t, sessionID: t.SessionID, scopes: tokenScopes(decodeScopes(t.Scopes), u)}, nil
+		c.token, c.sessionID = &t, t.SessionID
+		c.scopes = access.TokenScopes(access.DecodeScopes(t.Scopes), c.scopes, scopes.Owner{User: c.user.Name}, w.access.Memberships(ctx))
+		return c, nil
 	}
 	sid, ok := w.sessionFromCookie(r)
 	if !ok {
 		return nil, errNoAuth
 	}
-	u, err := w.store.SessionUser(r.Context(), sid)
+	u, err := w.store.SessionUser(ctx, sid)
 	if err != nil {
 		return nil, errNoAuth
 	}
-	return &caller{user: u, sessionID: sid, scopes: parseScopes(roleScopes(u.Name, u.Admin), u.Name)}, nil
+	c, err := w.userCaller(ctx, u.ID)
+	if err != nil {
+		return nil, errNoAuth
+	}
+	c.sessionID = sid
+	return c, nil
+}
+
+// userCaller is a user acting with all their roles' scopes.
+func (w *Web) userCaller(ctx context.Context, id int64) (*caller, error) {
+	u, err := w.store.UserByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	set, groups, err := w.access.UserScopes(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return &caller{user: u, groups: groups, admin: u.Admin, scopes: set}, nil
 }
 
 // wellFormedToken reports whether tok can be a token at all: 8 to 256
@@ -224,7 +293,7 @@ func (w *Web) sessionFromCookie(r *http.Request) (string, bool) {
 // database locked it would wait a whole busy timeout before its own work
 // waited another).
 func (w *Web) touch(c *caller) {
-	if c.token != nil && c.token.Kind == store.TokenServer {
+	if c.service != "" || (c.token != nil && c.token.Kind == store.TokenServer) {
 		return // a server's own calls are not its user's activity
 	}
 	now := w.now()
@@ -275,13 +344,13 @@ func notAuthorized(scopes ...string) *apiError {
 
 // requireScope answers notAuthorized unless the caller holds one of scopes
 // without a filter (for everyone).
-func (c *caller) requireScope(scopes ...string) error {
-	for _, s := range scopes {
-		if c.scopes.has(s, "", "") {
+func (c *caller) requireScope(names ...string) error {
+	for _, s := range names {
+		if c.scopes.Has(s, scopes.Target{}) {
 			return nil
 		}
 	}
-	return notAuthorized(scopes...)
+	return notAuthorized(names...)
 }
 
 // api authenticates, enforces XSRF on cookie-authenticated changes and
@@ -331,20 +400,48 @@ func isJSON(r *http.Request) bool {
 // targetUser resolves {name} and checks the caller may act on it with
 // one of the scopes: 403 for a missing scope, 404 for a user that does not
 // exist or is not the caller's business.
-func (w *Web) targetUser(r *http.Request, c *caller, scopes ...string) (store.User, error) {
+func (w *Web) targetUser(r *http.Request, c *caller, names ...string) (store.User, error) {
 	name := r.PathValue("name")
+	if err := w.allowedOn(r.Context(), c, w.userTarget(r.Context(), c, name, names...), names...); err != nil {
+		return store.User{}, err
+	}
+	return w.existingUser(r.Context(), name)
+}
+
+// userTarget is the user name as a scope target, with the user's groups
+// when the caller's scopes need them to decide.
+func (w *Web) userTarget(ctx context.Context, c *caller, name string, names ...string) scopes.Target {
+	t := scopes.Target{User: name}
+	if c.scopes.NeedsGroups(names...) {
+		t.Groups, _ = w.store.GroupsOfName(ctx, name)
+	}
+	return t
+}
+
+// allowedOn answers 403 when the caller holds none of the scopes at all
+// and 404 when it holds them, but not for t (as JupyterHub does, so
+// callers cannot learn what exists outside their reach).
+func (w *Web) allowedOn(_ context.Context, c *caller, t scopes.Target, names ...string) error {
 	allowed, known := false, false
-	for _, s := range scopes {
-		known = known || c.scopes.hasAny(s)
-		allowed = allowed || c.scopes.has(s, name, "")
+	for _, s := range names {
+		known = known || c.scopes.HasAny(s)
+		allowed = allowed || c.scopes.Has(s, t)
 	}
 	if !known {
-		return store.User{}, notAuthorized(scopes...)
+		return notAuthorized(names...)
 	}
-	if !allowed || names.Check(name) != nil {
+	if !allowed {
+		return apiErrorf(http.StatusNotFound, "No access to resources or resources not found")
+	}
+	return nil
+}
+
+// existingUser returns the named user: 404 for an invalid or unknown name.
+func (w *Web) existingUser(ctx context.Context, name string) (store.User, error) {
+	if names.Check(name) != nil {
 		return store.User{}, apiErrorf(http.StatusNotFound, "No access to resources or resources not found")
 	}
-	u, err := w.store.UserByName(r.Context(), name)
+	u, err := w.store.UserByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, apiErrorf(http.StatusNotFound, "No such user: %s", name)
 	}

@@ -15,9 +15,8 @@
 // default_url /tree), as scripts/demo.sh configures it.
 'use strict';
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium');
 
 const LAUNCH_TIMEOUT_MS = 30000; // Chromium start; a wedged browser must not hang the test
 const LOGIN_TIMEOUT_MS = 90000; // form submit -> spawn -> tree listed (a fresh spawn takes 2-8 s)
@@ -124,19 +123,12 @@ async function waitForTree() {
 }
 
 async function main() {
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'hubd-chromium-'));
-  // launch() refuses --user-data-dir; a persistent context on a fresh temp dir plays that part.
-  ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
+  ({ ctx, profile } = await launch({
     timeout: LAUNCH_TIMEOUT_MS,
     handleSIGINT: false,
     handleSIGTERM: false,
     handleSIGHUP: false,
-  });
+  }));
   ctx.setDefaultTimeout(ACTION_TIMEOUT_MS);
   page = ctx.pages()[0] || (await ctx.newPage());
 

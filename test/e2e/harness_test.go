@@ -233,6 +233,8 @@ type hubProcess struct {
 	config, log string
 	uid, gid    int
 	cmd         *exec.Cmd
+	// public is the hub's public URL; "" is the shared hub's (env.public).
+	public string
 }
 
 func (p *hubProcess) start() error {
@@ -260,8 +262,12 @@ func (p *hubProcess) start() error {
 	logf.Close()
 	p.cmd = cmd
 	go cmd.Wait()
+	public := p.public
+	if public == "" {
+		public = env.public
+	}
 	return waitFor(30*time.Second, func() error {
-		resp, err := http.Get(env.public + "/hub/api")
+		resp, err := http.Get(public + "/hub/api")
 		if err != nil {
 			return err
 		}

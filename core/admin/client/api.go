@@ -141,3 +141,30 @@ func (c *Client) Events(ctx context.Context, q EventsQuery) (wire.Events, error)
 	var out wire.Events
 	return out, c.call(ctx, http.MethodGet, "/v1/events", v, nil, &out)
 }
+
+// Tokens lists API tokens (admins: everyone's, narrowed by user or
+// service when not empty; members: their own).
+func (c *Client) Tokens(ctx context.Context, user, service string) (wire.Tokens, error) {
+	q := url.Values{}
+	if user != "" {
+		q.Set("user", user)
+	}
+	if service != "" {
+		q.Set("service", service)
+	}
+	var out wire.Tokens
+	return out, c.call(ctx, http.MethodGet, "/v1/tokens", q, nil, &out)
+}
+
+// CreateToken issues a token for a user or a service; the answer holds
+// the token itself, shown once.
+func (c *Client) CreateToken(ctx context.Context, req wire.TokenRequest) (wire.NewToken, error) {
+	var out wire.NewToken
+	return out, c.call(ctx, http.MethodPost, "/v1/tokens", nil, req, &out)
+}
+
+// RevokeToken deletes a token by id ("a12").
+func (c *Client) RevokeToken(ctx context.Context, id string) (wire.Token, error) {
+	var out wire.Token
+	return out, c.call(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, nil, &out)
+}

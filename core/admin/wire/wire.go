@@ -118,10 +118,14 @@ type Sessions struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// StopRequest is the body of POST /v1/sessions/stop: exactly one of Users
-// and IdleFor.
+// StopRequest is the body of POST /v1/sessions/stop: exactly one of
+// Users, Servers and IdleFor.
 type StopRequest struct {
+	// Users stops these users' default servers.
 	Users []string `json:"users,omitempty"`
+	// Servers stops these servers, each "user" (the default server) or
+	// "user/server" (a named one).
+	Servers []string `json:"servers,omitempty"`
 	// IdleFor selects every running server idle for longer than this Go
 	// duration ("2h", "90m"); idle is judged as the culler judges it
 	// (culler.activity).
@@ -133,9 +137,12 @@ type StopRequest struct {
 // StopOneRequest is the (optional) body of POST /v1/sessions/{user}/stop.
 type StopOneRequest struct {
 	Reason string `json:"reason,omitempty"`
+	// Server names one of the user's named servers; "" is the default.
+	Server string `json:"server,omitempty"`
 }
 
-// StopResult answers both stop endpoints.
+// StopResult answers both stop endpoints. Servers are named "user", or
+// "user/server" for a named server.
 type StopResult struct {
 	Stopped    []string      `json:"stopped"`
 	NotRunning []string      `json:"not_running,omitempty"`
@@ -144,7 +151,7 @@ type StopResult struct {
 
 // StopFailure is one server that could not be stopped.
 type StopFailure struct {
-	User  string `json:"user"`
+	User  string `json:"user"` // "user" or "user/server"
 	Error string `json:"error"`
 }
 
@@ -256,4 +263,43 @@ type Event struct {
 type Events struct {
 	Events     []Event `json:"events"`
 	NextBefore int64   `json:"next_before,omitempty"`
+}
+
+// Token is an API token in GET /v1/tokens: owned by a user or a service.
+type Token struct {
+	ID           string    `json:"id"` // "a<number>", as in JupyterHub's API
+	User         string    `json:"user,omitempty"`
+	Service      string    `json:"service,omitempty"`
+	Kind         string    `json:"kind"` // api, service (from the config)
+	Scopes       []string  `json:"scopes"`
+	Note         string    `json:"note"`
+	Created      time.Time `json:"created"`
+	ExpiresAt    time.Time `json:"expires_at,omitzero"`
+	LastActivity time.Time `json:"last_activity,omitzero"`
+}
+
+// Tokens answers GET /v1/tokens?user=U&service=S.
+type Tokens struct {
+	Tokens []Token `json:"tokens"`
+}
+
+// TokenRequest is the body of POST /v1/tokens: exactly one of User and
+// Service owns the new token.
+type TokenRequest struct {
+	User    string `json:"user,omitempty"`
+	Service string `json:"service,omitempty"`
+	// Scopes the token carries (JupyterHub's names); empty means all of
+	// the owner's.
+	Scopes []string `json:"scopes,omitempty"`
+	// ExpiresInSeconds is the token's life; 0 for a token that does not
+	// expire (a negative one is refused).
+	ExpiresInSeconds int64  `json:"expires_in_seconds,omitempty"`
+	Note             string `json:"note,omitempty"`
+}
+
+// NewToken answers POST /v1/tokens: the token's model and the token
+// itself, which is shown this once and never stored.
+type NewToken struct {
+	Token
+	Secret string `json:"token"`
 }

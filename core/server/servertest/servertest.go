@@ -129,7 +129,8 @@ func TryStart(t testing.TB, cfg config.Config, o server.Options, handed map[stri
 	return h, nil
 }
 
-// StopAll stops every user's server and waits for starts under way.
+// StopAll stops every user's servers (named ones too) and waits for
+// starts under way.
 func (h *Hub) StopAll(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
@@ -138,7 +139,7 @@ func (h *Hub) StopAll(t testing.TB) {
 		t.Errorf("stop all: %v", err)
 	}
 	for _, u := range users {
-		if err := h.Hub().Stop(ctx, u, "", "test cleanup", "test"); err != nil {
+		if err := h.Hub().StopUser(ctx, u, "test cleanup", "test"); err != nil {
 			t.Errorf("stop all: stop %s: %v", u.Name, err)
 		}
 	}

@@ -100,7 +100,7 @@ file (with file:line and a hint per problem). Durations are written like ` + "`\
 // section writes the keys of one struct value, then its sub-tables.
 func section(b *bytes.Buffer, d map[string]string, name string, v reflect.Value) error {
 	t := v.Type()
-	var subs []int
+	var subs, arrays []int
 	var rows []string
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -110,6 +110,10 @@ func section(b *bytes.Buffer, d map[string]string, name string, v reflect.Value)
 		}
 		if isTable(f.Type) {
 			subs = append(subs, i)
+			continue
+		}
+		if isArrayOfTables(f.Type) {
+			arrays = append(arrays, i)
 			continue
 		}
 		def, err := config.TOMLValue(v.Field(i).Interface())
@@ -137,7 +141,28 @@ func section(b *bytes.Buffer, d map[string]string, name string, v reflect.Value)
 			return err
 		}
 	}
+	for _, i := range arrays {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if name != "" {
+			key = name + "." + key
+		}
+		// Each [[key]] table has the element's keys; the defaults are
+		// those of a table that leaves a key out.
+		if err := section(b, d, "["+key+"]", reflect.Zero(f.Type.Elem())); err != nil {
+			return err
+		}
+		if text := cell(d[t.Name()+"."+f.Name], f.Name); text != "" {
+			fmt.Fprintf(b, "\n%s\n", text)
+		}
+	}
 	return nil
+}
+
+// isArrayOfTables reports whether a field is a list of tables
+// ([[services]]).
+func isArrayOfTables(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
 }
 
 // isTable reports whether a field is a TOML table of its own (a struct

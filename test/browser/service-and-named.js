@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Logs in to a hub in headless Chromium, opens a hub service's page through the hub's OAuth flow, then
+// starts a named server and runs a cell in a classic Notebook there, the way a person would.
+//
+// Usage:  node test/browser/service-and-named.js <hub-url> <user> <password> <service> <server> <screenshot-dir>
+// Prints one JSON line and exits 0:  {"ok":true,"service":<heading text>,"cell":<output text>,"seconds":…}
+// or 1 on any failure:               {"ok":false,"error":…,"url":…}
+// The service must answer "Hello, <user>" in an element #whoami (test/e2e/testdata/whoami.py); the hub must
+// allow named servers and serve the classic Notebook UI (JUPYTERHUB_SINGLEUSER_APP=notebook.notebookapp.NotebookApp).
+// Needs Debian's chromium and `npm install` in test/browser, as hub-login.js.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { launch } = require('./chromium');
+
+const STEP_TIMEOUT_MS = 90000; // one navigation or wait (a spawn takes 2-8 s, a kernel start a few more)
+const WATCHDOG_MS = 6 * STEP_TIMEOUT_MS;
+
+const [hubArg, user, password, service, server, shotDir] = process.argv.slice(2);
+if (process.argv.length !== 8) {
+  process.stderr.write('usage: node service-and-named.js <hub-url> <user> <password> <service> <server> <screenshot-dir>\n');
+  process.exit(2);
+}
+const hub = new URL(hubArg);
+const base = hub.origin + hub.pathname.replace(/\/+$/, '');
+const basePath = hub.pathname.replace(/\/+$/, '');
+const t0 = Date.now();
+const seconds = () => Math.round((Date.now() - t0) / 100) / 10;
+let profile = null;
+let ctx = null;
+let page = null;
+let finished = false;
+
+function report(obj, code) {
+  if (finished) return;
+  finished = true;
+  process.stdout.write(JSON.stringify(obj) + '\n');
+  process.exitCode = code;
+}
+
+const watchdog = setTimeout(() => {
+  report({ ok: false, error: `watchdog: no result after ${WATCHDOG_MS / 1000} s` }, 1);
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  process.exit(1);
+}, WATCHDOG_MS);
+watchdog.unref();
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(shotDir, name), fullPage: true, timeout: 10000 }).catch(() => {});
+}
+
+async function main() {
+  ({ ctx, profile } = await launch({ timeout: 30000 }));
+  ctx.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page = ctx.pages()[0] || (await ctx.newPage());
+
+  // Log in, landing on the home page (not the default server's spawn).
+  await page.goto(`${base}/hub/login?next=${encodeURIComponent(basePath + '/hub/home')}`);
+  await page.fill('#username_input', user);
+  await page.fill('#password_input', password);
+  await Promise.all([page.waitForURL((u) => u.pathname.endsWith('/hub/home')), page.click('#login_submit')]);
+
+  // The service: its page sends the browser through the hub's OAuth flow and back.
+  await page.goto(`${base}/services/${service}/`);
+  await page.waitForURL((u) => u.pathname === `${basePath}/services/${service}/`);
+  const hello = (await page.locator('#whoami').innerText()).trim();
+  if (hello !== `Hello, ${user}`) throw new Error(`service page says ${JSON.stringify(hello)}`);
+  await shot('service.png');
+
+  // A named server, started from its spawn URL, then a notebook with one cell run in it.
+  const prefix = `${basePath}/user/${encodeURIComponent(user)}/${encodeURIComponent(server)}/`;
+  await page.goto(`${base}/hub/spawn/${encodeURIComponent(user)}/${encodeURIComponent(server)}`);
+  await page.waitForURL((u) => u.pathname.startsWith(prefix + 'tree'));
+  await page.locator('#notebook_list').waitFor({ state: 'visible' });
+  const nb = await page.evaluate(async (prefix) => {
+    const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || '';
+    const r = await fetch(prefix + 'api/contents', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-XSRFToken': decodeURIComponent(xsrf) },
+      body: JSON.stringify({ type: 'notebook' }),
+    });
+    if (r.status !== 201) throw new Error(`create notebook: HTTP ${r.status}`);
+    return (await r.json()).path;
+  }, prefix);
+  await page.goto(`${base}${prefix}notebooks/${encodeURIComponent(nb)}`);
+  await page.locator('#kernel_indicator_icon.kernel_idle_icon').waitFor({ state: 'attached' });
+  await page.locator('div.cell.code_cell .CodeMirror').first().click();
+  await page.keyboard.type('6 * 7');
+  await page.keyboard.press('Shift+Enter');
+  const out = page.locator('div.cell.code_cell .output_subarea').first();
+  await out.waitFor({ state: 'visible' });
+  const cell = (await out.innerText()).trim();
+  if (cell !== '42') throw new Error(`cell output ${JSON.stringify(cell)}`);
+  await shot('named-server-cell.png');
+  return { ok: true, service: hello, cell, notebook: nb, url: page.url(), seconds: seconds() };
+}
+
+(async () => {
+  try {
+    report(await main(), 0);
+  } catch (e) {
+    const url = page ? page.url() : null;
+    if (page) await shot('failure.png');
+    report({ ok: false, error: String((e && e.message) || e).split('\n')[0], url, seconds: seconds() }, 1);
+  } finally {
+    if (ctx) await ctx.close().catch(() => {});
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  }
+})();
