@@ -17,7 +17,7 @@ type Client interface {
 	Status(ctx context.Context) (wire.Status, error)
 	Sessions(ctx context.Context, user string) (wire.Sessions, error)
 	StopServers(ctx context.Context, req wire.StopRequest) (wire.StopResult, error)
-	ServerLog(ctx context.Context, user string, lines int) (wire.LogTail, error)
+	ServerLog(ctx context.Context, user, server string, lines int) (wire.LogTail, error)
 	Backups(ctx context.Context) (wire.Backups, error)
 	CreateBackup(ctx context.Context, label string, progress func(wire.Progress)) (wire.Backup, error)
 	VerifyBackup(ctx context.Context, name string) (wire.Backup, error)
@@ -103,8 +103,8 @@ func fetchSessions(ctx context.Context, c Client) tea.Cmd {
 // logLines is how much of a server's log the detail view asks for.
 const logLines = 200
 
-func fetchLog(ctx context.Context, c Client, user string) tea.Cmd {
-	return read(ctx, func(ctx context.Context) (wire.LogTail, error) { return c.ServerLog(ctx, user, logLines) },
+func fetchLog(ctx context.Context, c Client, user, server string) tea.Cmd {
+	return read(ctx, func(ctx context.Context) (wire.LogTail, error) { return c.ServerLog(ctx, user, server, logLines) },
 		func(v wire.LogTail, err error) tea.Msg { return logMsg{user, v, err} })
 }
 

@@ -32,7 +32,7 @@ func newDetailPage(c *Common, s wire.Session) *detailPage {
 	return &detailPage{c: c, s: s, log: log}
 }
 
-func (d *detailPage) Refresh() tea.Cmd { return fetchLog(d.c.ctx, d.c.client, d.s.User) }
+func (d *detailPage) Refresh() tea.Cmd { return fetchLog(d.c.ctx, d.c.client, d.s.User, d.s.Server) }
 
 // setSession follows a refresh of the sessions list.
 func (d *detailPage) setSession(all []wire.Session) {

@@ -176,7 +176,7 @@ func (f *fake) StopServers(_ context.Context, req wire.StopRequest) (wire.StopRe
 	return res, nil
 }
 
-func (f *fake) ServerLog(_ context.Context, user string, _ int) (wire.LogTail, error) {
+func (f *fake) ServerLog(_ context.Context, user, _ string, _ int) (wire.LogTail, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.logs[user], f.read(nil)

@@ -112,7 +112,7 @@ func clientHelper() int {
 	case "stop":
 		_, err = c.StopServer(ctx, arg, "")
 	case "log":
-		_, err = c.ServerLog(ctx, arg, 10)
+		_, err = c.ServerLog(ctx, arg, "", 10)
 	default:
 		err = fmt.Errorf("unknown op %q", op)
 	}

@@ -103,7 +103,7 @@ func TestMalformedInput(t *testing.T) {
 	if e, ok := errors.AsType[*client.APIError](err); !ok || e.Status != 400 || !strings.Contains(e.Message, "1 to 1000") {
 		t.Errorf("bad limit: %v", err)
 	}
-	_, err = c.ServerLog(context.Background(), "nobody", 10)
+	_, err = c.ServerLog(context.Background(), "nobody", "", 10)
 	if e, ok := errors.AsType[*client.APIError](err); !ok || e.Status != 404 {
 		t.Errorf("log of a user without one: %v", err)
 	}

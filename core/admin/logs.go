@@ -8,13 +8,14 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
+
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/hubd/hubd/core/admin/wire"
+	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/names"
 )
 
@@ -27,8 +28,8 @@ const (
 )
 
 // logTail returns the last lines of a user's server log,
-// data.log_dir/<user>.log, as the hub writes it. Members may read their
-// own.
+// data.log_dir/<user>.log (<user>-<server>.log for ?server=, a named
+// server), as the hub writes it. Members may read their own.
 func (s *Server) logTail(w http.ResponseWriter, r *http.Request, who identity) error {
 	name := r.PathValue("user")
 	if err := names.Check(name); err != nil {
@@ -44,7 +45,13 @@ func (s *Server) logTail(w http.ResponseWriter, r *http.Request, who identity) e
 			return errorf(http.StatusBadRequest, "lines=%q: give a number from 1 to %d", v, maxLogLines)
 		}
 	}
-	path := filepath.Join(s.cfg.Data.LogDir, name+".log")
+	server := r.URL.Query().Get("server")
+	if server != "" {
+		if err := hub.CheckServerName(server); err != nil {
+			return errorf(http.StatusBadRequest, "%v", err)
+		}
+	}
+	path := hub.LogPath(s.cfg.Data.LogDir, name, server)
 	lines, truncated, err := tailFile(path, n, maxLogBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return errorf(http.StatusNotFound, "no server log for %s at %s: their server has not been started since the logs were cleared", name, path)

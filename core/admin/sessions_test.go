@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -114,12 +115,19 @@ func TestSessionsLocalServers(t *testing.T) {
 
 	// The server's own log, through the client on a real socket.
 	c := &client.Client{Socket: e.cfg.Admin.Socket}
-	tail, err := c.ServerLog(context.Background(), "alice", 5)
+	tail, err := c.ServerLog(context.Background(), "alice", "", 5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(tail.Lines, func(l string) bool { return strings.Contains(l, "tiny server listening") }) {
 		t.Errorf("alice's log tail: %q", tail.Lines)
+	}
+	var apiErr *client.APIError
+	if _, err := c.ServerLog(context.Background(), "alice", "../x", 5); !errors.As(err, &apiErr) || apiErr.Status != 400 {
+		t.Errorf("a named server's log with a bad name: %v; want 400", err)
+	}
+	if _, err := c.ServerLog(context.Background(), "alice", "gpu", 5); !errors.As(err, &apiErr) || apiErr.Status != 404 {
+		t.Errorf("the log of a named server never started: %v; want 404", err)
 	}
 
 	// Stop alice's server; bob's stays.

@@ -260,12 +260,16 @@ func (h *Hub) serverPath() string {
 	return sharedenv.New(sharedenv.OptionsFromConfig(h.cfg, h.log)).PathPrefix() + ":" + h.cfg.Spawner.Path
 }
 
-func (h *Hub) logPath(user, server string) string {
+func (h *Hub) logPath(user, server string) string { return LogPath(h.cfg.Data.LogDir, user, server) }
+
+// LogPath is the log file of a user's server in logDir: <user>.log, or
+// <user>-<server>.log for a named one.
+func LogPath(logDir, user, server string) string {
 	name := user
 	if server != "" {
 		name += "-" + server
 	}
-	return filepath.Join(h.cfg.Data.LogDir, name+".log")
+	return filepath.Join(logDir, name+".log")
 }
 
 // runStart starts the process, waits for HTTP readiness and publishes the

@@ -49,10 +49,13 @@ func (c *Client) StopServers(ctx context.Context, req wire.StopRequest) (wire.St
 
 // ServerLog returns the last lines of a user's server log (0: the hub's
 // default). Admins may read any, members their own.
-func (c *Client) ServerLog(ctx context.Context, user string, lines int) (wire.LogTail, error) {
-	var q url.Values
+func (c *Client) ServerLog(ctx context.Context, user, server string, lines int) (wire.LogTail, error) {
+	q := url.Values{}
 	if lines > 0 {
-		q = url.Values{"lines": {strconv.Itoa(lines)}}
+		q.Set("lines", strconv.Itoa(lines))
+	}
+	if server != "" {
+		q.Set("server", server)
 	}
 	var out wire.LogTail
 	return out, c.call(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(user)+"/log", q, nil, &out)
