@@ -499,3 +499,30 @@ func TestWrongCredentialsPadded(t *testing.T) {
 		t.Errorf("an account the policy would refuse, wrong password: pad %v, err %v; want padded like any other", pad, err)
 	}
 }
+
+// TestPolicyHubGroups: members of auth.allowed_hub_groups may log in and
+// of auth.admin_hub_groups are admins, as the hub's groups say.
+func TestPolicyHubGroups(t *testing.T) {
+	groups := map[string][]string{"nobody": {"lab", "leads"}}
+	for _, c := range []struct {
+		name           string
+		allowed, admin []string
+		wantErr, adm   bool
+	}{
+		{name: "in an allowed hub group", allowed: []string{"lab"}},
+		{name: "in an admin hub group", allowed: []string{"other"}, admin: []string{"leads"}, adm: true},
+		{name: "in neither", allowed: []string{"other"}, wantErr: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, _ := newFakeLogin(t, testConfig(func(a *config.Auth) {
+				a.AllowedGroup = "hubtest-auth-nosuchgroup"
+				a.AllowedHubGroups, a.AdminHubGroups = c.allowed, c.admin
+			}), newFakeChecker(map[string]string{"nobody": "right"}), newFakeClock())
+			l.UseHubGroups(func(name string) ([]string, error) { return groups[name], nil })
+			u, err := l.Login(t.Context(), "nobody", "right", "192.0.2.1")
+			if (err != nil) != c.wantErr || (err == nil && u.Admin != c.adm) {
+				t.Errorf("login: %+v, %v; want error %v, admin %v", u, err, c.wantErr, c.adm)
+			}
+		})
+	}
+}
