@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -63,7 +64,7 @@ func TestUpgradeDBDryRunChangesNothing(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dry run: %d %s", code, stderr)
 	}
-	for _, want := range []string{"schema version 1 → 2", "step 2:", "dry run: nothing was changed"} {
+	for _, want := range []string{fmt.Sprintf("schema version 1 → %d", upgrade.Latest()), "step 2:", "dry run: nothing was changed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry-run output lacks %q:\n%s", want, out)
 		}
@@ -120,7 +121,7 @@ func TestNewerSchemaIsRefusedNamingBothVersions(t *testing.T) {
 	raw.Close()
 	for _, cmd := range []string{"serve", "upgrade-db"} {
 		code, _, stderr := hubd(t, "", cmd, "--config", cfg)
-		if code == 0 || !strings.Contains(stderr, "99") || !strings.Contains(stderr, "version 2") {
+		if code == 0 || !strings.Contains(stderr, "99") || !strings.Contains(stderr, fmt.Sprintf("version %d", upgrade.Latest())) {
 			t.Errorf("%s on schema 99: code %d, %q; want both versions named", cmd, code, stderr)
 		}
 	}
