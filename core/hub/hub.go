@@ -528,7 +528,8 @@ func (h *Hub) StopAll(ctx context.Context, reason, by string) ([]string, error) 
 	}
 	_ = g.Wait()
 	slices.Sort(stopped)
-	return stopped, errors.Join(errs...)
+	// A user with named servers is named once.
+	return slices.Compact(stopped), errors.Join(errs...)
 }
 
 // auditTarget names a server in the audit log: the user, or user/server
