@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/upgrade"
 )
 
 // A restart into a hubd that cannot serve the database would leave no hub
@@ -20,7 +22,7 @@ func TestRestartRefusesABinaryThatNeedsASchemaUpgrade(t *testing.T) {
 		fixture string
 		auto    bool
 		refused bool
-	}{{"schema-v1.sqlite", false, true}, {"schema-v1.sqlite", true, false}, {"schema-v2.sqlite", false, false}, {"", false, false}} {
+	}{{"schema-v1.sqlite", false, true}, {"schema-v1.sqlite", true, false}, {fmt.Sprintf("schema-v%d.sqlite", upgrade.Latest()), false, false}, {"", false, false}} {
 		cfg.Data.DB = filepath.Join(t.TempDir(), "hubd.sqlite")
 		cfg.Hub.AutoUpgradeDB = c.auto
 		if c.fixture != "" {
