@@ -2,7 +2,8 @@
 // provider, an LDAP directory): started in the foreground as children of the
 // test, each with a log file, and stopped again by pid, also when the test
 // fails. It also has the few helpers the labs share (free loopback ports,
-// polling, finding the repository).
+// polling, finding the repository, running commands, a lock per lab, and
+// killing what a test binary that died left behind).
 package testlab
 
 import (

@@ -33,11 +33,44 @@ func (p Proc) Stat() (comm string, state byte, ok bool) {
 	return string(b[open+1 : end]), b[end+2], true
 }
 
-// alive reports whether the process has not exited: a zombie (Z) or dead
+// Alive reports whether the process has not exited: a zombie (Z) or dead
 // (X) process is gone, its parent merely has not reaped it yet.
-func (p Proc) alive() bool {
+func (p Proc) Alive() bool {
 	_, state, ok := p.Stat()
 	return ok && state != 'Z' && state != 'X'
+}
+
+// IDs returns the real uid and gid and the supplementary groups of the
+// process (from /proc/<pid>/status); ok is false when it is gone.
+func (p Proc) IDs() (uid, gid string, groups []string, ok bool) {
+	for line := range strings.SplitSeq(string(p.Read("status")), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		f := strings.Fields(v)
+		switch {
+		case k == "Uid" && len(f) > 0:
+			uid = f[0]
+		case k == "Gid" && len(f) > 0:
+			gid = f[0]
+		case k == "Groups":
+			groups = f
+		}
+	}
+	return uid, gid, groups, uid != ""
+}
+
+// PPID returns the parent's pid from /proc/<pid>/stat (0 when gone).
+func (p Proc) PPID() int {
+	b := p.Read("stat")
+	end := bytes.LastIndexByte(b, ')')
+	if end < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // Procs lists the pids of live processes (zombies excluded) for which
@@ -51,7 +84,7 @@ func Procs(keep func(Proc) bool) []int {
 		if err != nil {
 			continue
 		}
-		if p := (Proc{PID: pid}); keep(p) && p.alive() {
+		if p := (Proc{PID: pid}); keep(p) && p.Alive() {
 			out = append(out, pid)
 		}
 	}

@@ -60,7 +60,7 @@ func (d *Directory) startNSS(t testing.TB) {
 		found, _ := filepath.Glob(f)
 		testutil.Require(t, len(found) > 0, "%s is missing (packages nslcd, libnss-ldapd, libpam-ldapd)", f)
 	}
-	lock(t)
+	testlab.Lock(t, nssLock) // one NSS directory at a time
 	if err := recoverLeftovers(t); err != nil {
 		t.Fatalf("ldaplab: %v", err)
 	}
@@ -217,29 +217,6 @@ func restoreFile(path string, b []byte) error {
 		return fmt.Errorf("restore %s: %w", path, err)
 	}
 	return nil
-}
-
-// lock makes this the host's only NSS directory until the test ends; it
-// waits up to 2 minutes for another test's.
-func lock(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile(nssLock, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
-			f.Close()
-			t.Fatalf("ldaplab: %s: %v (another test's NSS directory runs)", nssLock, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // recoverLeftovers undoes what an NSS directory of a test binary that died
