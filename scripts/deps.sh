@@ -12,7 +12,8 @@ run_pkgs=(sudo acl procps psmisc util-linux passwd
   jupyterhub python3-notebook python3-ipykernel
   python3-venv python3-pip python3-setuptools python3-wheel)
 test_pkgs=(pamtester libpam-wrapper socat tmux sqlite3 curl systemd dbus chromium lintian
-  slapd ldap-utils nslcd libnss-ldapd libpam-ldapd)
+  slapd ldap-utils nslcd libnss-ldapd libpam-ldapd
+  slurmctld slurmd slurm-client munge docker.io debootstrap)
 bench_pkgs=(wrk)
 
 pkgs=("${build_pkgs[@]}")
@@ -95,6 +96,15 @@ fi
 # per Go version into /var/cache/hubd-test so that no test waits for it.
 if [ "$what" = test ] || [ "$what" = bench ]; then
   "$(dirname "$0")/../test/lab/oidc/build.sh" >/dev/null
+fi
+
+# The Docker lab's image (internal/testlab/dockerlab): Debian 12 with
+# jupyterhub-singleuser, built once per recipe version into
+# /var/cache/hubd-test. (The packages above install without starting
+# munged, slurmd, containerd or dockerd: policy-rc.d; the labs start their
+# own.)
+if [ "$what" = test ] || [ "$what" = bench ]; then
+  "$(dirname "$0")/../test/lab/docker/singleuser-rootfs.sh" >/dev/null
 fi
 
 # Go tools (staticcheck, nfpm) are pinned as `tool` lines in go.mod and run
