@@ -22,13 +22,14 @@ var seeds = map[int]func(testing.TB, *sql.DB){
 	1: seedV1,
 	2: seedV2,
 	3: seedV3,
+	4: seedV4,
 }
 
 // checks assert, after upgrading a fixture of a version to the newest,
 // what must hold for the rows that fixture held.
 var checks = map[int]func(testing.TB, *sql.DB){
-	1: func(t testing.TB, db *sql.DB) { checkV2(t, db); checkV3(t, db) },
-	2: func(t testing.TB, db *sql.DB) { checkServers(t, db, "idle"); checkV3(t, db) },
+	1: func(t testing.TB, db *sql.DB) { checkV2(t, db); checkV3(t, db); checkV4(t, db) },
+	2: func(t testing.TB, db *sql.DB) { checkServers(t, db, "idle"); checkV3(t, db); checkV4(t, db) },
 	3: func(t testing.TB, db *sql.DB) {
 		checkServers(t, db, "idle")
 		var tokens, members, clients int
@@ -37,6 +38,15 @@ var checks = map[int]func(testing.TB, *sql.DB){
 		db.QueryRow(`SELECT count(*) FROM oauth_clients WHERE service_id = 40`).Scan(&clients)
 		if tokens != 1 || members != 1 || clients != 1 {
 			t.Errorf("service tokens %d, group members %d, service clients %d; want 1, 1, 1", tokens, members, clients)
+		}
+		checkV4(t, db)
+	},
+	4: func(t testing.TB, db *sql.DB) {
+		checkServers(t, db, "idle")
+		var method, subject, account string
+		db.QueryRow(`SELECT method, subject, account FROM identities JOIN users ON users.id = user_id WHERE name = 'carol'`).Scan(&method, &subject, &account)
+		if method != "oidc" || subject != "https://idp.example/#c-0001" || account != "dynamic" {
+			t.Errorf("carol: identity %q %q, account %q; want oidc, her subject, dynamic", method, subject, account)
 		}
 	},
 }

@@ -127,6 +127,40 @@ func checkV3(t testing.TB, db *sql.DB) {
 	exec1(t, db, `DELETE FROM services WHERE id = 41`)
 }
 
+// seedV4 adds a user of a single sign-on without a Linux account to the
+// rows of version 3.
+func seedV4(t testing.TB, db *sql.DB) {
+	seedV3(t, db)
+	ts := "2026-01-02T03:04:05.000000Z"
+	exec1(t, db, `INSERT INTO users (id, name, admin, created, cookie_id, account) VALUES (3, 'carol', 0, ?, 'c3', 'dynamic')`, ts)
+	exec1(t, db, `INSERT INTO identities (user_id, method, subject, email, created) VALUES (3, 'oidc', 'https://idp.example/#c-0001', 'carol@idp.example', ?)`, ts)
+}
+
+// checkV4 asserts what step 4 must have done: every earlier user logged in
+// with PAM under their own name and has a Linux account.
+func checkV4(t testing.TB, db *sql.DB) {
+	t.Helper()
+	rows, err := db.Query(`SELECT name, method, subject, account FROM users JOIN identities ON user_id = users.id ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var n, m, s, a string
+		if err := rows.Scan(&n, &m, &s, &a); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n+" "+m+" "+s+" "+a)
+	}
+	if d := cmp.Diff([]string{"alice pam alice linux", "bob pam bob linux"}, got); d != "" {
+		t.Errorf("identities after step 4 (-want +got):\n%s", d)
+	}
+	if _, err := db.Exec(`UPDATE users SET account = 'bogus' WHERE id = 1`); err == nil {
+		t.Error("account CHECK constraint missing after step 4")
+	}
+}
+
 // checkV2 asserts what step 2 must have done to the seeded rows.
 func checkV2(t testing.TB, db *sql.DB) { checkServers(t, db, "") }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hubd/hubd/core/loginerr"
 )
 
 // Kinds of login failure. Every error Login returns is an *Error whose Kind
@@ -20,8 +22,8 @@ var (
 	// for) but the account may not log in: expired, password expired,
 	// refused by an account module, or logins disabled by /etc/nologin.
 	ErrAccountUnavailable = errors.New("account unavailable")
-	// ErrNotAllowed: the password was right but the hub's policy refuses
-	// the user (not in the allowed group or list, a system account, root).
+	// ErrNotAllowed: root, refused before PAM is asked (the hub's other
+	// rules are core/identity's).
 	ErrNotAllowed = errors.New("user not allowed on this hub")
 	// ErrThrottled: too many recent failures from this address, or for
 	// this user from this address; see Error.RetryAfter.
@@ -31,36 +33,13 @@ var (
 	// ErrCannotVerify: the hub's own account may not read /etc/shadow, so
 	// PAM cannot check anybody else's password. An operator problem.
 	ErrCannotVerify = errors.New("hub cannot verify other users' passwords")
-	// ErrUnavailable: PAM or the user database failed in some other way.
+	// ErrUnavailable: PAM failed in some other way.
 	ErrUnavailable = errors.New("login service unavailable")
 )
 
-// Error is a failed login: the kind, the sentence to show on the login
-// page, and the cause for the log.
-type Error struct {
-	// Kind is one of the Err* values above.
-	Kind error
-	// Public is safe to show to the person logging in and says what to do
-	// next. It never names the cause for wrong credentials.
-	Public string
-	// RetryAfter is set for ErrThrottled: when another attempt may work.
-	RetryAfter time.Duration
-	// Err is the underlying cause (a PAM error, a lookup error); may be nil.
-	Err error
-}
-
-func (e *Error) Error() string {
-	if e.Err == nil {
-		return e.Kind.Error()
-	}
-	return fmt.Sprintf("%v: %v", e.Kind, e.Err)
-}
-
-// Is makes errors.Is(err, ErrNotAllowed) and the like work.
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-// Unwrap exposes the cause, e.g. context.DeadlineExceeded for ErrBusy.
-func (e *Error) Unwrap() error { return e.Err }
+// Error is a failed login (see loginerr.Error); its Kind is one of the
+// Err* values above.
+type Error = loginerr.Error
 
 // The user-facing sentences, in one place so the web layer and tests agree.
 const (
@@ -71,9 +50,6 @@ const (
 	msgAccountRefused     = "Your account may not log in here. Ask an administrator."
 	msgLoginsDisabled     = "Logins are disabled on this server right now. Try again later."
 	msgRootRefused        = "The root account cannot log in to the hub. Log in as your own user."
-	msgSystemAccount      = "System accounts cannot log in to the hub. Log in as your own user."
-	msgNotInGroup         = "You are not a member of group %q. Ask an administrator to add you."
-	msgNotListed          = "You are not on this hub's list of allowed users. Ask an administrator to add you."
 	msgThrottled          = "Too many failed logins. Try again in %s."
 	msgBusy               = "The hub is busy checking other logins. Try again in a moment."
 	msgCannotVerify       = "The hub is misconfigured and cannot check passwords. Please tell the administrator."
@@ -81,7 +57,7 @@ const (
 )
 
 func newError(kind error, public string, cause error) *Error {
-	return &Error{Kind: kind, Public: public, Err: cause}
+	return loginerr.New(kind, public, cause)
 }
 
 // throttled builds the ErrThrottled answer; wait is rounded up to whole

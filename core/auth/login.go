@@ -1,7 +1,9 @@
-// Package auth logs members in with their Linux password through PAM and
-// decides who may use the hub and who is an admin.
+// Package auth checks passwords typed into the hub's login form (PAM) and
+// says whose they are: an identity.External. Who that person is on the
+// hub (name mapping, allow and admin rules, the account) is decided
+// afterwards by core/identity, for every login method alike.
 //
-// A login goes through these steps, in this order:
+// A password check goes through these steps, in this order:
 //
 //  1. Normalise and check the name (names.Normalize, names.Check); refuse
 //     root and impossible passwords. None of this depends on whether the
@@ -13,8 +15,10 @@
 //  4. PAM: pam_authenticate (null passwords refused), then pam_acct_mgmt, so
 //     an expired or refused account fails even with the right password;
 //     optionally a session, whose failure only warns.
-//  5. Policy: uid >= auth.min_uid, never uid 0, member of the allowed group
-//     (primary group included) or listed, and admin by group or list.
+//
+// Then identity.Admitter.Admit applies the policy: uid >= auth.min_uid,
+// never uid 0, member of the allowed group (primary group included) or
+// listed, and admin by group or list.
 //
 // Policy runs after PAM on purpose. Deciding "not allowed" first would need
 // an account lookup, and answering quickly for "exists but not allowed"
@@ -31,50 +35,46 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/identity"
+	"github.com/hubd/hubd/core/loginerr"
 	"github.com/hubd/hubd/core/names"
 )
 
-// User is a member who logged in.
-type User struct {
-	Name     string
-	UID, GID int
-	Home     string
-	Admin    bool
+// Password is a login method that checks a name and password typed into
+// the hub's login form (PAM; LDAP). The web layer hands what it returns
+// to identity.Admitter.Admit; tests there can use a fake.
+type Password interface {
+	// Check checks a user name and password typed by a person at
+	// clientAddr (an IP address, with or without a port) and returns who
+	// the method says they are. Failures are *Error values; see the Err*
+	// kinds.
+	Check(ctx context.Context, username, password, clientAddr string) (identity.External, error)
 }
 
-// Authenticator is what the web layer needs; tests there can use a fake.
-type Authenticator interface {
-	// Login checks a user name and password typed by a person at
-	// clientAddr (an IP address, with or without a port). Failures are
-	// *Error values; see the Err* kinds.
-	Login(ctx context.Context, username, password, clientAddr string) (User, error)
-}
-
-// passwordChecker is one PAM conversation (authenticate + account check).
-// It returns nil or an *Error.
+// passwordChecker is one conversation with the password source (PAM:
+// authenticate + account check). It returns the identity or an *Error.
 type passwordChecker interface {
-	check(username, password string) error
+	check(username, password string) (identity.External, error)
 }
 
-// Login is the PAM-backed Authenticator.
+// Login is a Password method: the throttle, the bounded worker pool and
+// the timing padding around a passwordChecker (PAM's, from New).
 type Login struct {
 	log      *slog.Logger
 	checker  passwordChecker
-	policy   policy
 	pool     *pool
 	throttle *throttle
 	// typicalPAM is a moving average of successful PAM checks, in ns.
 	typicalPAM atomic.Int64
 }
 
-var _ Authenticator = (*Login)(nil)
+var _ Password = (*Login)(nil)
 
 // New builds the PAM authenticator from validated config (config.Validate).
 // It warns right away if this process cannot check other users'
@@ -95,24 +95,16 @@ func newLogin(cfg config.Auth, logger *slog.Logger, checker passwordChecker, now
 	return &Login{
 		log:      logger,
 		checker:  checker,
-		policy:   newPolicy(cfg, logger),
 		pool:     newPool(cfg.PAMWorkers),
 		throttle: newThrottle(now, cfg.FailureWindow.D(), cfg.FailuresPerUser, cfg.FailuresPerAddress),
 	}, nil
 }
 
-// UseHubGroups gives the allow and admin rules a way to read a user's hub
-// groups (auth.allowed_hub_groups, auth.admin_hub_groups); call it before
-// the first login.
-func (l *Login) UseHubGroups(lookup func(name string) ([]string, error)) {
-	l.policy.hubGroups = lookup
-}
-
-// Login implements Authenticator. When ctx ends while PAM is running, Login
+// Check implements Password. When ctx ends while PAM is running, Check
 // returns ErrBusy at once, but the transaction finishes in the background:
 // it keeps its worker until PAM returns, and a wrong password still counts
 // in the throttle, so hanging up early buys an attacker nothing.
-func (l *Login) Login(ctx context.Context, username, password, clientAddr string) (User, error) {
+func (l *Login) Check(ctx context.Context, username, password, clientAddr string) (identity.External, error) {
 	name := names.Normalize(username)
 	addr := addrKey(clientAddr)
 	if e := precheck(name, password); e != nil {
@@ -126,15 +118,15 @@ func (l *Login) Login(ctx context.Context, username, password, clientAddr string
 		return l.refuse(name, addr, newError(ErrBusy, msgBusy, err))
 	}
 	type outcome struct {
-		user User
-		pad  time.Duration
-		err  error
+		ext identity.External
+		pad time.Duration
+		err error
 	}
 	done := make(chan outcome, 1)
 	go func() {
 		u, pad, err := l.verify(name, password, addr)
 		release()
-		l.report(name, addr, u, err)
+		l.report(name, addr, err)
 		done <- outcome{u, pad, err}
 	}()
 	select {
@@ -147,34 +139,34 @@ func (l *Login) Login(ctx context.Context, username, password, clientAddr string
 			case <-ctx.Done():
 			}
 		}
-		return o.user, o.err
+		return o.ext, o.err
 	case <-ctx.Done():
 		l.log.Debug("client stopped waiting; the PAM check finishes without it", "user", names.Quote(name), "addr", names.Quote(addr))
-		return User{}, newError(ErrBusy, msgBusy, ctx.Err())
+		return identity.External{}, newError(ErrBusy, msgBusy, ctx.Err())
 	}
 }
 
 // verify runs on a pool worker: throttle again (this attempt may have
-// queued behind failures from the same address), PAM, then policy. pad is
-// how much longer a wrong-credential answer should wait to look like a
+// queued behind failures from the same address), then PAM. pad is how
+// much longer a wrong-credential answer should wait to look like a
 // checked password.
-func (l *Login) verify(name, password, addr string) (u User, pad time.Duration, err error) {
+func (l *Login) verify(name, password, addr string) (ext identity.External, pad time.Duration, err error) {
 	if wait := l.throttle.wait(name, addr); wait > 0 {
-		return User{}, 0, throttled(wait)
+		return identity.External{}, 0, throttled(wait)
 	}
 	start := time.Now()
-	if err := l.checker.check(name, password); err != nil {
+	ext, err = l.checker.check(name, password)
+	if err != nil {
 		e := asError(err)
 		if e.Kind == ErrInvalidCredentials {
 			l.throttle.fail(name, addr)
 			pad = time.Duration(l.typicalPAM.Load()) - time.Since(start)
 		}
-		return User{}, pad, e
+		return identity.External{}, pad, e
 	}
 	l.recordPAM(time.Since(start))
 	l.throttle.succeed(name, addr)
-	u, err = l.policy.authorize(name)
-	return u, 0, err
+	return ext, 0, nil
 }
 
 // recordPAM folds one successful check's duration into the moving average
@@ -187,17 +179,17 @@ func (l *Login) recordPAM(took time.Duration) {
 	l.typicalPAM.Store(int64(old + (took-old)/8))
 }
 
-func (l *Login) refuse(name, addr string, e *Error) (User, error) {
-	l.report(name, addr, User{}, e)
-	return User{}, e
+func (l *Login) refuse(name, addr string, e *Error) (identity.External, error) {
+	l.report(name, addr, e)
+	return identity.External{}, e
 }
 
 // report logs the outcome of one attempt. Names and addresses come from
 // the client, so they are quoted: no forged log lines, no 1 MB entries.
-func (l *Login) report(name, addr string, u User, err error) {
+func (l *Login) report(name, addr string, err error) {
 	log := l.log.With("user", names.Quote(name), "addr", names.Quote(addr))
 	if err == nil {
-		log.Info("login accepted", "uid", u.UID, "admin", u.Admin)
+		log.Info("password accepted")
 		return
 	}
 	e := asError(err)
@@ -213,8 +205,5 @@ func (l *Login) report(name, addr string, u User, err error) {
 
 // asError makes any error an *Error; unexpected ones mean the service failed.
 func asError(err error) *Error {
-	if e, ok := errors.AsType[*Error](err); ok {
-		return e
-	}
-	return newError(ErrUnavailable, msgUnavailable, err)
+	return loginerr.As(err, ErrUnavailable, msgUnavailable)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -28,7 +29,7 @@ func newFakeChecker(passwords map[string]string) *fakeChecker {
 	return &fakeChecker{passwords: passwords, release: make(chan struct{})}
 }
 
-func (f *fakeChecker) check(user, password string) error {
+func (f *fakeChecker) check(user, password string) (identity.External, error) {
 	f.mu.Lock()
 	f.calls++
 	f.inflight++
@@ -43,9 +44,9 @@ func (f *fakeChecker) check(user, password string) error {
 		<-f.release
 	}
 	if want, ok := f.passwords[user]; ok && want == password {
-		return nil
+		return identity.External{Method: identity.MethodPAM, Subject: user, Name: user}, nil
 	}
-	return newError(ErrInvalidCredentials, msgInvalidCredentials, errors.New("fake: wrong password"))
+	return identity.External{}, newError(ErrInvalidCredentials, msgInvalidCredentials, errors.New("fake: wrong password"))
 }
 
 func (f *fakeChecker) stats() (calls, inflight, maxInflight int) {
@@ -101,7 +102,7 @@ func TestNamesBeforePAM(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			fake := newFakeChecker(map[string]string{"nobody": "right", "root": "pw"})
 			l, logs := newFakeLogin(t, testConfig(func(a *config.Auth) { a.AllowedGroup = "nogroup" }), fake, newFakeClock())
-			_, err := l.Login(t.Context(), c.username, c.password, "192.0.2.1")
+			_, err := l.Check(t.Context(), c.username, c.password, "192.0.2.1")
 			wantKind(t, err, c.kind)
 			if calls, _, _ := fake.stats(); calls != 0 {
 				t.Errorf("PAM was asked %d times; must be refused before PAM", calls)
@@ -126,59 +127,13 @@ func TestNormalisedNamesReachPAM(t *testing.T) {
 	for _, typed := range []string{"nobody", "NoBody", "  nobody\t", "NOBODY"} {
 		fake := newFakeChecker(map[string]string{"nobody": "right"})
 		l, _ := newFakeLogin(t, testConfig(func(a *config.Auth) { a.AllowedGroup = "nogroup" }), fake, newFakeClock())
-		u, err := l.Login(t.Context(), typed, "right", "192.0.2.1")
+		u, err := l.Check(t.Context(), typed, "right", "192.0.2.1")
 		if err != nil {
 			t.Fatalf("%q: %v", typed, err)
 		}
-		if u.Name != "nobody" || u.UID != 65534 {
-			t.Errorf("%q: got %+v, want nobody with uid 65534", typed, u)
+		if u.Name != "nobody" || u.Subject != "nobody" {
+			t.Errorf("%q: got %+v, want nobody", typed, u)
 		}
-	}
-}
-
-// TestPolicy: the allow/admin decisions, made only after the password was
-// accepted.
-func TestPolicy(t *testing.T) {
-	cases := []struct {
-		name      string
-		cfg       func(*config.Auth)
-		user      string
-		kind      error
-		admin     bool
-		publicHas string
-		logHas    string
-	}{
-		{name: "primary group counts", cfg: func(a *config.Auth) { a.AllowedGroup = "nogroup" }, user: "nobody"},
-		{name: "listed user", cfg: func(a *config.Auth) { a.AllowedGroup = ""; a.AllowedUsers = []string{"nobody"} }, user: "nobody"},
-		{name: "admin by list is allowed", cfg: func(a *config.Auth) { a.AllowedGroup = "hubtest-auth-nosuchgroup"; a.AdminUsers = []string{"nobody"} }, user: "nobody", admin: true},
-		{name: "admin by group", cfg: func(a *config.Auth) { a.AllowedGroup = "nogroup"; a.AdminGroup = "nogroup" }, user: "nobody", admin: true},
-		{name: "not in group", cfg: func(a *config.Auth) { a.AllowedGroup = "hubtest-auth-nosuchgroup" }, user: "nobody",
-			kind: ErrNotAllowed, publicHas: `not a member of group "hubtest-auth-nosuchgroup"`, logHas: "fix=\"groupadd hubtest-auth-nosuchgroup\""},
-		{name: "not listed, no group", cfg: func(a *config.Auth) { a.AllowedGroup = ""; a.AllowedUsers = []string{"someone"} }, user: "nobody",
-			kind: ErrNotAllowed, publicHas: "list of allowed users"},
-		{name: "system account even when listed", cfg: func(a *config.Auth) { a.AllowedUsers = []string{"daemon"}; a.AdminUsers = []string{"daemon"} }, user: "daemon",
-			kind: ErrNotAllowed, publicHas: "System accounts"},
-		{name: "min_uid above the user", cfg: func(a *config.Auth) { a.AllowedGroup = "nogroup"; a.MinUID = 65535 }, user: "nobody",
-			kind: ErrNotAllowed, publicHas: "System accounts"},
-		{name: "password accepted but no such account", cfg: nil, user: "hubtest-auth-nosuchuser",
-			kind: ErrUnavailable, logHas: "does not know it"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			fake := newFakeChecker(map[string]string{c.user: "right"})
-			l, logs := newFakeLogin(t, testConfig(c.cfg), fake, newFakeClock())
-			u, err := l.Login(t.Context(), c.user, "right", "192.0.2.1")
-			e := wantKind(t, err, c.kind)
-			if e == nil && (u.Name != c.user || u.Admin != c.admin) {
-				t.Errorf("got %+v, want %s with admin=%v", u, c.user, c.admin)
-			}
-			if e != nil && !strings.Contains(e.Public, c.publicHas) {
-				t.Errorf("public message %q does not contain %q", e.Public, c.publicHas)
-			}
-			if !strings.Contains(logs.String(), c.logHas) {
-				t.Errorf("log does not contain %q:\n%s", c.logHas, logs)
-			}
-		})
 	}
 }
 
@@ -188,7 +143,7 @@ func TestPolicyNeedsPassword(t *testing.T) {
 	fake := newFakeChecker(map[string]string{"daemon": "right", "nobody": "right"})
 	l, _ := newFakeLogin(t, testConfig(func(a *config.Auth) { a.AllowedGroup = "hubtest-auth-nosuchgroup" }), fake, newFakeClock())
 	for _, u := range []string{"daemon", "nobody", "hubtest-auth-nosuchuser"} {
-		_, err := l.Login(t.Context(), u, "wrong", "192.0.2.1")
+		_, err := l.Check(t.Context(), u, "wrong", "192.0.2.1")
 		e := wantKind(t, err, ErrInvalidCredentials)
 		if e.Public != msgInvalidCredentials {
 			t.Errorf("%s: public message %q, want the generic one", u, e.Public)
@@ -212,12 +167,12 @@ func TestLoginThrottle(t *testing.T) {
 
 	// Someone guesses at nobody's password from two addresses.
 	for _, addr := range []string{"192.0.2.1", "192.0.2.1", "192.0.2.2"} {
-		wantKind(t, loginErr(l.Login(ctx, "nobody", "guess", addr)), ErrInvalidCredentials)
+		wantKind(t, loginErr(l.Check(ctx, "nobody", "guess", addr)), ErrInvalidCredentials)
 	}
 	clock.Advance(10 * time.Second)
 	callsBefore, _, _ := fake.stats()
 	for _, addr := range []string{"192.0.2.1", "192.0.2.2"} {
-		e := wantKind(t, loginErr(l.Login(ctx, "nobody", "right", addr)), ErrThrottled)
+		e := wantKind(t, loginErr(l.Check(ctx, "nobody", "right", addr)), ErrThrottled)
 		if e.RetryAfter <= 0 || e.RetryAfter > time.Minute || !strings.Contains(e.Public, "Try again in 50s") {
 			t.Errorf("from %s: retry after %v, message %q; want 50s left of the minute", addr, e.RetryAfter, e.Public)
 		}
@@ -229,29 +184,29 @@ func TestLoginThrottle(t *testing.T) {
 		t.Errorf("throttle refusals not logged:\n%s", logs)
 	}
 	// The real nobody, from a clean address, is not locked out ...
-	if _, err := l.Login(ctx, "nobody", "right", "198.51.100.7"); err != nil {
+	if _, err := l.Check(ctx, "nobody", "right", "198.51.100.7"); err != nil {
 		t.Fatalf("user under attack could not log in from a clean address: %v", err)
 	}
 	// ... and a clean address gets one try even with the user's limit hit,
 	// after which it is marked too.
-	wantKind(t, loginErr(l.Login(ctx, "nobody", "guess", "203.0.113.9")), ErrInvalidCredentials)
-	wantKind(t, loginErr(l.Login(ctx, "nobody", "right", "203.0.113.9")), ErrThrottled)
+	wantKind(t, loginErr(l.Check(ctx, "nobody", "guess", "203.0.113.9")), ErrInvalidCredentials)
+	wantKind(t, loginErr(l.Check(ctx, "nobody", "right", "203.0.113.9")), ErrThrottled)
 	// Other users at the guessing addresses are unaffected (address limit not reached).
-	wantKind(t, loginErr(l.Login(ctx, "daemon", "x", "192.0.2.1")), ErrInvalidCredentials)
+	wantKind(t, loginErr(l.Check(ctx, "daemon", "x", "192.0.2.1")), ErrInvalidCredentials)
 
 	// The address limit: 192.0.2.1 has 3 failures; 2 more reach 5.
-	wantKind(t, loginErr(l.Login(ctx, "hubtest-a", "x", "192.0.2.1")), ErrInvalidCredentials)
-	wantKind(t, loginErr(l.Login(ctx, "hubtest-b", "x", "192.0.2.1")), ErrInvalidCredentials)
-	wantKind(t, loginErr(l.Login(ctx, "hubtest-c", "x", "192.0.2.1")), ErrThrottled)
+	wantKind(t, loginErr(l.Check(ctx, "hubtest-a", "x", "192.0.2.1")), ErrInvalidCredentials)
+	wantKind(t, loginErr(l.Check(ctx, "hubtest-b", "x", "192.0.2.1")), ErrInvalidCredentials)
+	wantKind(t, loginErr(l.Check(ctx, "hubtest-c", "x", "192.0.2.1")), ErrThrottled)
 
 	// The window ends; nothing was locked for good.
 	clock.Advance(time.Minute)
-	if _, err := l.Login(ctx, "nobody", "right", "192.0.2.1"); err != nil {
+	if _, err := l.Check(ctx, "nobody", "right", "192.0.2.1"); err != nil {
 		t.Fatalf("after the window: %v", err)
 	}
 }
 
-func loginErr(_ User, err error) error { return err }
+func loginErr(_ identity.External, err error) error { return err }
 
 // TestThrottleSuccessClearsPair: an address that logged in successfully is
 // no longer marked for that user.
@@ -322,7 +277,7 @@ func TestPoolFairness(t *testing.T) {
 	results := map[error]int{}
 	for i := range flood {
 		wg.Go(func() {
-			_, err := l.Login(floodCtx, fmt.Sprintf("hubtest-victim%d", i%3), "flood", "192.0.2.66:4711")
+			_, err := l.Check(floodCtx, fmt.Sprintf("hubtest-victim%d", i%3), "flood", "192.0.2.66:4711")
 			mu.Lock()
 			results[asError(err).Kind]++
 			mu.Unlock()
@@ -336,7 +291,7 @@ func TestPoolFairness(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a hang guard, not a latency bound
 	defer cancel()
-	u, err := l.Login(ctx, "nobody", "right", "198.51.100.7")
+	u, err := l.Check(ctx, "nobody", "right", "198.51.100.7")
 	if err != nil {
 		t.Fatalf("login from another address during the flood: %v", err)
 	}
@@ -355,7 +310,7 @@ func TestPoolFairness(t *testing.T) {
 	waitCtx, giveUp := context.WithCancel(t.Context())
 	late := make(chan error, 1)
 	go func() {
-		_, err := l.Login(waitCtx, "hubtest-late", "x", "192.0.2.66")
+		_, err := l.Check(waitCtx, "hubtest-late", "x", "192.0.2.66")
 		late <- err
 	}()
 	testutil.WaitFor(t, "the late attempt to queue", func() bool { return l.pool.refs("192.0.2.66") == flood+1 })
@@ -388,7 +343,7 @@ func TestAbandonedAttemptStillCounts(t *testing.T) {
 	ctx, hangUp := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := l.Login(ctx, "hubtest-x", "flood", "192.0.2.5")
+		_, err := l.Check(ctx, "hubtest-x", "flood", "192.0.2.5")
 		done <- err
 	}()
 	testutil.WaitFor(t, "the attempt to reach PAM", func() bool { _, n, _ := fake.stats(); return n == 1 })
@@ -496,33 +451,6 @@ func TestWrongCredentialsPadded(t *testing.T) {
 		t.Errorf("right password: pad %v, err %v; want no padding", pad, err)
 	}
 	if _, pad, err := l.verify("daemon", "x", "192.0.2.3"); !errors.Is(err, ErrInvalidCredentials) || pad <= 0 {
-		t.Errorf("an account the policy would refuse, wrong password: pad %v, err %v; want padded like any other", pad, err)
-	}
-}
-
-// TestPolicyHubGroups: members of auth.allowed_hub_groups may log in and
-// of auth.admin_hub_groups are admins, as the hub's groups say.
-func TestPolicyHubGroups(t *testing.T) {
-	groups := map[string][]string{"nobody": {"lab", "leads"}}
-	for _, c := range []struct {
-		name           string
-		allowed, admin []string
-		wantErr, adm   bool
-	}{
-		{name: "in an allowed hub group", allowed: []string{"lab"}},
-		{name: "in an admin hub group", allowed: []string{"other"}, admin: []string{"leads"}, adm: true},
-		{name: "in neither", allowed: []string{"other"}, wantErr: true},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			l, _ := newFakeLogin(t, testConfig(func(a *config.Auth) {
-				a.AllowedGroup = "hubtest-auth-nosuchgroup"
-				a.AllowedHubGroups, a.AdminHubGroups = c.allowed, c.admin
-			}), newFakeChecker(map[string]string{"nobody": "right"}), newFakeClock())
-			l.UseHubGroups(func(name string) ([]string, error) { return groups[name], nil })
-			u, err := l.Login(t.Context(), "nobody", "right", "192.0.2.1")
-			if (err != nil) != c.wantErr || (err == nil && u.Admin != c.adm) {
-				t.Errorf("login: %+v, %v; want error %v, admin %v", u, err, c.wantErr, c.adm)
-			}
-		})
+		t.Errorf("a system account, wrong password: pad %v, err %v; want padded like any other", pad, err)
 	}
 }

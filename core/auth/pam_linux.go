@@ -14,6 +14,7 @@ import (
 
 	"github.com/msteinert/pam/v2"
 
+	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/names"
 )
 
@@ -30,7 +31,7 @@ func newPAMChecker(service string, openSessions bool, log *slog.Logger) password
 	return &pamChecker{service: service, openSessions: openSessions, log: log}
 }
 
-func (p *pamChecker) check(username, password string) error {
+func (p *pamChecker) check(username, password string) (identity.External, error) {
 	done := make(chan error, 1)
 	go func() {
 		// PAM modules may keep per-thread state (pam_loginuid, NSS modules,
@@ -41,7 +42,12 @@ func (p *pamChecker) check(username, password string) error {
 		runtime.LockOSThread()
 		done <- p.transaction(username, password)
 	}()
-	return <-done
+	if err := <-done; err != nil {
+		return identity.External{}, err
+	}
+	// PAM vouches for the Linux account itself; its groups are read by
+	// the identity step.
+	return identity.External{Method: identity.MethodPAM, Subject: username, Name: username}, nil
 }
 
 func (p *pamChecker) transaction(username, password string) error {

@@ -5,6 +5,8 @@ package auth
 import (
 	"errors"
 	"log/slog"
+
+	"github.com/hubd/hubd/core/identity"
 )
 
 // Without cgo there is no libpam: hubd still builds (for hubtui, the admin
@@ -13,7 +15,7 @@ func newPAMChecker(string, bool, *slog.Logger) passwordChecker { return noPAM{} 
 
 type noPAM struct{}
 
-func (noPAM) check(string, string) error {
-	return newError(ErrUnavailable, msgUnavailable,
+func (noPAM) check(string, string) (identity.External, error) {
+	return identity.External{}, newError(ErrUnavailable, msgUnavailable,
 		errors.New("this hubd was built without cgo, so it cannot use PAM: rebuild it with CGO_ENABLED=1 (needs gcc and libpam0g-dev)"))
 }

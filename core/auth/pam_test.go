@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/identity"
+	"github.com/hubd/hubd/core/store/storetest"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -151,7 +153,7 @@ type countingChecker struct {
 	n     atomic.Int64
 }
 
-func (c *countingChecker) check(user, password string) error {
+func (c *countingChecker) check(user, password string) (identity.External, error) {
 	c.n.Add(1)
 	return c.inner.check(user, password)
 }
@@ -183,9 +185,32 @@ func realLogin(t *testing.T, service string, change func(*config.Auth)) (*Login,
 	return l, counter, logs
 }
 
+// admitter is the identity step of a hub with l's configuration, on a
+// fresh database: what the login form runs after a password check.
+func admitter(t *testing.T, cfg config.Auth) *identity.Admitter {
+	t.Helper()
+	hub := config.Default()
+	hub.Auth = cfg
+	return identity.FromConfig(hub, storetest.New(t), identity.System{}, slog.New(slog.DiscardHandler))
+}
+
+// publicOf is the login page's sentence for a refusal from either step.
+func publicOf(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Public
+	}
+	if e, ok := errors.AsType[*identity.Error](err); ok {
+		return e.Public
+	}
+	return ""
+}
+
+// TestLoginRealPAM: the password check through the real PAM stack, then
+// the identity step, as the login form runs them.
 func TestLoginRealPAM(t *testing.T) {
 	needHost(t)
 	l, counter, _ := realLogin(t, serviceMain, nil)
+	admit := admitter(t, testConfig(func(a *config.Auth) { a.AllowedGroup, a.AdminGroup = testGroup, adminGroup }))
 	cases := []struct {
 		name, user, password string
 		kind                 error
@@ -200,7 +225,7 @@ func TestLoginRealPAM(t *testing.T) {
 		{name: "unknown user", user: "hubtest-auth-nosuch", password: password, kind: ErrInvalidCredentials, public: msgInvalidCredentials, pam: true},
 		{name: "locked, right password", user: bob, password: password, kind: ErrInvalidCredentials, public: msgInvalidCredentials, pam: true},
 		{name: "expired, right password", user: eve, password: password, kind: ErrAccountUnavailable, public: msgAccountExpired, pam: true},
-		{name: "not a member, right password", user: carol, password: password, kind: ErrNotAllowed, public: `You are not a member of group "hubtest-auth". Ask an administrator to add you.`, pam: true},
+		{name: "not a member, right password", user: carol, password: password, kind: identity.ErrNotAllowed, public: `You are not a member of group "hubtest-auth". Ask an administrator to add you.`, pam: true},
 		{name: "not a member, wrong password", user: carol, password: "wrong", kind: ErrInvalidCredentials, public: msgInvalidCredentials, pam: true},
 		{name: "empty password hash, empty password", user: nopw, password: "", kind: ErrInvalidCredentials, public: msgInvalidCredentials},
 		{name: "empty password hash, some password", user: nopw, password: "x", kind: ErrInvalidCredentials, public: msgInvalidCredentials, pam: true},
@@ -214,9 +239,16 @@ func TestLoginRealPAM(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			before := counter.n.Load()
 			// A fresh address per case keeps the throttle out of the way.
-			u, err := l.Login(t.Context(), c.user, c.password, fmt.Sprintf("192.0.2.%d", i+1))
-			if e := wantKind(t, err, c.kind); e != nil && e.Public != c.public {
-				t.Errorf("public message %q, want %q", e.Public, c.public)
+			ext, err := l.Check(t.Context(), c.user, c.password, fmt.Sprintf("192.0.2.%d", i+1))
+			var u identity.Account
+			if err == nil {
+				u, err = admit.Admit(t.Context(), ext)
+			}
+			if !errors.Is(err, c.kind) || (c.kind == nil) != (err == nil) {
+				t.Fatalf("got %v, want %v", err, c.kind)
+			}
+			if got := publicOf(err); got != c.public {
+				t.Errorf("public message %q, want %q", got, c.public)
 			}
 			if asked := counter.n.Load() > before; asked != c.pam {
 				t.Errorf("PAM asked: %v, want %v", asked, c.pam)
@@ -228,7 +260,8 @@ func TestLoginRealPAM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if u.Name != want.Username || fmt.Sprint(u.UID) != want.Uid || fmt.Sprint(u.GID) != want.Gid || u.Home != want.HomeDir || u.Admin != c.admin {
+			if u.Name != want.Username || fmt.Sprint(u.UID) != want.Uid || fmt.Sprint(u.GID) != want.Gid || u.Home != want.HomeDir || u.Admin != c.admin ||
+				u.User.Name != want.Username || u.User.Method != identity.MethodPAM {
 				t.Errorf("got %+v, want %s uid %s gid %s home %s admin %v", u, want.Username, want.Uid, want.Gid, want.HomeDir, c.admin)
 			}
 		})
@@ -241,7 +274,8 @@ func TestPAMRefusesNullPassword(t *testing.T) {
 	needHost(t)
 	c := newPAMChecker(serviceMain, false, newLogger(&logBuffer{}))
 	for _, pw := range []string{"", "x"} {
-		wantKind(t, c.check(nopw, pw), ErrInvalidCredentials)
+		_, err := c.check(nopw, pw)
+		wantKind(t, err, ErrInvalidCredentials)
 	}
 }
 
@@ -253,7 +287,7 @@ func TestNologin(t *testing.T) {
 	if err := os.WriteFile(nologinPath, []byte("hubtest maintenance until noon\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := l.Login(t.Context(), alice, password, "192.0.2.1")
+	_, err := l.Check(t.Context(), alice, password, "192.0.2.1")
 	if e := wantKind(t, err, ErrAccountUnavailable); e.Public != msgLoginsDisabled {
 		t.Errorf("public message %q, want %q", e.Public, msgLoginsDisabled)
 	}
@@ -263,7 +297,7 @@ func TestNologin(t *testing.T) {
 	if err := os.Remove(nologinPath); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Login(t.Context(), alice, password, "192.0.2.1"); err != nil {
+	if _, err := l.Check(t.Context(), alice, password, "192.0.2.1"); err != nil {
 		t.Fatalf("without the nologin file: %v", err)
 	}
 }
@@ -277,7 +311,7 @@ func TestOpenSessions(t *testing.T) {
 		warn    bool
 	}{{serviceMain, false}, {serviceSession, true}} {
 		l, _, logs := realLogin(t, c.service, func(a *config.Auth) { a.OpenSessions = true })
-		if _, err := l.Login(t.Context(), alice, password, "192.0.2.1"); err != nil {
+		if _, err := l.Check(t.Context(), alice, password, "192.0.2.1"); err != nil {
 			t.Fatalf("%s: %v", c.service, err)
 		}
 		if warned := strings.Contains(logs.String(), "level=WARN msg=\"PAM open_session failed"); warned != c.warn {
@@ -305,7 +339,7 @@ func helperMain() int {
 	}
 	c := newPAMChecker(os.Getenv("HUBTEST_AUTH_SERVICE"), false, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	r := helperResult{EUID: os.Geteuid(), Kind: "ok"}
-	if err := c.check(os.Getenv("HUBTEST_AUTH_USER"), string(pw)); err != nil {
+	if _, err := c.check(os.Getenv("HUBTEST_AUTH_USER"), string(pw)); err != nil {
 		e := asError(err)
 		r.Kind, r.Public, r.Err = e.Kind.Error(), e.Public, e.Error()
 	}
@@ -475,7 +509,7 @@ func TestFloodRealPAM(t *testing.T) {
 		errs := make(chan error, flood)
 		for range flood {
 			wg.Go(func() {
-				_, err := l.Login(floodCtx, carol, "wrong", "192.0.2.66")
+				_, err := l.Check(floodCtx, carol, "wrong", "192.0.2.66")
 				finished.Add(1)
 				errs <- err
 			})
@@ -485,8 +519,8 @@ func TestFloodRealPAM(t *testing.T) {
 		})
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // hang guard only
 		defer cancel()
-		u, err := l.Login(ctx, alice, password, "198.51.100.7")
-		if err != nil || u.Name != alice {
+		u, err := l.Check(ctx, alice, password, "198.51.100.7")
+		if err != nil || u.Name != alice || u.Method != identity.MethodPAM {
 			t.Errorf("correct login during the flood: %+v, %v", u, err)
 		}
 		if n := finished.Load(); n == flood {
@@ -511,7 +545,7 @@ func TestFloodRealPAM(t *testing.T) {
 		var throttledN, wrong atomic.Int64
 		for i := range flood {
 			wg.Go(func() {
-				_, err := l.Login(t.Context(), alice, "guess", fmt.Sprintf("192.0.2.%d", 10+i%5))
+				_, err := l.Check(t.Context(), alice, "guess", fmt.Sprintf("192.0.2.%d", 10+i%5))
 				switch {
 				case errors.Is(err, ErrThrottled):
 					throttledN.Add(1)
@@ -526,9 +560,9 @@ func TestFloodRealPAM(t *testing.T) {
 		if throttledN.Load() < flood/2 {
 			t.Errorf("%d guesses reached PAM and only %d were throttled; want most of them throttled", wrong.Load(), throttledN.Load())
 		}
-		_, err := l.Login(t.Context(), alice, password, "192.0.2.10")
+		_, err := l.Check(t.Context(), alice, password, "192.0.2.10")
 		wantKind(t, err, ErrThrottled)
-		if _, err := l.Login(t.Context(), alice, password, "198.51.100.7"); err != nil {
+		if _, err := l.Check(t.Context(), alice, password, "198.51.100.7"); err != nil {
 			t.Errorf("alice from a clean address after the guessing: %v", err)
 		}
 		out, err := exec.Command("passwd", "--status", alice).Output()
@@ -556,7 +590,7 @@ func BenchmarkLoginPAM(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		addr := fmt.Sprintf("192.0.2.%d", client.Add(1)) // one address per client: the per-address share is not the subject
 		for pb.Next() {
-			if _, err := l.Login(context.Background(), alice, password, addr); err != nil {
+			if _, err := l.Check(context.Background(), alice, password, addr); err != nil {
 				b.Error(err)
 				return
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/hubd/hubd/backups"
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/auth"
+	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/version"
 	"github.com/hubd/hubd/upgrade"
@@ -246,7 +247,12 @@ func (o Options) checkLogin(ctx context.Context, name, password string) Finding 
 		f.Level, f.Message, f.Fix = Fail, err.Error(), "hubd config check"+o.configFlag()
 		return f
 	}
-	u, err := login.Login(ctx, name, password, "127.0.0.1")
+	var u identity.Account
+	ext, err := login.Check(ctx, name, password, "127.0.0.1")
+	if err == nil {
+		// The hub's rules, without recording a login.
+		u, err = identity.FromConfig(o.Config, nil, identity.System{}, o.Logger).Check(ctx, ext)
+	}
 	if err == nil {
 		f.Message = fmt.Sprintf("%s (uid %d) logged in", u.Name, u.UID)
 		if u.Admin {
@@ -258,7 +264,7 @@ func (o Options) checkLogin(ctx context.Context, name, password string) Finding 
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		f.Fix = "check the password, or set a new one with `passwd " + name + "`"
-	case errors.Is(err, auth.ErrNotAllowed):
+	case errors.Is(err, identity.ErrNotAllowed):
 		f.Fix = "usermod -aG " + o.Config.Auth.AllowedGroup + " " + name
 	case errors.Is(err, auth.ErrAccountUnavailable):
 		f.Fix = "chage -l " + name + " (then `chage -E -1 " + name + "` or `passwd " + name + "`)"

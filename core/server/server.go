@@ -25,6 +25,7 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/daemon"
 	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/services"
 	"github.com/hubd/hubd/core/spawner"
@@ -54,8 +55,12 @@ type Options struct {
 	Executable string
 	Args       []string
 
-	// Authenticator checks passwords (seam); nil is PAM per Config.Auth.
-	Authenticator auth.Authenticator
+	// Password checks the login form's passwords (seam); nil is PAM per
+	// Config.Auth.
+	Password auth.Password
+	// Accounts is the Linux user database the identity step reads (seam);
+	// nil is the system's.
+	Accounts identity.Accounts
 	// Spawners by kind (seam); nil builds them from Config.Spawner.
 	Spawners map[string]spawner.Spawner
 	// Now is the clock (seam); nil is time.Now.
@@ -176,24 +181,21 @@ func (s *Server) build(o Options) error {
 			return err
 		}
 	}
-	login := o.Authenticator
+	login := o.Password
 	if login == nil {
-		pam, err := auth.New(cfg.Auth, o.Logger)
-		if err != nil {
+		if login, err = auth.New(cfg.Auth, o.Logger); err != nil {
 			return err
 		}
-		st := s.store
-		pam.UseHubGroups(func(name string) ([]string, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return st.GroupsOfName(ctx, name)
-		})
-		login = pam
 	}
+	accounts := o.Accounts
+	if accounts == nil {
+		accounts = identity.System{}
+	}
+	admit := identity.FromConfig(cfg, s.store, accounts, o.Logger)
 	s.routes = proxy.NewTable()
 	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: s.routes, Logger: o.Logger, Now: o.Now})
 	s.svcs = services.New(services.Options{Config: cfg, Store: s.store, Routes: s.routes, Logger: o.Logger})
-	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Auth: login, CookieSecret: secret,
+	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Password: login, Identity: admit, CookieSecret: secret,
 		Services: s.svcs, Logger: o.Logger, Now: o.Now})
 	popts := proxy.OptionsFromConfig(&cfg)
 	popts.Logger = o.Logger

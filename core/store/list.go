@@ -22,22 +22,22 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]User, int, error
 	var args []any
 	switch f.State {
 	case "active":
-		where = append(where, `EXISTS (SELECT 1 FROM servers s WHERE s.user_id = users.id AND s.state IN ('starting', 'running', 'stopping'))`)
+		where = append(where, `EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.state IN ('starting', 'running', 'stopping'))`)
 	case "ready":
-		where = append(where, `EXISTS (SELECT 1 FROM servers s WHERE s.user_id = users.id AND s.state = 'running')`)
+		where = append(where, `EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.state = 'running')`)
 	case "inactive":
-		where = append(where, `NOT EXISTS (SELECT 1 FROM servers s WHERE s.user_id = users.id AND s.state IN ('starting', 'running', 'stopping'))`)
+		where = append(where, `NOT EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.state IN ('starting', 'running', 'stopping'))`)
 	}
 	if f.NameFilter != "" {
-		where = append(where, `name LIKE ? ESCAPE '\'`)
+		where = append(where, `u.name LIKE ? ESCAPE '\'`)
 		args = append(args, "%"+likeEscape(strings.ToLower(f.NameFilter))+"%")
 	}
 	cond := strings.Join(where, " AND ")
 	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE `+cond, args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users u WHERE `+cond, args...).Scan(&total); err != nil {
 		return nil, 0, mapErr(err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE `+cond+` ORDER BY id LIMIT ? OFFSET ?`,
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userCols+` FROM users u WHERE `+cond+` ORDER BY u.id LIMIT ? OFFSET ?`,
 		append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, mapErr(err)

@@ -3,25 +3,14 @@ package store_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/core/store/storetest"
 )
 
-func open(t *testing.T) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hubd.sqlite"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.CreateOrCheck(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+var open = storetest.New
 
 func TestUsersAndDomainErrors(t *testing.T) {
 	ctx := context.Background()

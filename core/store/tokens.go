@@ -264,7 +264,7 @@ func (s *Store) CreateSession(ctx context.Context, sess Session) error {
 
 // SessionUser returns the user of a live session.
 func (s *Store) SessionUser(ctx context.Context, id string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT u.id, u.name, u.admin, u.created, u.last_activity, u.cookie_id
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+`
 		FROM login_sessions l JOIN users u ON u.id = l.user_id WHERE l.id = ? AND l.expires_at > ?`, id, FormatTime(s.now())))
 	return u, mapErr(err)
 }

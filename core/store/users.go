@@ -19,14 +19,28 @@ type User struct {
 	LastActivity time.Time
 	// CookieID changes to log a user out everywhere.
 	CookieID string
+	// Account is what the user's servers run as: AccountLinux (the Linux
+	// account of the same name) or AccountDynamic (a systemd dynamic user).
+	Account string
+	// Method is the login method of the user's identity ("" before the
+	// first login of a user created through the API).
+	Method string
 }
 
-const userCols = `id, name, admin, created, last_activity, cookie_id`
+// Kinds of User.Account.
+const (
+	AccountLinux   = "linux"
+	AccountDynamic = "dynamic"
+)
+
+// userCols are the columns scanUser reads, from users aliased as u.
+const userCols = `u.id, u.name, u.admin, u.created, u.last_activity, u.cookie_id, u.account,
+	coalesce((SELECT i.method FROM identities i WHERE i.user_id = u.id), '')`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var created, last sql.NullString
-	if err := sc.Scan(&u.ID, &u.Name, &u.Admin, &created, &last, &u.CookieID); err != nil {
+	if err := sc.Scan(&u.ID, &u.Name, &u.Admin, &created, &last, &u.CookieID, &u.Account, &u.Method); err != nil {
 		return User{}, err
 	}
 	u.Created, u.LastActivity = parseTime(created), parseTime(last)
@@ -42,7 +56,7 @@ func RandomID(n int) string {
 
 // CreateUser adds a user; ErrConflict when the name is taken.
 func (s *Store) CreateUser(ctx context.Context, name string, admin bool) (User, error) {
-	u := User{Name: name, Admin: admin, Created: s.now().UTC(), CookieID: RandomID(16)}
+	u := User{Name: name, Admin: admin, Created: s.now().UTC(), CookieID: RandomID(16), Account: AccountLinux}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, admin, created, cookie_id) VALUES (?, ?, ?, ?)`,
 			u.Name, u.Admin, FormatTime(u.Created), u.CookieID)
@@ -80,13 +94,13 @@ func (s *Store) EnsureUser(ctx context.Context, name string, admin bool) (User, 
 
 // UserByName returns the named user or ErrNotFound.
 func (s *Store) UserByName(ctx context.Context, name string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE name = ?`, name))
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.name = ?`, name))
 	return u, mapErr(err)
 }
 
 // UserByID returns the user or ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = ?`, id))
 	return u, mapErr(err)
 }
 

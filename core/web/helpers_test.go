@@ -26,6 +26,7 @@ import (
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/server"
 	"github.com/hubd/hubd/core/server/servertest"
@@ -138,24 +139,49 @@ func serverToken(t *testing.T, user string) string {
 	return ""
 }
 
-// fakeAuth accepts "pw-<name>" for anyone; "admin…" users are admins and
-// "throttled" is always throttled.
+// fakeAuth accepts "pw-<name>" for anyone and "throttled" is always
+// throttled.
 type fakeAuth struct{}
 
 const publicWrongPassword = "Wrong user name or password. Check both and try again."
 
-func (fakeAuth) Login(_ context.Context, username, password, _ string) (auth.User, error) {
+func (fakeAuth) Check(_ context.Context, username, password, _ string) (identity.External, error) {
 	switch {
 	case username == "throttled":
-		return auth.User{}, &auth.Error{Kind: auth.ErrThrottled, Public: "Too many failed logins. Try again in 42s.", RetryAfter: 42 * time.Second}
+		return identity.External{}, &auth.Error{Kind: auth.ErrThrottled, Public: "Too many failed logins. Try again in 42s.", RetryAfter: 42 * time.Second}
 	case password != "pw-"+username:
-		return auth.User{}, &auth.Error{Kind: auth.ErrInvalidCredentials, Public: publicWrongPassword}
+		return identity.External{}, &auth.Error{Kind: auth.ErrInvalidCredentials, Public: publicWrongPassword}
 	}
-	return auth.User{Name: username, Admin: strings.HasPrefix(username, "admin")}, nil
+	return identity.External{Method: identity.MethodPAM, Subject: username, Name: username}, nil
+}
+
+// fakeAccounts is a user database where every name is a member's account
+// and "admin…" accounts are also in the admin group; "outsider" is in no
+// group.
+type fakeAccounts struct{}
+
+const fakeAdminGroup = "hubtest-web-admins"
+
+func (fakeAccounts) Lookup(name string) (identity.LinuxAccount, error) {
+	a := identity.LinuxAccount{Name: name, UID: 5000, GID: 5000, Home: "/home/" + name, Groups: []string{config.Default().Auth.AllowedGroup}}
+	switch {
+	case name == "outsider":
+		a.Groups = nil
+	case strings.HasPrefix(name, "admin"):
+		a.Groups = append(a.Groups, fakeAdminGroup)
+	}
+	return a, nil
+}
+
+func (fakeAccounts) GroupExists(string) bool { return true }
+
+func (fakeAccounts) Create(context.Context, string, string) error {
+	return errors.New("fakeAccounts: every account exists")
 }
 
 // env is one hub, started through core/server as `hubd serve` starts
-// it, with fakeAuth for PAM and a clock the test can move.
+// it, with fakeAuth for PAM, fakeAccounts for the user database and a
+// clock the test can move.
 type env struct {
 	cfg      config.Config
 	store    *store.Store
@@ -176,7 +202,8 @@ func newEnv(t *testing.T, tune ...func(*config.Config)) *env {
 	}
 	e := &env{}
 	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
-	h := servertest.Start(t, cfg, server.Options{Authenticator: fakeAuth{}, Now: now})
+	cfg.Auth.AdminGroup = fakeAdminGroup
+	h := servertest.Start(t, cfg, server.Options{Password: fakeAuth{}, Accounts: fakeAccounts{}, Now: now})
 	e.cfg, e.store, e.hub, e.routes, e.handler = h.Config, h.Store(), h.Hub(), h.Routes(), h.Handler()
 	e.url, e.internal, e.logs = h.URL, h.Internal, h.Logs
 	// Runs before the hub's own cleanup (which stops every server).

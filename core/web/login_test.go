@@ -173,6 +173,26 @@ func TestLoginFailures(t *testing.T) {
 	}
 }
 
+// TestLoginRefusedByIdentity: a right password of a person the identity
+// step refuses gives the login page with the reason (not a 500) and no
+// cookies; the admin group decides the admin flag at each login.
+func TestLoginRefusedByIdentity(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t)
+	action, xsrf := b.loginForm(t, "")
+	r := b.postForm(t, action, url.Values{"username": {"outsider"}, "password": {"pw-outsider"}, "_xsrf": {xsrf}}).want(t, http.StatusForbidden)
+	if !strings.Contains(string(r.body), "You are not a member of group &#34;jupyterhub&#34;.") {
+		t.Errorf("refusal page:\n%s", r.body)
+	}
+	if b.cookie("/hub/", web.LoginCookie) != "" {
+		t.Error("a refused login set the login cookie")
+	}
+	e.browser(t).login(t, "admin-ann")
+	if u := e.user(t, "admin-ann"); !u.Admin || u.Method != "pam" {
+		t.Errorf("admin-ann after login: %+v; want an admin bound to pam", u)
+	}
+}
+
 func mustForm(t *testing.T, body []byte) string {
 	t.Helper()
 	m := formAction.FindSubmatch(body)

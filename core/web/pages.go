@@ -13,6 +13,8 @@ import (
 
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/identity"
+	"github.com/hubd/hubd/core/loginerr"
 	"github.com/hubd/hubd/core/names"
 	"github.com/hubd/hubd/core/scopes"
 	"github.com/hubd/hubd/core/services"
@@ -173,42 +175,59 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := r.PostForm.Get("username")
-	au, err := w.auth.Login(r.Context(), username, r.PostForm.Get("password"), clientAddr(r))
-	if err != nil {
-		status, msg := http.StatusForbidden, "Login failed. Try again."
-		var ae *auth.Error
-		if errors.As(err, &ae) {
-			msg = ae.Public
-			if errors.Is(err, auth.ErrThrottled) {
-				status = http.StatusTooManyRequests
-				rw.Header().Set("Retry-After", strconv.Itoa(int(ae.RetryAfter.Seconds())))
-			}
-		}
+	failed := func(status int, msg string) {
 		tok := w.ensureXSRF(rw, r, "")
 		w.render(rw, status, "login.html", page{Title: "Log in", XSRF: tok, Error: msg,
 			Username: names.Normalize(username), Next: next})
+	}
+	ext, err := w.password.Check(r.Context(), username, r.PostForm.Get("password"), clientAddr(r))
+	var acct identity.Account
+	if err == nil {
+		acct, err = w.identity.Admit(r.Context(), ext)
+	}
+	if err != nil {
+		failed(loginFailure(rw, err))
 		return
 	}
-	u, err := w.store.EnsureUser(r.Context(), au.Name, au.Admin)
-	if err != nil {
-		w.log.Error("record login", "err", err)
-		w.errorPage(rw, r, http.StatusServiceUnavailable, "Login failed", "The hub could not record your login. Try again in a moment.")
-		return
+	w.startSession(rw, r, acct, next)
+}
+
+// loginFailure is the status and sentence for a failed password check or a
+// refusal of the identity step; a throttled login gets its Retry-After.
+func loginFailure(rw http.ResponseWriter, err error) (int, string) {
+	e, ok := errors.AsType[*loginerr.Error](err)
+	if !ok {
+		return http.StatusForbidden, "Login failed. Try again."
+	}
+	if errors.Is(err, auth.ErrThrottled) {
+		rw.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
+		return http.StatusTooManyRequests, e.Public
+	}
+	return http.StatusForbidden, e.Public
+}
+
+// startSession logs an admitted person in, whichever method vouched for
+// them: a session row, the login, session and XSRF cookies, an audit
+// event, and the redirect to next.
+func (w *Web) startSession(rw http.ResponseWriter, r *http.Request, acct identity.Account, next string) {
+	u := acct.User
+	age := w.cfg.Hub.CookieMaxAge.D()
+	if acct.SessionMaxAge > 0 {
+		age = min(age, acct.SessionMaxAge)
 	}
 	sid := store.RandomID(16)
-	expires := w.now().Add(w.cfg.Hub.CookieMaxAge.D())
+	expires := w.now().Add(age)
 	if err := w.store.CreateSession(r.Context(), store.Session{ID: sid, UserID: u.ID, ExpiresAt: expires,
 		ClientAddr: clientAddr(r), UserAgent: truncate(r.UserAgent(), 256)}); err != nil {
 		w.log.Error("create session", "err", err)
 		w.errorPage(rw, r, http.StatusServiceUnavailable, "Login failed", "The hub could not record your login. Try again in a moment.")
 		return
 	}
-	maxAge := int(w.cfg.Hub.CookieMaxAge.D().Seconds())
-	http.SetCookie(rw, w.cookie(r, loginCookie, w.sign.loginValue(sid, expires), w.hubPrefix, maxAge, true))
+	http.SetCookie(rw, w.cookie(r, loginCookie, w.sign.loginValue(sid, expires), w.hubPrefix, int(age.Seconds()), true))
 	http.SetCookie(rw, w.cookie(r, sessionCookie, sid, w.base, 0, true))
 	// A fresh XSRF token bound to the new session.
 	http.SetCookie(rw, w.cookie(r, xsrfCookie, w.sign.xsrfToken(randomNonce(), sid), w.hubPrefix, 0, false))
-	w.auditWeb(r, u.Name, "login", u.Name, "from "+clientAddr(r))
+	w.auditWeb(r, u.Name, "login", u.Name, "with "+acct.Method+" from "+clientAddr(r))
 	http.Redirect(rw, r, next, http.StatusFound)
 }
 

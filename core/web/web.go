@@ -23,6 +23,7 @@ import (
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/names"
 	"github.com/hubd/hubd/core/scopes"
 	"github.com/hubd/hubd/core/store"
@@ -30,10 +31,13 @@ import (
 
 // Options build the web layer; every dependency is explicit.
 type Options struct {
-	Config       config.Config
-	Store        *store.Store
-	Hub          *hub.Hub
-	Auth         auth.Authenticator // core/auth's PAM login; a fake in unit tests
+	Config config.Config
+	Store  *store.Store
+	Hub    *hub.Hub
+	// Password checks the login form (core/auth's PAM; a fake in tests).
+	Password auth.Password
+	// Identity admits whoever a login method vouched for.
+	Identity     *identity.Admitter
 	CookieSecret []byte
 	// Services reports the pids of hub-managed services (nil: none).
 	Services ServiceProcs
@@ -46,7 +50,8 @@ type Web struct {
 	cfg       config.Config
 	store     *store.Store
 	hub       *hub.Hub
-	auth      auth.Authenticator
+	password  auth.Password
+	identity  *identity.Admitter
 	access    *access.Access
 	procs     ServiceProcs
 	sign      signer
@@ -69,7 +74,7 @@ func New(o Options) *Web {
 		o.Now = time.Now
 	}
 	w := &Web{
-		cfg: o.Config, store: o.Store, hub: o.Hub, auth: o.Auth, sign: signer{o.CookieSecret},
+		cfg: o.Config, store: o.Store, hub: o.Hub, password: o.Password, identity: o.Identity, sign: signer{o.CookieSecret},
 		access: access.New(o.Config, o.Store, o.Now), procs: o.Services,
 		log: o.Logger.With("component", "web"), now: o.Now,
 		base: o.Config.Hub.BaseURL, hubPrefix: o.Config.Hub.BaseURL + "hub/",

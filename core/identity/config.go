@@ -1,0 +1,52 @@
+package identity
+
+import (
+	"log/slog"
+
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/store"
+)
+
+// FromConfig is the Admitter of a validated configuration. st may be nil
+// for an Admitter that only Checks (hubd doctor).
+func FromConfig(cfg config.Config, st *store.Store, accounts Accounts, logger *slog.Logger) *Admitter {
+	return New(Options{
+		Policies:     policies(cfg),
+		MembersGroup: cfg.Auth.AllowedGroup,
+		MinUID:       cfg.Auth.MinUID,
+		Store:        st,
+		Accounts:     accounts,
+		Logger:       logger,
+	})
+}
+
+// policies are the rules of every login method the configuration enables.
+func policies(cfg config.Config) map[string]Policy {
+	return map[string]Policy{MethodPAM: pamPolicy(cfg.Auth)}
+}
+
+// pamPolicy: PAM checked the Linux account's own password, so the name is
+// the account's, the group rules read its Linux groups, and the account
+// must exist.
+func pamPolicy(a config.Auth) Policy {
+	return Policy{
+		Names:         NameRules{Lowercase: true},
+		AllowedUsers:  a.AllowedUsers,
+		AdminUsers:    a.AdminUsers,
+		AllowedGroups: nonEmpty(a.AllowedGroup),
+		AdminGroups:   nonEmpty(a.AdminGroup),
+		LinuxGroups:   true,
+		// Hub groups are the hub's own, the same for every method.
+		AllowedHubGroups: a.AllowedHubGroups,
+		AdminHubGroups:   a.AdminHubGroups,
+		OwnAccount:       true,
+		Accounts:         Existing,
+	}
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
