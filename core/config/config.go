@@ -107,6 +107,87 @@ type Auth struct {
 	AllowedHubGroups []string `toml:"allowed_hub_groups"`
 	// Hub groups whose members are admins.
 	AdminHubGroups []string `toml:"admin_hub_groups"`
+	// Methods are the login methods the login page offers: "pam" (the
+	// password form) and "oidc" (a "Sign in with" button), one or both.
+	Methods []string `toml:"methods"`
+	// OIDC is the single sign-on login (OpenID Connect or plain OAuth2).
+	OIDC OIDC `toml:"oidc"`
+}
+
+// OIDC configures the single sign-on login method "oidc": OpenID Connect
+// with discovery, or plain OAuth2 with explicit endpoints.
+type OIDC struct {
+	// Name is shown on the button: "Sign in with <name>".
+	Name string `toml:"name"`
+	// Issuer is the provider's issuer URL; its
+	// /.well-known/openid-configuration gives the endpoints and keys.
+	// Empty for plain OAuth2 (authorize_url, token_url, userinfo_url).
+	Issuer string `toml:"issuer"`
+	// AuthorizeURL is the authorization endpoint of a plain OAuth2
+	// provider (with issuer set, discovery's endpoint is used).
+	AuthorizeURL string `toml:"authorize_url"`
+	// TokenURL is the token endpoint of a plain OAuth2 provider.
+	TokenURL string `toml:"token_url"`
+	// UserinfoURL gives the claims of a plain OAuth2 provider, and fills
+	// claims an ID token lacks.
+	UserinfoURL string `toml:"userinfo_url"`
+	// ClientID is the hub's client at the provider.
+	ClientID string `toml:"client_id"`
+	// ClientSecretFile holds the client secret (mode 0600, owned by the
+	// hub's account); the secret is never written in this file.
+	ClientSecretFile string `toml:"client_secret_file"`
+	// Scopes asked for ("openid" is added for OpenID Connect).
+	Scopes []string `toml:"scopes"`
+	// RedirectURL is the callback the provider sends browsers to, as
+	// registered there, e.g. "https://hub.example.org/hub/oauth_callback";
+	// "" builds it from the request's host.
+	RedirectURL string `toml:"redirect_url"`
+	// UsernameClaim is the claim that names the user, e.g.
+	// "preferred_username", "email" or "sub".
+	UsernameClaim string `toml:"username_claim"`
+	// SubjectClaim identifies the person for good (for plain OAuth2,
+	// whose userinfo may call it "id").
+	SubjectClaim string `toml:"subject_claim"`
+	// GroupsClaim is the claim listing the person's groups at the
+	// provider, read by allowed_groups and admin_groups.
+	GroupsClaim string `toml:"groups_claim"`
+	// Lowercase user names before anything else.
+	Lowercase bool `toml:"lowercase"`
+	// StripDomains are domains whose "@domain" is removed from user names
+	// ("*" = any domain).
+	StripDomains []string `toml:"strip_domains"`
+	// ReplaceInvalid stands in for characters a Linux name cannot hold
+	// ("-", "_" or "."); "" refuses such names.
+	ReplaceInvalid string `toml:"replace_invalid"`
+	// UsernameMap maps a normalised user name to the hub's, e.g.
+	// { "alice.smith" = "asmith" }.
+	UsernameMap map[string]string `toml:"username_map"`
+	// AllowedUsers may log in (hub names, after mapping).
+	AllowedUsers []string `toml:"allowed_users"`
+	// AllowedGroups are provider groups (groups_claim) whose members may
+	// log in.
+	AllowedGroups []string `toml:"allowed_groups"`
+	// AdminUsers are hub admins (hub names).
+	AdminUsers []string `toml:"admin_users"`
+	// AdminGroups are provider groups whose members are hub admins.
+	AdminGroups []string `toml:"admin_groups"`
+	// AccountMode is what servers run as: "existing" (the Linux account of
+	// that name, in auth.allowed_group), "create" (such an account, made
+	// at the first login) or "dynamic" (no Linux account: a systemd
+	// dynamic user; spawner.kind = "systemd" only).
+	AccountMode string `toml:"account_mode"`
+	// SessionMaxAge bounds a hub session started by this method (at most
+	// hub.cookie_max_age).
+	SessionMaxAge Duration `toml:"session_max_age"`
+	// Timeout bounds each request to the provider; a provider that is
+	// down or slow gives a clear page after it.
+	Timeout Duration `toml:"timeout"`
+	// EndSessionURL is where logout sends the browser to end the
+	// provider's session too ("" = the provider's end_session_endpoint
+	// from discovery, if any).
+	EndSessionURL string `toml:"end_session_url"`
+	// LogoutFromProvider makes hub logout also end the provider's session.
+	LogoutFromProvider bool `toml:"logout_from_provider"`
 }
 
 // Spawner says how user servers are started.
@@ -334,6 +415,24 @@ func Default() Config {
 			FailureWindow:      Duration(5 * time.Minute),
 			AllowedHubGroups:   []string{},
 			AdminHubGroups:     []string{},
+			Methods:            []string{"pam"},
+			OIDC: OIDC{
+				Name:          "single sign-on",
+				Scopes:        []string{"openid", "profile", "email"},
+				UsernameClaim: "preferred_username",
+				SubjectClaim:  "sub",
+				GroupsClaim:   "groups",
+				Lowercase:     true,
+				StripDomains:  []string{},
+				UsernameMap:   map[string]string{},
+				AllowedUsers:  []string{},
+				AllowedGroups: []string{},
+				AdminUsers:    []string{},
+				AdminGroups:   []string{},
+				AccountMode:   "existing",
+				SessionMaxAge: Duration(8 * time.Hour),
+				Timeout:       Duration(10 * time.Second),
+			},
 		},
 		Spawner: Spawner{
 			Kind:                 spawner.KindSudo,

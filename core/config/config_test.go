@@ -77,6 +77,17 @@ func TestProblemsNameFileLineAndHint(t *testing.T) {
 		{"nobody can log in", "[auth]\nallowed_group = \"\"\n", []string{"x.toml:2", "nobody could log in"}},
 		{"hostile group", "[auth]\nallowed_group = \"-rf\"\n", []string{"x.toml:2", "auth.allowed_group"}},
 		{"root spawns", "[auth]\nmin_uid = 0\n", []string{"x.toml:2", "auth.min_uid"}},
+		{"no login method", "[auth]\nmethods = []\n", []string{"x.toml:2", "auth.methods", "nobody could log in"}},
+		{"unknown login method", "[auth]\nmethods = [\"kerberos\"]\n", []string{"auth.methods", "pam, oidc"}},
+		{"oidc without a provider", oidcFile(`issuer = ""`), []string{"auth.oidc.issuer", "no provider configured"}},
+		{"oidc over http", oidcFile(`issuer = "http://sso.example.org"`), []string{"auth.oidc.issuer", "not https"}},
+		{"oidc issuer and endpoints", oidcFile(`token_url = "https://sso.example.org/token"`), []string{"auth.oidc.authorize_url", "discovery gives the endpoints"}},
+		{"oidc dynamic without systemd", oidcFile(`account_mode = "dynamic"`), []string{"auth.oidc.account_mode", `needs spawner.kind = "systemd"`, "DynamicUser"}},
+		{"oidc unknown mode", oidcFile(`account_mode = "guest"`), []string{"auth.oidc.account_mode", "existing, create, dynamic"}},
+		{"oidc mapped to a bad name", oidcFile(`username_map = { "a" = "../root" }`), []string{"auth.oidc.username_map"}},
+		{"oidc relative secret", oidcFile(`client_secret_file = "secret"`), []string{"auth.oidc.client_secret_file", "absolute"}},
+		{"oidc nobody allowed", oidcFile(`allowed_groups = []`), []string{"auth.oidc.allowed_groups", "nobody could sign in"}},
+		{"oidc redirect elsewhere", oidcFile(`redirect_url = "https://hub.example.org/callback"`), []string{"auth.oidc.redirect_url", "hub/oauth_callback"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -91,6 +102,38 @@ func TestProblemsNameFileLineAndHint(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// oidcFile is a valid [auth.oidc] configuration with one line added (a
+// later key wins in a TOML table only when it is not repeated, so change
+// lines only name keys the base leaves out or set to their defaults).
+func oidcFile(line string) string {
+	base := map[string]string{
+		"issuer": `"https://sso.example.org/realms/lab"`, "client_id": `"hubd"`,
+		"client_secret_file": `"/etc/hubd/oidc-secret"`, "allowed_groups": `["lab"]`,
+	}
+	key, _, _ := strings.Cut(line, " = ")
+	delete(base, key)
+	var b strings.Builder
+	b.WriteString("[auth]\nmethods = [\"pam\", \"oidc\"]\n[auth.oidc]\n")
+	for k, v := range base {
+		b.WriteString(k + " = " + v + "\n")
+	}
+	b.WriteString(line + "\n")
+	return b.String()
+}
+
+// TestOIDCValid: a complete [auth.oidc] passes, with discovery or with
+// explicit endpoints.
+func TestOIDCValid(t *testing.T) {
+	for _, f := range []string{oidcFile(`name = "Keycloak"`),
+		oidcFile(`issuer = ""`) + "authorize_url = \"https://gitlab.example.org/oauth/authorize\"\ntoken_url = \"https://gitlab.example.org/oauth/token\"\nuserinfo_url = \"https://gitlab.example.org/api/v4/user\"\n",
+		oidcFile(`issuer = "http://127.0.0.1:4444"`),
+	} {
+		if _, err := Parse("x.toml", []byte(f)); err != nil {
+			t.Errorf("%s\n%v", f, err)
+		}
 	}
 }
 

@@ -109,6 +109,111 @@ var (
 // builtinRoles cannot be redefined ("user" can: it adds to every user).
 var builtinRoles = []string{"admin", "server", "token"}
 
+// Login methods, as auth.methods names them.
+const (
+	MethodPAM  = "pam"
+	MethodOIDC = "oidc"
+)
+
+// HasMethod reports whether the login page offers method.
+func (a Auth) HasMethod(method string) bool { return slices.Contains(a.Methods, method) }
+
+func (v *validator) methods(c Config) {
+	if len(c.Auth.Methods) == 0 {
+		v.add("auth.methods", "nobody could log in", `offer at least one method: ["pam"], ["oidc"] or ["pam", "oidc"]`)
+	}
+	for i, m := range c.Auth.Methods {
+		v.oneOf("auth.methods", m, MethodPAM, MethodOIDC)
+		if slices.Contains(c.Auth.Methods[:i], m) {
+			v.add("auth.methods", fmt.Sprintf("%q is listed twice", m), "")
+		}
+	}
+	if c.Auth.HasMethod(MethodOIDC) {
+		v.oidc(c)
+	}
+}
+
+// oidc checks [auth.oidc], only when the method is offered.
+func (v *validator) oidc(c Config) {
+	o := c.Auth.OIDC
+	const k = "auth.oidc."
+	if o.Name == "" {
+		v.add(k+"name", "must not be empty", `the button says "Sign in with <name>", e.g. "Keycloak"`)
+	}
+	explicit := o.AuthorizeURL != "" || o.TokenURL != ""
+	switch {
+	case o.Issuer == "" && !explicit:
+		v.add(k+"issuer", "no provider configured", "set issuer (OpenID Connect) or authorize_url, token_url and userinfo_url (plain OAuth2)")
+	case o.Issuer != "":
+		v.providerURL(k+"issuer", o.Issuer)
+	default:
+		v.providerURL(k+"authorize_url", o.AuthorizeURL)
+		v.providerURL(k+"token_url", o.TokenURL)
+		v.providerURL(k+"userinfo_url", o.UserinfoURL)
+	}
+	if o.Issuer != "" && explicit {
+		v.add(k+"authorize_url", "set together with issuer", "with issuer, discovery gives the endpoints: remove authorize_url and token_url")
+	}
+	if o.Issuer != "" && o.UserinfoURL != "" {
+		v.providerURL(k+"userinfo_url", o.UserinfoURL)
+	}
+	for key, u := range map[string]string{"end_session_url": o.EndSessionURL, "redirect_url": o.RedirectURL} {
+		if u != "" {
+			v.providerURL(k+key, u)
+		}
+	}
+	if o.RedirectURL != "" && !strings.HasSuffix(o.RedirectURL, c.Hub.BaseURL+"hub/oauth_callback") {
+		v.add(k+"redirect_url", fmt.Sprintf("%q does not end in %shub/oauth_callback", o.RedirectURL, c.Hub.BaseURL), "the hub answers the provider there")
+	}
+	if o.ClientID == "" {
+		v.add(k+"client_id", "must not be empty", "the client id the provider gave the hub")
+	}
+	v.absPath(k+"client_secret_file", o.ClientSecretFile)
+	if o.UsernameClaim == "" {
+		v.add(k+"username_claim", "must not be empty", `e.g. "preferred_username", "email" or "sub"`)
+	}
+	if o.SubjectClaim == "" {
+		v.add(k+"subject_claim", "must not be empty", `"sub" for OpenID Connect`)
+	}
+	v.oneOf(k+"replace_invalid", o.ReplaceInvalid, "", "-", "_", ".")
+	v.names(k+"allowed_users", o.AllowedUsers)
+	v.names(k+"admin_users", o.AdminUsers)
+	for from, to := range o.UsernameMap {
+		v.name(k+"username_map", to)
+		if from == "" {
+			v.add(k+"username_map", "an empty name is mapped", "")
+		}
+	}
+	if len(o.AllowedUsers) == 0 && len(o.AllowedGroups) == 0 && len(o.AdminUsers) == 0 && len(o.AdminGroups) == 0 {
+		v.add(k+"allowed_groups", "nobody could sign in", "set allowed_groups (groups from groups_claim) or allowed_users")
+	}
+	v.oneOf(k+"account_mode", o.AccountMode, "existing", "create", "dynamic")
+	if o.AccountMode == "dynamic" && c.Spawner.Kind != spawner.KindSystemd {
+		v.add(k+"account_mode", fmt.Sprintf("\"dynamic\" needs spawner.kind = \"systemd\" (it is %q)", c.Spawner.Kind),
+			"only systemd can run a server as a user without a Linux account (DynamicUser=yes); use \"existing\" or \"create\" with other spawners")
+	}
+	if c.Auth.AllowedGroup == "" {
+		v.add("auth.allowed_group", "must be set for the oidc method", "single sign-on accounts are checked against, or put in, the members group")
+	}
+	v.positive(k+"session_max_age", o.SessionMaxAge)
+	v.positive(k+"timeout", o.Timeout)
+}
+
+// providerURL accepts https URLs, and http only on a loopback host (a
+// provider on the same machine, or tests).
+func (v *validator) providerURL(key, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		v.add(key, fmt.Sprintf("%q is not an http(s) URL", raw), "write it like \"https://sso.example.org/realms/lab\"")
+		return
+	}
+	if u.Scheme == "http" {
+		if ip, err := netip.ParseAddr(u.Hostname()); u.Hostname() != "localhost" && (err != nil || !ip.IsLoopback()) {
+			v.add(key, fmt.Sprintf("%q is not https", raw), "tokens and secrets travel there: use https (http only on loopback)")
+		}
+	}
+}
+
 // Validate checks every value and returns an *Error listing all problems.
 func (c Config) Validate() error {
 	v := &validator{}
@@ -148,6 +253,7 @@ func (c Config) Validate() error {
 	v.atLeast("auth.failures_per_user", c.Auth.FailuresPerUser, 1)
 	v.atLeast("auth.failures_per_address", c.Auth.FailuresPerAddress, 1)
 	v.positive("auth.failure_window", c.Auth.FailureWindow)
+	v.methods(c)
 
 	s := c.Spawner
 	v.oneOf("spawner.kind", s.Kind, spawner.KindSudo, spawner.KindSystemd, spawner.KindLocal)

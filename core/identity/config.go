@@ -22,7 +22,32 @@ func FromConfig(cfg config.Config, st *store.Store, accounts Accounts, logger *s
 
 // policies are the rules of every login method the configuration enables.
 func policies(cfg config.Config) map[string]Policy {
-	return map[string]Policy{MethodPAM: pamPolicy(cfg.Auth)}
+	p := map[string]Policy{}
+	if cfg.Auth.HasMethod(config.MethodPAM) {
+		p[MethodPAM] = pamPolicy(cfg.Auth)
+	}
+	if cfg.Auth.HasMethod(config.MethodOIDC) {
+		oidc := oidcPolicy(cfg.Auth.OIDC)
+		// Hub groups are the hub's own, the same for every method.
+		oidc.AllowedHubGroups, oidc.AdminHubGroups = cfg.Auth.AllowedHubGroups, cfg.Auth.AdminHubGroups
+		p[config.MethodOIDC] = oidc
+	}
+	return p
+}
+
+// oidcPolicy: the provider names the person; its groups claim is what
+// the group rules read, and the account is what account_mode says.
+func oidcPolicy(o config.OIDC) Policy {
+	return Policy{
+		Names: NameRules{Lowercase: o.Lowercase, StripDomains: o.StripDomains, Replace: o.ReplaceInvalid,
+			UsernameMap: o.UsernameMap},
+		AllowedUsers:  o.AllowedUsers,
+		AdminUsers:    o.AdminUsers,
+		AllowedGroups: o.AllowedGroups,
+		AdminGroups:   o.AdminGroups,
+		Accounts:      AccountMode(o.AccountMode),
+		SessionMaxAge: o.SessionMaxAge.D(),
+	}
 }
 
 // pamPolicy: PAM checked the Linux account's own password, so the name is

@@ -29,6 +29,7 @@ import (
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/services"
 	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/core/sso"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/core/web"
 	"github.com/hubd/hubd/internal/fsutil"
@@ -192,10 +193,16 @@ func (s *Server) build(o Options) error {
 		accounts = identity.System{}
 	}
 	admit := identity.FromConfig(cfg, s.store, accounts, o.Logger)
+	var single *sso.Client
+	if cfg.Auth.HasMethod(config.MethodOIDC) {
+		if single, err = sso.New(sso.Options{Config: cfg.Auth.OIDC, Logger: o.Logger, Now: o.Now}); err != nil {
+			return err
+		}
+	}
 	s.routes = proxy.NewTable()
 	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: s.routes, Logger: o.Logger, Now: o.Now})
 	s.svcs = services.New(services.Options{Config: cfg, Store: s.store, Routes: s.routes, Logger: o.Logger})
-	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Password: login, Identity: admit, CookieSecret: secret,
+	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Password: login, Identity: admit, SSO: single, CookieSecret: secret,
 		Services: s.svcs, Logger: o.Logger, Now: o.Now})
 	popts := proxy.OptionsFromConfig(&cfg)
 	popts.Logger = o.Logger

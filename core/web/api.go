@@ -138,7 +138,7 @@ func (w *Web) apiInfo(rw http.ResponseWriter, r *http.Request, c *caller) error 
 		"version": w.cfg.Hub.JupyterHubVersion, "hubd_version": version.Version,
 		"python": "", "sys_executable": "", "go": runtime.Version(),
 		"spawner":       map[string]string{"class": "hubd." + w.cfg.Spawner.Kind, "version": version.Version},
-		"authenticator": map[string]string{"class": "hubd.pam", "version": version.Version},
+		"authenticator": map[string]any{"class": "hubd." + strings.Join(w.cfg.Auth.Methods, "+"), "methods": w.cfg.Auth.Methods, "version": version.Version},
 	})
 	return nil
 }

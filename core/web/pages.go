@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/auth"
+	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/loginerr"
 	"github.com/hubd/hubd/core/names"
 	"github.com/hubd/hubd/core/scopes"
 	"github.com/hubd/hubd/core/services"
+	"github.com/hubd/hubd/core/sso"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -37,6 +39,11 @@ type page struct {
 	Title, Hub, User, XSRF string
 	// login
 	Error, Username, Next string
+	// PasswordForm shows the password form; SSOName the "Sign in with"
+	// button (when set); LoginLink a link back to the login page.
+	PasswordForm bool
+	SSOName      string
+	LoginLink    bool
 	// home
 	Running, Started, ServerURL, Pending, Failure string
 	NamedServers                                  bool
@@ -151,7 +158,16 @@ func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := w.ensureXSRF(rw, r, "")
-	w.render(rw, http.StatusOK, "login.html", page{Title: "Log in", XSRF: tok, Next: next})
+	w.render(rw, http.StatusOK, "login.html", w.loginPageData(page{Title: "Log in", XSRF: tok, Next: next}))
+}
+
+// loginPageData adds the methods the login page offers.
+func (w *Web) loginPageData(p page) page {
+	p.PasswordForm = w.cfg.Auth.HasMethod(config.MethodPAM)
+	if w.sso != nil {
+		p.SSOName = w.sso.Name()
+	}
+	return p
 }
 
 func clientAddr(r *http.Request) string {
@@ -163,6 +179,10 @@ func clientAddr(r *http.Request) string {
 }
 
 func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
+	if !w.cfg.Auth.HasMethod(config.MethodPAM) {
+		w.errorPage(rw, r, http.StatusNotFound, "No password login", "This hub signs people in through single sign-on only.")
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		w.errorPage(rw, r, http.StatusBadRequest, "Bad request", "The login form could not be read.")
 		return
@@ -177,8 +197,8 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 	username := r.PostForm.Get("username")
 	failed := func(status int, msg string) {
 		tok := w.ensureXSRF(rw, r, "")
-		w.render(rw, status, "login.html", page{Title: "Log in", XSRF: tok, Error: msg,
-			Username: names.Normalize(username), Next: next})
+		w.render(rw, status, "login.html", w.loginPageData(page{Title: "Log in", XSRF: tok, Error: msg,
+			Username: names.Normalize(username), Next: next}))
 	}
 	ext, err := w.password.Check(r.Context(), username, r.PostForm.Get("password"), clientAddr(r))
 	var acct identity.Account
@@ -238,17 +258,26 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// logout ends the hub session and, for single sign-on users when
+// auth.oidc.logout_from_provider is set, sends the browser on to end the
+// provider's session too.
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
+	target := w.hubPrefix + "login"
 	if u, sid, ok := w.currentUser(r); ok {
 		if err := w.store.EndSession(r.Context(), sid); err != nil {
 			w.log.Warn("end session", "err", err)
 		}
 		w.auditWeb(r, u.Name, "logout", u.Name, "")
+		if w.sso != nil && u.Method == sso.Method {
+			if end := w.sso.EndSessionURL(r.Context(), w.absURL(r, target)); end != "" {
+				target = end
+			}
+		}
 	}
 	for _, c := range []struct{ name, path string }{{loginCookie, w.hubPrefix}, {xsrfCookie, w.hubPrefix}, {sessionCookie, w.base}} {
 		http.SetCookie(rw, &http.Cookie{Name: c.name, Value: "", Path: c.path, MaxAge: -1, HttpOnly: true})
 	}
-	http.Redirect(rw, r, w.hubPrefix+"login", http.StatusFound)
+	http.Redirect(rw, r, target, http.StatusFound)
 }
 
 func (w *Web) home(rw http.ResponseWriter, r *http.Request, u store.User, sid string) {

@@ -26,6 +26,7 @@ import (
 	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/names"
 	"github.com/hubd/hubd/core/scopes"
+	"github.com/hubd/hubd/core/sso"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -37,7 +38,9 @@ type Options struct {
 	// Password checks the login form (core/auth's PAM; a fake in tests).
 	Password auth.Password
 	// Identity admits whoever a login method vouched for.
-	Identity     *identity.Admitter
+	Identity *identity.Admitter
+	// SSO is the single sign-on method (nil when auth.methods lacks it).
+	SSO          *sso.Client
 	CookieSecret []byte
 	// Services reports the pids of hub-managed services (nil: none).
 	Services ServiceProcs
@@ -54,6 +57,8 @@ type Web struct {
 	identity  *identity.Admitter
 	access    *access.Access
 	procs     ServiceProcs
+	sso       *sso.Client
+	ssoLogins *pendingLogins
 	sign      signer
 	log       *slog.Logger
 	now       func() time.Time
@@ -74,7 +79,7 @@ func New(o Options) *Web {
 		o.Now = time.Now
 	}
 	w := &Web{
-		cfg: o.Config, store: o.Store, hub: o.Hub, password: o.Password, identity: o.Identity, sign: signer{o.CookieSecret},
+		cfg: o.Config, store: o.Store, hub: o.Hub, password: o.Password, identity: o.Identity, sso: o.SSO, ssoLogins: newPendingLogins(), sign: signer{o.CookieSecret},
 		access: access.New(o.Config, o.Store, o.Now), procs: o.Services,
 		log: o.Logger.With("component", "web"), now: o.Now,
 		base: o.Config.Hub.BaseURL, hubPrefix: o.Config.Hub.BaseURL + "hub/",
@@ -132,6 +137,8 @@ func (w *Web) Handler(userTraffic http.Handler) http.Handler {
 	mux.HandleFunc("GET "+h+"login", w.loginPage)
 	mux.HandleFunc("POST "+h+"login", w.loginPost)
 	mux.HandleFunc("GET "+h+"logout", w.logout)
+	mux.HandleFunc("GET "+h+"oauth_login", w.ssoLogin)
+	mux.HandleFunc("GET "+h+"oauth_callback", w.ssoCallback)
 	mux.HandleFunc("GET "+h+"{$}", w.signedIn(w.home))
 	mux.HandleFunc("GET "+h+"home", w.signedIn(w.home))
 	mux.HandleFunc("GET "+h+"spawn", w.signedIn(w.spawn))
