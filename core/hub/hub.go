@@ -284,6 +284,7 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 		Env:        h.serverEnv(u.Name, srv.Name, token, srv.Port),
 		WorkingDir: h.cfg.Spawner.WorkingDir, Path: h.serverPath(),
 		Port: srv.Port, LogPath: h.logPath(u.Name, srv.Name),
+		Dynamic: u.Account == store.AccountDynamic,
 	}
 	startCtx, cancel := context.WithTimeout(ctx, h.cfg.Spawner.StartTimeout.D())
 	state, err := sp.Start(startCtx, req)

@@ -497,7 +497,8 @@ func NewSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawne
 			CPUQuotaPercent: sd.CPUQuotaPercent, TasksMax: sd.TasksMax,
 			PrivateTmp: sd.PrivateTmp, NoNewPrivileges: sd.NoNewPrivileges,
 			ReadOnlyPaths: sd.ReadOnlyPaths, ReadWritePaths: sd.ReadWritePaths, ExtraProperties: sd.ExtraProperties,
-			RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), Logger: log,
+			MembersGroup: cfg.Auth.AllowedGroup,
+			RuntimeDir:   cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), Logger: log,
 		})
 		if err != nil {
 			return nil, err

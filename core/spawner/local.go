@@ -53,7 +53,7 @@ func NewLocal(o LocalOptions) *Local {
 
 // Start implements Spawner.
 func (l *Local) Start(_ context.Context, r Request) (State, error) {
-	lg, err := beginStart(r)
+	lg, err := beginStart(r, false)
 	if err != nil {
 		return State{}, err
 	}

@@ -22,6 +22,7 @@ package spawner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -62,6 +63,9 @@ type Request struct {
 	// for appending (creating it 0640) and the server's stdout and stderr
 	// go there. Required.
 	LogPath string
+	// Dynamic: the user has no Linux account; only the systemd spawner
+	// can run such a server (a dynamic user), the others refuse it.
+	Dynamic bool
 }
 
 // State identifies a started server; it is persisted as JSON in the
@@ -168,9 +172,13 @@ func startFailed(err error) *StartError { return &StartError{Reason: err.Error()
 // beginStart is what every spawner does first: refuse a name that could
 // be read as an option or a uid before it reaches sudo or systemd, and
 // open the server's log.
-func beginStart(r Request) (*serverLog, error) {
+func beginStart(r Request, dynamicOK bool) (*serverLog, error) {
 	if err := names.Check(r.User); err != nil {
 		return nil, &StartError{Reason: fmt.Sprintf("refusing to spawn for user %s: %v", names.Quote(r.User), err), Err: err}
+	}
+	if r.Dynamic && !dynamicOK {
+		err := errors.New("this user has no Linux account (a dynamic user): only spawner.kind = \"systemd\" can run their server")
+		return nil, &StartError{Reason: err.Error(), Err: err}
 	}
 	lg, err := openLog(r.LogPath)
 	if err != nil {

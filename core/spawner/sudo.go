@@ -70,7 +70,7 @@ func NewSudo(o SudoOptions) *Sudo {
 // new tail of the server's log, where sudo's and the helper's complaints
 // land too. The helper stays to watch the server until Watch's stop.
 func (s *Sudo) Start(ctx context.Context, r Request) (State, error) {
-	lg, err := beginStart(r)
+	lg, err := beginStart(r, false)
 	if err != nil {
 		return State{}, err
 	}

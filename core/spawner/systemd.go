@@ -35,6 +35,9 @@ type SystemdOptions struct {
 	NoNewPrivileges bool
 	ReadOnlyPaths   []string
 	ReadWritePaths  []string
+	// MembersGroup is the supplementary group of dynamic users' servers
+	// (config auth.allowed_group).
+	MembersGroup string
 	// ExtraProperties are further unit properties in unit-file syntax
 	// ("ProtectSystem" = "strict", "MemoryHigh" = "2G"); see
 	// extraProperties for the ones understood.
@@ -191,7 +194,7 @@ func (s *Systemd) UnitName(userName, server string) (string, error) {
 // systemd ran the command (Type=exec); a server that exits right after is
 // reported by Poll with the unit's result.
 func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
-	lg, err := beginStart(r)
+	lg, err := beginStart(r, true)
 	if err != nil {
 		return State{}, err
 	}
@@ -201,6 +204,9 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 		return State{}, startFailed(err)
 	}
 	acct, group, err := memberAccount(r.User)
+	if r.Dynamic {
+		acct, group, err = dynamicAccount(r.User)
+	}
 	if err != nil {
 		return State{}, startFailed(err)
 	}
@@ -221,6 +227,9 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 		return State{}, startFailed(err)
 	}
 	props := s.properties(r, l, acct.name, group, envFile)
+	if r.Dynamic {
+		props = append(props, s.dynamicProperties(acct.name)...)
+	}
 	done := make(chan string, 1)
 	if _, err := conn.StartTransientUnitContext(ctx, unit, "fail", props, done); err != nil {
 		s.removeEnvFile(unit)
@@ -321,6 +330,24 @@ func memberAccount(userName string) (account, string, error) {
 		group = g.Name
 	}
 	return account{uid: uid, name: u.Username, home: u.HomeDir, shell: loginShell(u.Username)}, group, nil
+}
+
+// DynamicHome is where a dynamic user's files live: systemd's persistent
+// StateDirectory hubd-users/<name> (under /var/lib; /var/lib/private
+// holds it, owned by the uid systemd derives from the name).
+func DynamicHome(userName string) string { return "/var/lib/" + dynamicStateDir(userName) }
+
+func dynamicStateDir(userName string) string { return "hubd-users/" + userName }
+
+// dynamicAccount is a user without a Linux account: systemd allocates the
+// uid when the unit starts, and the home is its state directory. A name
+// that is a Linux account is refused: systemd would run the "dynamic"
+// unit as that account.
+func dynamicAccount(userName string) (account, string, error) {
+	if _, err := user.Lookup(userName); err == nil {
+		return account{}, "", fmt.Errorf("refusing to run %s as a dynamic user: a Linux account of that name exists", userName)
+	}
+	return account{name: userName, home: DynamicHome(userName), shell: "/bin/sh"}, "", nil
 }
 
 // running reports whether a unit in activeState may still have processes.

@@ -186,6 +186,7 @@ func TestSystemd(t *testing.T) {
 		mustContain(t, "output", se.Output, "status=200/CHDIR")
 	})
 	t.Run("OddNamesAndEnvironment", func(t *testing.T) { testSystemdOddNames(t, ns, sp) })
+	t.Run("DynamicUser", func(t *testing.T) { testSystemdDynamic(t, ns, &h) })
 	t.Run("OtherUsersUnitNeverStopped", func(t *testing.T) {
 		st := sdStart(t, sp, sleeper(t, sdBob))
 		if err := sp.Stop(t.Context(), sdAlice, st, time.Second); err != nil {
@@ -208,6 +209,69 @@ func TestSystemd(t *testing.T) {
 	for _, u := range left {
 		t.Errorf("unit left behind: %s (%s)", u.Name, u.ActiveState)
 	}
+}
+
+// testSystemdDynamic runs a server for a user without a Linux account: a
+// dynamic user with its state directory as home, the members group as a
+// supplementary group, its files kept across a stop and a start; a name
+// that is a Linux account is refused.
+func testSystemdDynamic(t *testing.T, ns *nsSystemd, h *testutil.Host) {
+	const dyn, members = "hubtest-sd-dyn", "hubtest-sd-members"
+	if err := h.Group(members); err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroup(members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := newTestSystemd(t, ns, SystemdOptions{MembersGroup: members})
+	home := DynamicHome(dyn)
+	t.Cleanup(func() {
+		// The files of the dynamic user live in /var/lib/private.
+		os.RemoveAll("/var/lib/private/" + dynamicStateDir(dyn))
+		os.Remove(home)
+		os.Remove(filepath.Dir(home))
+		os.Remove("/var/lib/private/" + filepath.Dir(dynamicStateDir(dyn)))
+	})
+	run := func() State {
+		r := sleeper(t, dyn)
+		r.Dynamic = true
+		r.Command, r.Args = []string{"/bin/sh"}, []string{"-c", `echo "$(id -u) $HOME" >> "$HOME/runs"; exec sleep 600`}
+		st := sdStart(t, sp, r)
+		waitFor(t, "the dynamic user's server writes its file", 30*time.Second, func() (bool, error) {
+			out, ok := ns.exec("cat", home+"/runs")
+			return ok && strings.TrimSpace(out) != "", nil
+		})
+		pids := unitProcs(st.Unit)
+		if len(pids) != 1 {
+			t.Fatalf("unit %s has processes %v", st.Unit, pids)
+		}
+		uid, err := readUID(pids[0])
+		if err != nil || uid == 0 {
+			t.Fatalf("the server runs as uid %d (%v)", uid, err)
+		}
+		if _, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+			t.Errorf("uid %d is a Linux account; want a dynamic one", uid)
+		}
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pids[0]))
+		mustContain(t, "process status", string(status), "\t"+g.Gid)
+		return st
+	}
+	st := run()
+	if err := sp.Stop(t.Context(), dyn, st, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st = run()
+	out, _ := ns.exec("cat", home+"/runs")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.HasSuffix(lines[0], " "+home) {
+		t.Errorf("the file the first run wrote, after a second run:\n%s", out)
+	}
+	sdStopAndCheck(t, ns, sp, dyn, st)
+
+	r := sleeper(t, sdAlice)
+	r.Dynamic = true
+	_, err = sp.Start(t.Context(), r)
+	mustContain(t, "start of a dynamic user named like an account", fmt.Sprint(err), "a Linux account of that name exists")
 }
 
 func newTestSystemd(t *testing.T, ns *nsSystemd, o SystemdOptions) *Systemd {

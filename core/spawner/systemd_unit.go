@@ -111,7 +111,6 @@ func (s *Systemd) properties(r Request, l launch, userName, group, envFile strin
 		// prefix, "ignore failure").
 		sddbus.PropExecStart(execArgs(l.argv), false),
 		prop("User", userName),
-		prop("Group", group),
 		prop("WorkingDirectory", l.dir),
 		prop("EnvironmentFiles", []environmentFile{{Path: envFile}}),
 		// Files the server creates are group-writable, for the shared
@@ -129,6 +128,9 @@ func (s *Systemd) properties(r Request, l launch, userName, group, envFile strin
 		// No CollectMode=inactive-or-failed: a failed unit stays loaded
 		// so Poll can report its result and exit status; Stop and the
 		// next Start reset it.
+	}
+	if group != "" {
+		props = append(props, prop("Group", group))
 	}
 	if r.LogPath != "" {
 		// Same per-server log as the other spawners (the hub's log hints
@@ -155,6 +157,24 @@ func (s *Systemd) properties(r Request, l launch, userName, group, envFile strin
 		props = append(props, prop("ReadWritePaths", s.o.ReadWritePaths))
 	}
 	return append(props, s.extra...)
+}
+
+// dynamicProperties make a unit run as a dynamic user: no Linux account,
+// a uid systemd derives from the name, the persistent state directory as
+// home (files survive restarts and re-logins), and the members group as a
+// supplementary group so the shared environment works. DynamicUser=yes
+// also turns on systemd's own sandbox (ProtectSystem=strict,
+// ProtectHome=read-only, PrivateTmp, NoNewPrivileges, RemoveIPC).
+func (s *Systemd) dynamicProperties(userName string) []sddbus.Property {
+	props := []sddbus.Property{
+		prop("DynamicUser", true),
+		prop("StateDirectory", []string{dynamicStateDir(userName)}),
+		prop("StateDirectoryMode", uint32(0o700)),
+	}
+	if s.o.MembersGroup != "" {
+		props = append(props, prop("SupplementaryGroups", []string{s.o.MembersGroup}))
+	}
+	return props
 }
 
 // cpuQuotaUSec is CPUQuota= in the unit D-Bus wants: µs of CPU time per
