@@ -28,18 +28,19 @@ type command struct {
 // commands lists every subcommand; each lives in its own file.
 func commands() map[string]command {
 	return map[string]command{
-		"serve":        {"run the hub", cmdServe},
-		"config":       {"show the effective configuration or check a file", cmdConfig},
-		"upgrade-db":   {"upgrade the database schema (takes a backup first)", cmdUpgradeDB},
-		"backup":       {"create, list, verify, restore and prune backups", cmdBackup},
-		"env":          {"create and check the shared package environment", cmdEnv},
-		"spawn-helper": {"start or stop a user's server (run by sudo as that user)", cmdSpawnHelper},
-		"restart":      {"restart the running hub in place (users' servers keep running)", cmdRestart},
-		"token":        {"create, list and revoke API tokens of users and services", cmdToken},
-		"setup":        {"install or repair hubd on this server (idempotent; --dry-run shows the plan)", cmdSetup},
-		"doctor":       {"check the installation and print the fix for each problem", cmdDoctor},
-		"uninstall":    {"remove what setup installed (data kept unless --purge)", cmdUninstall},
-		"version":      {"print the hubd version", cmdVersion},
+		"serve":          {"run the hub", cmdServe},
+		"config":         {"show the effective configuration or check a file", cmdConfig},
+		"upgrade-db":     {"upgrade the database schema (takes a backup first)", cmdUpgradeDB},
+		"backup":         {"create, list, verify, restore and prune backups", cmdBackup},
+		"env":            {"create and check the shared package environment", cmdEnv},
+		"spawn-helper":   {"start or stop a user's server (run by sudo as that user)", cmdSpawnHelper},
+		"account-helper": {"create a single sign-on user's Linux account (run by sudo as root)", cmdAccountHelper},
+		"restart":        {"restart the running hub in place (users' servers keep running)", cmdRestart},
+		"token":          {"create, list and revoke API tokens of users and services", cmdToken},
+		"setup":          {"install or repair hubd on this server (idempotent; --dry-run shows the plan)", cmdSetup},
+		"doctor":         {"check the installation and print the fix for each problem", cmdDoctor},
+		"uninstall":      {"remove what setup installed (data kept unless --purge)", cmdUninstall},
+		"version":        {"print the hubd version", cmdVersion},
 	}
 }
 

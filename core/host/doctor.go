@@ -20,7 +20,9 @@ import (
 	"github.com/hubd/hubd/backups"
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/auth"
+	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/identity"
+	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/version"
 	"github.com/hubd/hubd/upgrade"
@@ -85,6 +87,9 @@ func Doctor(ctx context.Context, o Options, d DoctorOptions) []Finding {
 		member = o.firstMember(ctx)
 	}
 	out = append(out, o.checkSudo(ctx, member), o.checkSingleUser(ctx, member))
+	if f, ok := o.checkAccountHelper(ctx); ok {
+		out = append(out, f)
+	}
 	for _, l := range []struct{ key, addr string }{
 		{"hub.listen", o.Config.Hub.Listen}, {"hub.internal_listen", o.Config.Hub.InternalListen},
 	} {
@@ -328,6 +333,24 @@ func (o Options) checkSudo(ctx context.Context, member string) Finding {
 			Fix:     o.SetupCommand()}
 	}
 	return Finding{Check: check, Level: OK, Message: o.HubUser + " may run `" + firstLine(out) + "` as " + member + " without a password"}
+}
+
+// checkAccountHelper asks sudo, as the hub user, whether the account
+// helper of account_mode = "create" may run as root (ok is false when the
+// configuration creates no accounts through sudo).
+func (o Options) checkAccountHelper(ctx context.Context) (Finding, bool) {
+	c := o.Config
+	if !c.Auth.HasMethod(config.MethodOIDC) || c.Auth.OIDC.AccountMode != "create" || c.Spawner.Kind != spawner.KindSudo {
+		return Finding{}, false
+	}
+	check := "sudo rule for the account helper"
+	out, err := o.Run.Run(ctx, "setpriv", o.asHub(c.Spawner.SudoPath, "-n", "-l", c.Spawner.HelperPath, "account-helper", "--config", o.ConfigPath)...)
+	if err != nil {
+		return Finding{Check: check, Level: Fail,
+			Message: o.HubUser + " may not run the account helper as root, so single sign-on users cannot get accounts: " + err.Error(),
+			Fix:     o.SetupCommand()}, true
+	}
+	return Finding{Check: check, Level: OK, Message: o.HubUser + " may run `" + firstLine(out) + "` as root"}, true
 }
 
 // checkSingleUser runs the configured single-user server's --version as a

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"text/template"
 
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/spawner"
 )
 
 // render executes one embedded template with data.
@@ -34,9 +37,20 @@ func RenderConfig(cfg config.Config, unit string) ([]byte, error) {
 }
 
 func (o Options) sudoersFile() ([]byte, error) {
-	return render("sudoers-hubd", struct{ HubUser, Group, HelperPath string }{
-		o.HubUser, o.Config.Auth.AllowedGroup, o.Config.Spawner.HelperPath,
-	})
+	c := o.Config
+	create := c.Auth.HasMethod(config.MethodOIDC) && c.Auth.OIDC.AccountMode == "create" && c.Spawner.Kind == spawner.KindSudo
+	if create && !sudoersLiteral(o.ConfigPath) {
+		return nil, fmt.Errorf("the configuration path %q cannot stand in a sudoers rule (a space, ',', ':', '=' or '\\' would change it): keep hubd.toml at a plain path for account_mode = \"create\"", o.ConfigPath)
+	}
+	return render("sudoers-hubd", struct {
+		HubUser, Group, HelperPath, ConfigPath string
+		CreateAccounts                         bool
+	}{o.HubUser, c.Auth.AllowedGroup, c.Spawner.HelperPath, o.ConfigPath, create})
+}
+
+// sudoersLiteral: a path sudoers takes as it is.
+func sudoersLiteral(p string) bool {
+	return filepath.IsAbs(p) && !strings.ContainsAny(p, " \t,:=\\\"'#!*?[]")
 }
 
 func (o Options) unitFile() ([]byte, error) {

@@ -3,6 +3,9 @@ package host
 import (
 	"bufio"
 	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -138,5 +141,49 @@ func TestSystemFileTemplates(t *testing.T) {
 	}
 	if want := "alias restart-hub='/opt/x/hubd restart --config /etc/hubd/hubd.toml'"; !strings.Contains(string(profile), want) {
 		t.Errorf("profile lacks %q:\n%s", want, profile)
+	}
+}
+
+// TestSudoersCreateRule: with account_mode = "create" and the sudo
+// spawner, the sudoers file gets exactly one more rule, the account
+// helper as root with fixed arguments, and visudo accepts the file; other
+// modes and the systemd spawner (the hub is root) get none.
+func TestSudoersCreateRule(t *testing.T) {
+	o := Options{Name: "hubtest-hs", HubUser: "hubtest-hs-hub", ConfigPath: "/etc/hubd/hubd.toml", Config: config.Default()}
+	o.Config.Auth.AllowedGroup = "hubtest-hs"
+	o.Config.Spawner.HelperPath = "/opt/x/hubd"
+	o.Config.Auth.Methods = []string{config.MethodPAM, config.MethodOIDC}
+	o.Config.Auth.OIDC.AccountMode = "create"
+	const rule = "hubtest-hs-hub ALL=(root) NOPASSWD: /opt/x/hubd account-helper --config /etc/hubd/hubd.toml"
+	sudoers, err := o.sudoersFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sudoers), "\n"+rule+"\n") {
+		t.Errorf("sudoers lacks %q:\n%s", rule, sudoers)
+	}
+	if _, err := exec.LookPath("visudo"); err == nil {
+		f := filepath.Join(t.TempDir(), "sudoers")
+		if err := os.WriteFile(f, sudoers, 0o440); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("visudo", "-cf", f).CombinedOutput(); err != nil {
+			t.Errorf("visudo refuses the file: %v\n%s", err, out)
+		}
+	}
+	for _, change := range []func(*config.Config){
+		func(c *config.Config) { c.Auth.OIDC.AccountMode = "existing" },
+		func(c *config.Config) { c.Spawner.Kind = "systemd" },
+		func(c *config.Config) { c.Auth.Methods = []string{config.MethodPAM} },
+	} {
+		p := o
+		change(&p.Config)
+		if s, _ := p.sudoersFile(); strings.Contains(string(s), "account-helper") {
+			t.Errorf("account helper rule without create mode under sudo:\n%s", s)
+		}
+	}
+	o.ConfigPath = "/etc/hubd/odd path.toml"
+	if _, err := o.sudoersFile(); err == nil {
+		t.Error("a configuration path with a space went into the sudoers rule")
 	}
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"os/user"
 	"strconv"
+	"strings"
+
+	"github.com/hubd/hubd/core/names"
 )
 
 // ErrNoAccount is Accounts.Lookup's answer for a name the user database
@@ -85,4 +89,45 @@ func (s System) Create(ctx context.Context, name, group string) error {
 		return errors.New("this hub does not create Linux accounts (account_mode is not \"create\")")
 	}
 	return s.Creator(ctx, name, group)
+}
+
+// UserAdd creates a member account the way Debian's adduser does for a
+// person: a home from /etc/skel, a group of its own, the members group as
+// a supplementary group, /bin/bash, and no password (locked), so nobody
+// logs in to it but through the hub. An account that appeared meanwhile
+// (a concurrent login) is not an error. It needs root.
+func UserAdd(ctx context.Context, name, group string) error {
+	if err := names.Check(name); err != nil || name == "root" {
+		return fmt.Errorf("refusing to create the account %s: not a user name this hub accepts (%v)", names.Quote(name), err)
+	}
+	cmd := exec.CommandContext(ctx, "useradd", "--create-home", "--user-group", "--groups", group,
+		"--shell", "/bin/bash", "--comment", "hubd single sign-on user", "--", name)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok && ee.ExitCode() == useraddNameInUse {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("useradd %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// useraddNameInUse is useradd's exit status for an existing user name.
+const useraddNameInUse = 9
+
+// SudoCreator creates accounts through `sudo -n <helper> account-helper
+// --config <configPath>`, for a hub that does not run as root: the one
+// sudoers rule `hubd setup` installs for account_mode = "create" allows
+// exactly that command, and the helper checks the name again and takes the
+// group from the configuration. The name travels on stdin.
+func SudoCreator(sudoPath, helperPath, configPath string) func(ctx context.Context, name, group string) error {
+	return func(ctx context.Context, name, _ string) error {
+		cmd := exec.CommandContext(ctx, sudoPath, "-n", helperPath, "account-helper", "--config", configPath)
+		cmd.Stdin = strings.NewReader(name + "\n")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s account-helper (through sudo): %w: %s", helperPath, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
 }

@@ -190,7 +190,7 @@ func (s *Server) build(o Options) error {
 	}
 	accounts := o.Accounts
 	if accounts == nil {
-		accounts = identity.System{}
+		accounts = identity.System{Creator: creator(cfg)}
 	}
 	admit := identity.FromConfig(cfg, s.store, accounts, o.Logger)
 	var single *sso.Client
@@ -215,6 +215,23 @@ func (s *Server) build(o Options) error {
 	s.http[Public] = s.newHTTPServer(s.web.Handler(s.proxy))
 	s.http[Internal] = s.newHTTPServer(s.web.Handler(nil))
 	return nil
+}
+
+// creator makes the Linux accounts of account_mode = "create": useradd
+// itself when the hub runs as root (the systemd spawner), else the
+// account helper through its sudoers rule. nil when nothing is created.
+func creator(cfg config.Config) func(ctx context.Context, name, group string) error {
+	if !cfg.Auth.HasMethod(config.MethodOIDC) || cfg.Auth.OIDC.AccountMode != string(identity.Create) {
+		return nil
+	}
+	if os.Geteuid() == 0 {
+		return identity.UserAdd
+	}
+	path := cfg.Source
+	if path == "" {
+		path = config.DefaultPath
+	}
+	return identity.SudoCreator(cfg.Spawner.SudoPath, cfg.Spawner.HelperPath, path)
 }
 
 // Start listens (on handed-over sockets where there are any), re-attaches

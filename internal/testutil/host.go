@@ -106,6 +106,15 @@ func (h *Host) SystemUser(name string, groups ...string) error {
 	return run("usermod", "--groups", strings.Join(groups, ","), name)
 }
 
+// Adopt makes Cleanup remove a user that the code under test creates.
+func (h *Host) Adopt(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	h.users = append(h.users, name)
+	return nil
+}
+
 // Cleanup removes every user (with its home and mail) and group it created.
 // It kills the users' leftover processes first so userdel cannot refuse.
 func (h *Host) Cleanup() {
