@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/internal/testlab/oidclab"
+)
+
+// ssoHub is a second hub, next to the shared one, that offers PAM and
+// single sign-on through a real provider (Hydra) with account mode mode.
+// It runs as the unprivileged hub account with the sudo spawner, like the
+// shared hub; the test stops it, and its users' accounts (with their
+// servers) go with the test's host cleanup.
+func ssoHub(t *testing.T, idp *oidclab.Provider, mode string) *hubProcess {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hubtest-e2e-sso-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	hub, _ := user.Lookup(hubUser)
+	uid, _ := strconv.Atoi(hub.Uid)
+	gid, _ := strconv.Atoi(hub.Gid)
+	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups", dir + "/run"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := filepath.Join(dir, "oidc-secret")
+	if err := os.WriteFile(secret, []byte(idp.Client.Secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(secret, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.ReadFile(env.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := spawner.FreePort()
+	internal, _ := spawner.FreePort()
+	cfg := strings.ReplaceAll(string(base), env.dataDir, dir)
+	cfg = regexp.MustCompile(`(?m)^listen = .*$`).ReplaceAllString(cfg, fmt.Sprintf(`listen = "127.0.0.1:%d"`, pub))
+	cfg = regexp.MustCompile(`(?m)^internal_listen = .*$`).ReplaceAllString(cfg, fmt.Sprintf(`internal_listen = "127.0.0.1:%d"`, internal))
+	cfg = strings.NewReplacer(
+		`methods = ["pam"]`, `methods = ["pam", "oidc"]`,
+		`name = "single sign-on"`, `name = "Hydra"`,
+		`issuer = ""`, `issuer = "`+idp.Issuer+`"`,
+		`client_id = ""`, `client_id = "`+idp.Client.ID+`"`,
+		`client_secret_file = ""`, `client_secret_file = "`+secret+`"`,
+		`scopes = ["openid", "profile", "email"]`, `scopes = ["openid", "profile", "email", "groups"]`,
+		`allowed_groups = []`, `allowed_groups = ["hubtest-users"]`,
+		`account_mode = "existing"`, `account_mode = "`+mode+`"`,
+	).Replace(cfg)
+	path := filepath.Join(dir, "hubd.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(helperBin, "config", "check", "--config", path).CombinedOutput(); err != nil {
+		t.Fatalf("sso hub config: %v\n%s", err, out)
+	}
+	if mode == "create" {
+		installAccountHelperRule(t, path)
+	}
+	p := &hubProcess{config: path, log: filepath.Join(dir, "hubd.log"), uid: uid, gid: gid, public: fmt.Sprintf("http://127.0.0.1:%d", pub)}
+	if err := p.start(); err != nil {
+		t.Fatalf("start the sso hub: %v\n%s", err, readFile(p.log))
+	}
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("sso hub log:\n%s", readFile(p.log))
+		}
+	})
+	return p
+}
+
+// installAccountHelperRule installs the sudoers file hubd setup writes for
+// account_mode = "create" (the shipped template, checked by visudo first)
+// and removes it when the test ends.
+func installAccountHelperRule(t *testing.T, configPath string) {
+	t.Helper()
+	tmpl, err := template.ParseFiles(filepath.Join(repoRoot(), "core/host/templates/sudoers-hubd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, map[string]any{"HubUser": hubUser, "Group": group, "HelperPath": helperBin,
+		"ConfigPath": configPath, "CreateAccounts": true}); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(t.TempDir(), "sudoers")
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if err := run("visudo", "-cf", tmp); err != nil {
+		t.Fatalf("the account helper rule does not validate: %v", err)
+	}
+	const file = "/etc/sudoers.d/hubtest-e2e-sso"
+	if err := os.WriteFile(file, buf.Bytes(), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(file) })
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+// cellResult is what test/browser/sso-login.js reports.
+type cellResult struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error"`
+	UID   int    `json:"uid"`
+	Home  string `json:"home"`
+	Lines int    `json:"lines"`
+}
+
+// signInAndRunCell drives Chromium through the hub's "Sign in with"
+// button and the provider's form to the notebook, and runs a cell there.
+func signInAndRunCell(t *testing.T, hub *hubProcess, providerUser, password, hubUserName, file string) cellResult {
+	t.Helper()
+	script := filepath.Join(repoRoot(), "test/browser/sso-login.js")
+	shot := filepath.Join(repoRoot(), "test-artifacts", "e2e-sso-"+hubUserName+".png")
+	_ = os.MkdirAll(filepath.Dir(shot), 0o755)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	args := []string{script, hub.public, providerUser, password, hubUserName, shot}
+	if file != "" {
+		args = append(args, file)
+	}
+	out, err := exec.CommandContext(ctx, "node", args...).Output()
+	var r cellResult
+	if jerr := json.Unmarshal(bytes.TrimSpace(out), &r); jerr != nil || err != nil || !r.OK {
+		t.Fatalf("browser: %v\n%s\nhub log:\n%s", err, out, readFile(hub.log))
+	}
+	return r
+}
+
+// TestChromiumSignsInWithSSO: a person signs in at the provider, lands on
+// the notebook and runs a cell, which runs as the Linux account the
+// account mode gives: an existing member's, then one created at the first
+// sign-in.
+func TestChromiumSignsInWithSSO(t *testing.T) {
+	need(t)
+	if _, err := os.Stat(filepath.Join(repoRoot(), "test/browser/node_modules/playwright-core")); err != nil {
+		t.Fatalf("playwright-core is not installed: run `scripts/deps.sh test`")
+	}
+	idp := oidclab.Start(t, oidclab.Options{EnforcePKCE: true})
+
+	t.Run("existing", func(t *testing.T) {
+		const name = "hubtest-e2e-sso1"
+		if err := env.host.User(name, "", group); err != nil {
+			t.Fatal(err)
+		}
+		idp.AddUser(oidclab.User{Username: "sso-one", Password: "sso-one-pw", Groups: []string{"hubtest-users"},
+			Claims: map[string]any{"preferred_username": name}})
+		hub := ssoHub(t, idp, "existing")
+		r := signInAndRunCell(t, hub, "sso-one", "sso-one-pw", name, "")
+		u, _ := user.Lookup(name)
+		if strconv.Itoa(r.UID) != u.Uid || r.Home != u.HomeDir {
+			t.Errorf("the cell runs as uid %d with home %s; want %s's %s, %s", r.UID, r.Home, name, u.Uid, u.HomeDir)
+		}
+	})
+
+	t.Run("create", func(t *testing.T) {
+		const name = "hubtest-e2e-new"
+		if err := env.host.Adopt(name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.Lookup(name); err == nil {
+			t.Fatalf("%s exists before its first sign-in", name)
+		}
+		idp.AddUser(oidclab.User{Username: "sso-new", Password: "sso-new-pw", Groups: []string{"hubtest-users"},
+			Claims: map[string]any{"preferred_username": name}})
+		hub := ssoHub(t, idp, "create")
+		r := signInAndRunCell(t, hub, "sso-new", "sso-new-pw", name, "")
+		u, err := user.Lookup(name)
+		if err != nil {
+			t.Fatalf("no account after the first sign-in: %v", err)
+		}
+		if strconv.Itoa(r.UID) != u.Uid || r.UID < 1000 {
+			t.Errorf("the cell runs as uid %d; want the new account's %s", r.UID, u.Uid)
+		}
+		g, _ := user.LookupGroup(group)
+		if gids, _ := u.GroupIds(); g == nil || !slices.Contains(gids, g.Gid) {
+			t.Errorf("the new account is in %v, not in %s", gids, group)
+		}
+	})
+}
