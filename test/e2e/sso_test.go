@@ -207,3 +207,76 @@ func TestChromiumSignsInWithSSO(t *testing.T) {
 		}
 	})
 }
+
+// TestChromiumSignsInWithSSODynamic: with account_mode = "dynamic" the hub
+// (as root, systemd spawner, inside systemd booted in namespaces) runs
+// the server as a systemd dynamic user: the cell runs as a uid no Linux
+// account has, in the persistent state directory, and the file it wrote
+// is still there after the server was stopped, the person signed in again
+// and the server started anew.
+func TestChromiumSignsInWithSSODynamic(t *testing.T) {
+	need(t)
+	const name = "hubtest-e2e-dyn"
+	idp := oidclab.Start(t, oidclab.Options{EnforcePKCE: true})
+	idp.AddUser(oidclab.User{Username: "sso-dyn", Password: "sso-dyn-pw", Groups: []string{"hubtest-users"},
+		Claims: map[string]any{"preferred_username": name}})
+	n := startNSHub(t)
+	secret := filepath.Join(n.dir, "oidc-secret")
+	if err := os.WriteFile(secret, []byte(idp.Client.Secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.configs["dynamic"] = strings.NewReplacer(
+		`methods = ["pam"]`, `methods = ["pam", "oidc"]`,
+		`name = "single sign-on"`, `name = "Hydra"`,
+		`issuer = ""`, `issuer = "`+idp.Issuer+`"`,
+		`client_id = ""`, `client_id = "`+idp.Client.ID+`"`,
+		`client_secret_file = ""`, `client_secret_file = "`+secret+`"`,
+		`scopes = ["openid", "profile", "email"]`, `scopes = ["openid", "profile", "email", "groups"]`,
+		`allowed_groups = []`, `allowed_groups = ["hubtest-users"]`,
+		`account_mode = "existing"`, `account_mode = "dynamic"`,
+	).Replace(n.configs["systemd"])
+	n.useConfig("dynamic")
+	t.Cleanup(func() {
+		for _, p := range []string{"/var/lib/private/hubd-users/" + name, "/var/lib/hubd-users/" + name} {
+			os.RemoveAll(p)
+		}
+		os.Remove("/var/lib/hubd-users")
+		os.Remove("/var/lib/private/hubd-users")
+	})
+	n.exec("systemctl", "start", nsUnit)
+	hub := &hubProcess{public: n.public, log: filepath.Join(n.dir, "journal.log")}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("hub journal:\n%s", n.log())
+		}
+	})
+
+	first := signInAndRunCell(t, hub, "sso-dyn", "sso-dyn-pw", name, "kept")
+	if _, err := user.LookupId(strconv.Itoa(first.UID)); err == nil || first.UID == 0 {
+		t.Errorf("the cell runs as uid %d, a Linux account; want a dynamic user", first.UID)
+	}
+	if first.Home != "/var/lib/hubd-users/"+name || first.Lines != 1 {
+		t.Errorf("first run: home %s, %d lines; want the state directory and 1 line", first.Home, first.Lines)
+	}
+
+	// The server stops (behind the hub's back: the poller notices), the
+	// person signs in again in a fresh browser, and the server starts anew.
+	unit := n.exec("systemctl", "list-units", "--plain", "--no-legend", "hubtest-e2e-srv-*")
+	if unit == "" {
+		t.Fatal("no unit for the dynamic user's server")
+	}
+	n.exec("systemctl", "stop", strings.Fields(unit)[0])
+	if err := waitFor(30*time.Second, func() error {
+		if out := n.query("systemctl", "list-units", "--plain", "--no-legend", "hubtest-e2e-srv-*"); out != "" {
+			return fmt.Errorf("still listed: %s", out)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	second := signInAndRunCell(t, hub, "sso-dyn", "sso-dyn-pw", name, "kept")
+	if second.Lines != 2 || second.Home != first.Home {
+		t.Errorf("second run: home %s, %d lines in the file; want the first run's line kept (2 lines)", second.Home, second.Lines)
+	}
+	n.exec("systemctl", "stop", nsUnit)
+}
