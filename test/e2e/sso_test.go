@@ -60,16 +60,7 @@ func ssoHub(t *testing.T, idp *oidclab.Provider, mode string) *hubProcess {
 	cfg := strings.ReplaceAll(string(base), env.dataDir, dir)
 	cfg = regexp.MustCompile(`(?m)^listen = .*$`).ReplaceAllString(cfg, fmt.Sprintf(`listen = "127.0.0.1:%d"`, pub))
 	cfg = regexp.MustCompile(`(?m)^internal_listen = .*$`).ReplaceAllString(cfg, fmt.Sprintf(`internal_listen = "127.0.0.1:%d"`, internal))
-	cfg = strings.NewReplacer(
-		`methods = ["pam"]`, `methods = ["pam", "oidc"]`,
-		`name = "single sign-on"`, `name = "Hydra"`,
-		`issuer = ""`, `issuer = "`+idp.Issuer+`"`,
-		`client_id = ""`, `client_id = "`+idp.Client.ID+`"`,
-		`client_secret_file = ""`, `client_secret_file = "`+secret+`"`,
-		`scopes = ["openid", "profile", "email"]`, `scopes = ["openid", "profile", "email", "groups"]`,
-		`allowed_groups = []`, `allowed_groups = ["hubtest-users"]`,
-		`account_mode = "existing"`, `account_mode = "`+mode+`"`,
-	).Replace(cfg)
+	cfg = withSSO(cfg, idp, secret, mode)
 	path := filepath.Join(dir, "hubd.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -91,6 +82,22 @@ func ssoHub(t *testing.T, idp *oidclab.Provider, mode string) *hubProcess {
 		}
 	})
 	return p
+}
+
+// withSSO turns a configuration as `hubd config show` prints it into one
+// that also offers single sign-on with idp (members of hubtest-users) and
+// the account mode.
+func withSSO(cfg string, idp *oidclab.Provider, secret, mode string) string {
+	return strings.NewReplacer(
+		`methods = ["pam"]`, `methods = ["pam", "oidc"]`,
+		`name = "single sign-on"`, `name = "Hydra"`,
+		`issuer = ""`, `issuer = "`+idp.Issuer+`"`,
+		`client_id = ""`, `client_id = "`+idp.Client.ID+`"`,
+		`client_secret_file = ""`, `client_secret_file = "`+secret+`"`,
+		`scopes = ["openid", "profile", "email"]`, `scopes = ["openid", "profile", "email", "groups"]`,
+		`allowed_groups = []`, `allowed_groups = ["hubtest-users"]`,
+		`account_mode = "existing"`, `account_mode = "`+mode+`"`,
+	).Replace(cfg)
 }
 
 // installAccountHelperRule installs the sudoers file hubd setup writes for
@@ -225,16 +232,7 @@ func TestChromiumSignsInWithSSODynamic(t *testing.T) {
 	if err := os.WriteFile(secret, []byte(idp.Client.Secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n.configs["dynamic"] = strings.NewReplacer(
-		`methods = ["pam"]`, `methods = ["pam", "oidc"]`,
-		`name = "single sign-on"`, `name = "Hydra"`,
-		`issuer = ""`, `issuer = "`+idp.Issuer+`"`,
-		`client_id = ""`, `client_id = "`+idp.Client.ID+`"`,
-		`client_secret_file = ""`, `client_secret_file = "`+secret+`"`,
-		`scopes = ["openid", "profile", "email"]`, `scopes = ["openid", "profile", "email", "groups"]`,
-		`allowed_groups = []`, `allowed_groups = ["hubtest-users"]`,
-		`account_mode = "existing"`, `account_mode = "dynamic"`,
-	).Replace(n.configs["systemd"])
+	n.configs["dynamic"] = withSSO(n.configs["systemd"], idp, secret, "dynamic")
 	n.useConfig("dynamic")
 	t.Cleanup(func() {
 		for _, p := range []string{"/var/lib/private/hubd-users/" + name, "/var/lib/hubd-users/" + name} {
