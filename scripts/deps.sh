@@ -11,9 +11,14 @@ build_pkgs=(make git gcc libc6-dev libpam0g-dev ca-certificates)
 run_pkgs=(sudo acl procps psmisc util-linux passwd
   jupyterhub python3-notebook python3-ipykernel
   python3-venv python3-pip python3-setuptools python3-wheel)
+# prometheus scrapes /hub/metrics in a test (its service is kept from
+# starting by the policy-rc.d below); python3-jupyter-server is the other
+# single-user app the tests select; libnss3-tools (certutil) makes Chromium
+# trust the TLS tests' CA.
 test_pkgs=(pamtester libpam-wrapper socat tmux sqlite3 curl systemd dbus chromium lintian
   slapd ldap-utils nslcd libnss-ldapd libpam-ldapd
-  slurmctld slurmd slurm-client munge docker.io debootstrap)
+  slurmctld slurmd slurm-client munge docker.io debootstrap
+  prometheus python3-jupyter-server libnss3-tools)
 bench_pkgs=(wrk)
 
 pkgs=("${build_pkgs[@]}")

@@ -51,6 +51,17 @@ func (f *fairSlots) acquire(ctx context.Context, uid int) bool {
 	}
 }
 
+// queued counts the requests waiting for a slot.
+func (f *fairSlots) queued() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, q := range f.waiting {
+		n += len(q)
+	}
+	return n
+}
+
 // release frees a slot: the next peer in turn gets it.
 func (f *fairSlots) release() {
 	f.mu.Lock()

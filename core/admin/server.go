@@ -32,6 +32,7 @@ import (
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
+	"github.com/hubd/hubd/core/metrics"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/version"
 )
@@ -63,6 +64,9 @@ type Options struct {
 	// (default 10 s): bodies are read before a request waits for its turn,
 	// so a peer that announces a body and sends nothing holds no slot.
 	BodyTimeout time.Duration
+	// Metrics records each request's endpoint, status and duration; nil
+	// records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Server serves the admin API.
@@ -128,7 +132,7 @@ func NewServer(o Options) *Server {
 	}
 	s.mux = s.routes()
 	s.srv = &http.Server{
-		Handler: s,
+		Handler: o.Metrics.AdminSocket(s),
 		// Header and body limits make garbage, a 1 MB line or a client
 		// that stops mid-request cost a bounded amount and fail cleanly.
 		// No read or write timeout: net/http cancels the request context
@@ -242,6 +246,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(w, r)
 }
+
+// Waiting is how many requests wait for their turn, for the metrics.
+func (s *Server) Waiting() int { return s.reads.queued() + s.writes.queued() }
 
 // How many admin requests of each kind run at once; the rest wait their
 // turn. About one core's worth leaves the other for browsers and servers.

@@ -37,6 +37,25 @@ var (
 	ErrUnavailable = errors.New("login service unavailable")
 )
 
+// Reason is a short name for the kind of a login failure, for metrics
+// labels: "invalid-credentials", "throttled", … ("unavailable" for an
+// error that is not a login failure).
+func Reason(err error) string {
+	for _, k := range []struct {
+		kind error
+		slug string
+	}{
+		{ErrBadUsername, "bad-username"}, {ErrInvalidCredentials, "invalid-credentials"},
+		{ErrAccountUnavailable, "account-unavailable"}, {ErrNotAllowed, "not-allowed"},
+		{ErrThrottled, "throttled"}, {ErrBusy, "busy"}, {ErrCannotVerify, "cannot-verify"},
+	} {
+		if errors.Is(err, k.kind) {
+			return k.slug
+		}
+	}
+	return "unavailable"
+}
+
 // Error is a failed login (see loginerr.Error); its Kind is one of the
 // Err* values above.
 type Error = loginerr.Error

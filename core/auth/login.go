@@ -43,6 +43,7 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/loginerr"
+	"github.com/hubd/hubd/core/metrics"
 	"github.com/hubd/hubd/core/names"
 )
 
@@ -70,6 +71,7 @@ type Login struct {
 	checker  passwordChecker
 	pool     *pool
 	throttle *throttle
+	metrics  *metrics.Metrics
 	// typicalPAM is a moving average of successful PAM checks, in ns.
 	typicalPAM atomic.Int64
 }
@@ -78,13 +80,24 @@ var _ Password = (*Login)(nil)
 
 // New builds the PAM authenticator from validated config (config.Validate).
 // It warns right away if this process cannot check other users'
-// passwords, since then every login will fail.
-func New(cfg config.Auth, logger *slog.Logger) (*Login, error) {
+// passwords, since then every login will fail. m (may be nil) gets the
+// time logins wait for a PAM worker.
+func New(cfg config.Auth, logger *slog.Logger, m *metrics.Metrics) (*Login, error) {
 	logger = logger.With("component", "auth")
 	if ok, why := CanReadShadow(); !ok {
 		logger.Warn("PAM logins of other users will fail", "why", why)
 	}
-	return newLogin(cfg, logger, newPAMChecker(cfg.PAMService, cfg.OpenSessions, logger), time.Now)
+	l, err := newLogin(cfg, logger, newPAMChecker(cfg.PAMService, cfg.OpenSessions, logger), time.Now)
+	if l != nil {
+		l.metrics = m
+	}
+	return l, err
+}
+
+// PoolStats is the PAM worker pool at this moment, for the metrics.
+func (l *Login) PoolStats() metrics.PoolStats {
+	w, b, q := l.pool.stats()
+	return metrics.PoolStats{Workers: w, Busy: b, Waiting: q}
 }
 
 func newLogin(cfg config.Auth, logger *slog.Logger, checker passwordChecker, now func() time.Time) (*Login, error) {
@@ -113,10 +126,12 @@ func (l *Login) Check(ctx context.Context, username, password, clientAddr string
 	if wait := l.throttle.wait(name, addr); wait > 0 {
 		return l.refuse(name, addr, throttled(wait))
 	}
+	queued := time.Now()
 	release, err := l.pool.acquire(ctx, addr)
 	if err != nil {
 		return l.refuse(name, addr, newError(ErrBusy, msgBusy, err))
 	}
+	l.metrics.PAMWait(time.Since(queued))
 	type outcome struct {
 		ext identity.External
 		pad time.Duration

@@ -171,7 +171,7 @@ func realLogin(t *testing.T, service string, change func(*config.Auth)) (*Login,
 		}
 	})
 	logs := &logBuffer{}
-	l, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	l, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -582,7 +582,7 @@ func BenchmarkLoginPAM(b *testing.B) {
 	l, err := New(testConfig(func(a *config.Auth) {
 		a.PAMService = serviceMain
 		a.AllowedGroup = testGroup
-	}), slog.New(slog.DiscardHandler))
+	}), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // pool bounds concurrent PAM transactions. A PAM call blocks an OS thread
@@ -14,6 +15,7 @@ import (
 type pool struct {
 	workers chan struct{}
 	perAddr int
+	waiting atomic.Int64 // attempts queued for a slot or a worker
 
 	mu    sync.Mutex
 	addrs map[string]*addrSlots
@@ -56,6 +58,8 @@ func (p *pool) acquire(ctx context.Context, addr string) (release func(), err er
 	a.refs++
 	p.mu.Unlock()
 
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
 	select {
 	case a.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -82,4 +86,10 @@ func (p *pool) unref(addr string, a *addrSlots) {
 	if a.refs--; a.refs == 0 {
 		delete(p.addrs, addr)
 	}
+}
+
+// stats is the pool at this moment: its size, the workers in use and the
+// attempts waiting.
+func (p *pool) stats() (workers, busy, waiting int) {
+	return cap(p.workers), len(p.workers), int(p.waiting.Load())
 }

@@ -247,7 +247,7 @@ func (o Options) checkShadow(ctx context.Context) Finding {
 
 func (o Options) checkLogin(ctx context.Context, name, password string) Finding {
 	f := Finding{Check: "PAM login of " + name + " (service " + o.Config.Auth.PAMService + ")", Level: OK}
-	login, err := auth.New(o.Config.Auth, o.Logger)
+	login, err := auth.New(o.Config.Auth, o.Logger, nil)
 	if err != nil {
 		f.Level, f.Message, f.Fix = Fail, err.Error(), "hubd config check"+o.configFlag()
 		return f

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/metrics"
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/sharedenv"
 	"github.com/hubd/hubd/core/spawner"
@@ -79,6 +80,8 @@ type Options struct {
 	Routes   *proxy.Table
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Metrics records spawn and stop durations; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Hub manages user servers.
@@ -90,6 +93,7 @@ type Hub struct {
 	log      *slog.Logger
 	now      func() time.Time
 	probe    *http.Client
+	metrics  *metrics.Metrics
 
 	mu       sync.Mutex
 	ops      map[string]*Op // "user/server" → in-flight start or stop
@@ -104,7 +108,7 @@ func New(o Options) *Hub {
 	}
 	return &Hub{
 		cfg: o.Config, store: o.Store, spawners: o.Spawners, routes: o.Routes,
-		log: o.Logger.With("component", "hub"), now: o.Now,
+		log: o.Logger.With("component", "hub"), now: o.Now, metrics: o.Metrics,
 		// Readiness probes must not follow the server's redirects (a 302
 		// to /tree already means "up") and never reuse connections to a
 		// server that may be restarting.
@@ -151,10 +155,12 @@ func (h *Hub) StartWith(ctx context.Context, u store.User, server, options strin
 		if op.Kind == "stop" {
 			return nil, ErrPendingStop
 		}
+		h.metrics.Spawn(metrics.SpawnPending, 0)
 		return op, nil
 	}
 	if limit := h.cfg.Spawner.ConcurrentSpawnLimit; limit > 0 && h.starting >= limit {
 		h.mu.Unlock()
+		h.metrics.Spawn(metrics.SpawnThrottled, 0)
 		// Spread retries over a window about a spawn long, as JupyterHub does.
 		return nil, &TooManyError{RetryAfter: time.Duration(5+rand.IntN(10)) * time.Second}
 	}
@@ -179,12 +185,18 @@ func (h *Hub) StartWith(ctx context.Context, u store.User, server, options strin
 		return nil, err
 	}
 	op.add(Event{Progress: 0, Message: "Server requested"})
+	requested := h.now()
 	h.bg.Add(1)
 	go func() {
 		defer h.bg.Done()
 		defer cancel()
 		err := h.runStart(runCtx, op, u, srv, token)
 		release()
+		status := metrics.SpawnSuccess
+		if err != nil {
+			status = metrics.SpawnFailure
+		}
+		h.metrics.Spawn(status, h.now().Sub(requested))
 		op.finish(err)
 	}()
 	return op, nil
@@ -482,7 +494,10 @@ func (h *Hub) stop(ctx context.Context, u store.User, server, reason, by string)
 	h.routes.Delete(ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server))
 	state := StateOf(srv)
 	if sp := h.spawners[state.Kind]; sp != nil && state.Started() {
-		if err := sp.Stop(ctx, u.Name, state, h.cfg.Spawner.StopTimeout.D()); err != nil {
+		began := h.now()
+		err := sp.Stop(ctx, u.Name, state, h.cfg.Spawner.StopTimeout.D())
+		h.metrics.Stop(err == nil, h.now().Sub(began))
+		if err != nil {
 			return fmt.Errorf("stop %s's server: %w", u.Name, err)
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/hubd/hubd/core/daemon"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/identity"
+	"github.com/hubd/hubd/core/metrics"
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/services"
 	"github.com/hubd/hubd/core/spawner"
@@ -92,14 +93,16 @@ type Server struct {
 	now       func() time.Time
 	adminBody time.Duration
 
-	store  *store.Store
-	lock   *fsutil.Lock
-	hub    *hub.Hub
-	svcs   *services.Manager
-	web    *web.Web
-	proxy  *proxy.Proxy
-	routes *proxy.Table
-	admin  *admin.Server
+	store   *store.Store
+	lock    *fsutil.Lock
+	hub     *hub.Hub
+	svcs    *services.Manager
+	web     *web.Web
+	proxy   *proxy.Proxy
+	routes  *proxy.Table
+	admin   *admin.Server
+	metrics *metrics.Metrics
+	login   auth.Password
 
 	restarts restarter
 	fresh    *daemon.FreshConns
@@ -145,6 +148,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		exe:    o.Executable, args: o.Args, started: o.Now(), now: o.Now, adminBody: o.AdminBodyTimeout,
 		restarts: make(restarter, 1), fresh: daemon.NewFreshConns(), stopping: true,
 		ln: map[string]net.Listener{}, http: map[string]*http.Server{},
+		metrics: metrics.New(o.Logger),
 	}
 	warnLooseConfig(cfg.Source, s.log)
 	if cfg.Spawner.StartGrace != nil {
@@ -184,7 +188,7 @@ func (s *Server) build(o Options) error {
 	}
 	login := o.Password
 	if login == nil {
-		if login, err = auth.New(cfg.Auth, o.Logger); err != nil {
+		if login, err = auth.New(cfg.Auth, o.Logger, s.metrics); err != nil {
 			return err
 		}
 	}
@@ -199,15 +203,17 @@ func (s *Server) build(o Options) error {
 			return err
 		}
 	}
+	s.login = login
 	s.routes = proxy.NewTable()
-	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: s.routes, Logger: o.Logger, Now: o.Now})
+	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: s.routes, Logger: o.Logger, Now: o.Now, Metrics: s.metrics})
 	s.svcs = services.New(services.Options{Config: cfg, Store: s.store, Routes: s.routes, Logger: o.Logger})
 	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Password: login, Identity: admit, SSO: single, CookieSecret: secret,
-		Services: s.svcs, Logger: o.Logger, Now: o.Now})
+		Services: s.svcs, Logger: o.Logger, Now: o.Now, Metrics: s.metrics})
 	popts := proxy.OptionsFromConfig(&cfg)
 	popts.Logger = o.Logger
 	popts.NotFound = s.web.UserFallback()
 	popts.ErrorHandler = func(rw http.ResponseWriter, r *http.Request, route proxy.Route, err error) {
+		s.metrics.ProxyError(proxy.ErrorStatus(err))
 		s.web.ProxyError(rw, r, route.User, err)
 	}
 	popts.OnActivity = func(route proxy.Route, t time.Time) { s.hub.RecordProxyActivity(route.User, route.Server, t) }
@@ -259,11 +265,12 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	s.admin = admin.NewServer(admin.Options{Config: s.cfg, Store: s.store, Hub: s.hub, Restarter: s.restarts,
-		Logger: s.root, StartTime: s.started, Listener: adminLn, Now: s.now, BodyTimeout: s.adminBody,
+		Logger: s.root, StartTime: s.started, Listener: adminLn, Now: s.now, BodyTimeout: s.adminBody, Metrics: s.metrics,
 		Listeners: []wire.Listener{{Name: Public, Addr: s.Addr(Public)}, {Name: Internal, Addr: s.Addr(Internal)}}})
 	if err := s.admin.Listen(); err != nil {
 		return err
 	}
+	s.watchMetrics()
 	s.errc = make(chan error, len(s.http))
 	for name, srv := range s.http {
 		srv.ConnState = s.fresh.Hook
@@ -283,8 +290,22 @@ func (s *Server) Start(ctx context.Context) error {
 	s.goBG(func() { s.reportStatus(bgCtx) })
 	s.log.Info("hub ready", "version", version.Version, "public", s.Addr(Public), "public_from", s.listeners.Sources[Public],
 		"internal", s.Addr(Internal), "spawner", s.cfg.Spawner.Kind, "db", s.cfg.Data.DB, "reattached", res.Restored)
+	s.metrics.Started(time.Since(s.started))
 	s.notify.Ready(s.statusLine(ctx))
 	return nil
+}
+
+// watchMetrics registers what the metrics read at each scrape: the totals
+// from the database, the PAM pool and the admin socket's queue.
+func (s *Server) watchMetrics() {
+	src := metrics.Sources{
+		Counts:       s.web.Totals,
+		AdminWaiting: s.admin.Waiting,
+	}
+	if p, ok := s.login.(interface{ PoolStats() metrics.PoolStats }); ok {
+		src.PAM = p.PoolStats
+	}
+	s.metrics.Watch(src)
 }
 
 func (s *Server) goBG(f func()) {

@@ -206,6 +206,7 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		acct, err = w.identity.Admit(r.Context(), ext)
 	}
 	if err != nil {
+		w.metrics.Login(auth.Reason(err))
 		failed(loginFailure(rw, err))
 		return
 	}
@@ -248,6 +249,7 @@ func (w *Web) startSession(rw http.ResponseWriter, r *http.Request, acct identit
 	// A fresh XSRF token bound to the new session.
 	http.SetCookie(rw, w.cookie(r, xsrfCookie, w.sign.xsrfToken(randomNonce(), sid), w.hubPrefix, 0, false))
 	w.auditWeb(r, u.Name, "login", u.Name, "with "+acct.Method+" from "+clientAddr(r))
+	w.metrics.Login("")
 	http.Redirect(rw, r, next, http.StatusFound)
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/loginerr"
 	"github.com/hubd/hubd/core/sso"
 )
@@ -145,9 +146,14 @@ func (w *Web) ssoFailed(rw http.ResponseWriter, r *http.Request, err error) {
 	if e, ok := errors.AsType[*loginerr.Error](err); ok {
 		msg = e.Public
 	}
+	reason := auth.Reason(err)
 	if errors.Is(err, sso.ErrProvider) {
 		status, title = http.StatusServiceUnavailable, "Sign-in service unavailable"
+		reason = "sso-provider-unavailable"
+	} else if reason == "unavailable" {
+		reason = "sso-refused"
 	}
+	w.metrics.Login(reason)
 	w.log.Info("single sign-on failed", "status", status, "err", err, "addr", clientAddr(r))
 	w.render(rw, status, "message.html", page{Title: title, Message: msg, IsError: true, LoginLink: true})
 }

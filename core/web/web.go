@@ -24,6 +24,7 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/identity"
+	"github.com/hubd/hubd/core/metrics"
 	"github.com/hubd/hubd/core/names"
 	"github.com/hubd/hubd/core/scopes"
 	"github.com/hubd/hubd/core/sso"
@@ -46,6 +47,9 @@ type Options struct {
 	Services ServiceProcs
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Metrics records requests and logins and is served at /hub/metrics;
+	// nil serves 404 there.
+	Metrics *metrics.Metrics
 }
 
 // Web holds the handlers.
@@ -65,6 +69,7 @@ type Web struct {
 	base      string // e.g. "/" or "/jupyter/"
 	hubPrefix string // base + "hub/"
 	pages     *pages
+	metrics   *metrics.Metrics
 
 	polling atomic.Bool // a poll nudged by a proxy error is running
 
@@ -83,7 +88,7 @@ func New(o Options) *Web {
 		access: access.New(o.Config, o.Store, o.Now), procs: o.Services,
 		log: o.Logger.With("component", "web"), now: o.Now,
 		base: o.Config.Hub.BaseURL, hubPrefix: o.Config.Hub.BaseURL + "hub/",
-		touched: map[int64]time.Time{},
+		touched: map[int64]time.Time{}, metrics: o.Metrics,
 	}
 	w.pages = newPages(w.base)
 	return w
@@ -128,6 +133,11 @@ func (w *Web) Handler(userTraffic http.Handler) http.Handler {
 	mux.HandleFunc("POST "+api+"/groups/{name}/users", w.api(w.apiGroupUsers))
 	mux.HandleFunc("DELETE "+api+"/groups/{name}/users", w.api(w.apiGroupUsers))
 	mux.HandleFunc("PUT "+api+"/groups/{name}/properties", w.api(w.apiGroupProperties))
+	if w.metrics != nil {
+		// JupyterHub serves both; Prometheus is usually pointed at the first.
+		mux.HandleFunc("GET "+h+"metrics", w.api(w.serveMetrics))
+		mux.HandleFunc("GET "+api+"/metrics", w.api(w.serveMetrics))
+	}
 	mux.HandleFunc("GET "+api+"/oauth2/authorize", w.oauthAuthorize)
 	mux.HandleFunc("POST "+api+"/oauth2/token", w.oauthToken)
 	mux.HandleFunc("GET "+api+"/health", w.health)
@@ -167,14 +177,11 @@ func (w *Web) Handler(userTraffic http.Handler) http.Handler {
 	return w.common(mux)
 }
 
-// common adds what every hub response carries and bounds request bodies.
+// common adds what every hub response carries, bounds request bodies and
+// records each request's duration (proxied user traffic excepted).
 func (w *Web) common(next http.Handler) http.Handler {
 	csp := "frame-ancestors 'self'; report-uri " + w.hubPrefix + "security/csp-report"
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, w.base+"user/") || strings.HasPrefix(r.URL.Path, w.base+"services/") {
-			next.ServeHTTP(rw, r)
-			return
-		}
+	own := w.metrics.Hub(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		hd := rw.Header()
 		hd.Set("X-JupyterHub-Version", w.cfg.Hub.JupyterHubVersion)
 		hd.Set("Content-Security-Policy", csp)
@@ -186,7 +193,34 @@ func (w *Web) common(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(rw, r.Body, int64(w.cfg.Proxy.MaxBodyBytes))
 		next.ServeHTTP(rw, r)
+	}))
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, w.base+"user/") || strings.HasPrefix(r.URL.Path, w.base+"services/") {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		own.ServeHTTP(rw, r)
 	})
+}
+
+// Totals are the users and running servers, read for each scrape.
+func (w *Web) Totals(ctx context.Context) (metrics.Counts, error) {
+	users, err := w.store.CountUsers(ctx)
+	if err != nil {
+		return metrics.Counts{}, err
+	}
+	servers, err := w.store.CountServers(ctx)
+	return metrics.Counts{Users: users, RunningServers: servers[store.StateRunning]}, err
+}
+
+// serveMetrics is /hub/metrics: Prometheus' scrape, for callers holding
+// read:metrics (admins; a token made for Prometheus with just that scope).
+func (w *Web) serveMetrics(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := c.requireScope("read:metrics"); err != nil {
+		return err
+	}
+	w.metrics.Handler().ServeHTTP(rw, r)
+	return nil
 }
 
 // caller is who made a request and what they may do: a user (by token
