@@ -61,7 +61,32 @@ type Hub struct {
 	AutoUpgradeDB bool `toml:"auto_upgrade_db"`
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `toml:"log_level"`
+	// TLS serves the public listener over HTTPS.
+	TLS TLS `toml:"tls"`
 }
+
+// TLS holds the public listener's certificate and what goes with HTTPS.
+// The files are read when the hub starts, so `hubd restart` (or SIGHUP)
+// picks up a renewed certificate without dropping a connection.
+type TLS struct {
+	// Cert is the PEM certificate, followed by its intermediates. Set it
+	// with Key, or neither: without them the hub speaks plain HTTP (behind
+	// a TLS-terminating proxy, say).
+	Cert string `toml:"cert"`
+	// Key is the certificate's PEM private key, readable by the hub's
+	// account only.
+	Key string `toml:"key"`
+	// RedirectListen is a plain-HTTP address ("host:port", e.g. ":80")
+	// that redirects every request to the HTTPS listener; "" for none.
+	RedirectListen string `toml:"redirect_listen"`
+	// HSTSMaxAge sends Strict-Transport-Security with this max-age over
+	// HTTPS; 0 sends none (browsers would refuse plain HTTP to the host
+	// for that long, so it is opt-in).
+	HSTSMaxAge Duration `toml:"hsts_max_age"`
+}
+
+// Enabled reports whether the public listener speaks HTTPS.
+func (t TLS) Enabled() bool { return t.Cert != "" || t.Key != "" }
 
 // Data holds the paths of hubd's own state.
 type Data struct {

@@ -230,6 +230,28 @@ func (c Config) Validate() error {
 		v.add("hub.jupyterhub_version", fmt.Sprintf("%q is not a version like \"3.0.0\"", c.Hub.JupyterHubVersion), "")
 	}
 	v.oneOf("hub.log_level", c.Hub.LogLevel, "debug", "info", "warn", "error")
+	if t := c.Hub.TLS; t.Enabled() {
+		if t.Cert == "" || t.Key == "" {
+			v.add("hub.tls.cert", "set both hub.tls.cert and hub.tls.key, or neither", "the certificate and its private key, as PEM files")
+		}
+		if t.Cert != "" {
+			v.absPath("hub.tls.cert", t.Cert)
+		}
+		if t.Key != "" {
+			v.absPath("hub.tls.key", t.Key)
+		}
+		if t.RedirectListen != "" {
+			v.listen("hub.tls.redirect_listen", t.RedirectListen, false)
+			if t.RedirectListen == c.Hub.Listen {
+				v.add("hub.tls.redirect_listen", "is the same address as hub.listen", "redirect from another port, e.g. \":80\"")
+			}
+		}
+	} else if t.RedirectListen != "" || t.HSTSMaxAge != 0 {
+		v.add("hub.tls", "redirect_listen and hsts_max_age need HTTPS", "set hub.tls.cert and hub.tls.key first")
+	}
+	if c.Hub.TLS.HSTSMaxAge < 0 {
+		v.add("hub.tls.hsts_max_age", "must not be negative", "\"0s\" sends no HSTS header")
+	}
 
 	v.absPath("data.db", c.Data.DB)
 	v.absPath("data.cookie_secret_file", c.Data.CookieSecretFile)

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -410,8 +411,14 @@ func (o Options) checkPort(ctx context.Context, key, addr string, timeout time.D
 		return f
 	}
 	conn.Close()
-	hc := &http.Client{Timeout: timeout}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+target+o.Config.Hub.BaseURL+"hub/api", nil)
+	scheme, hc := "http", &http.Client{Timeout: timeout}
+	if key == "hub.listen" && o.Config.Hub.TLS.Enabled() {
+		// Only asking who listens: the certificate is not what this
+		// check is about (the hub refuses to start with a bad one).
+		scheme = "https"
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+target+o.Config.Hub.BaseURL+"hub/api", nil)
 	if err == nil {
 		if resp, err := hc.Do(req); err == nil {
 			resp.Body.Close()

@@ -60,7 +60,7 @@ func (o Options) unitFile() ([]byte, error) {
 	}{
 		User: o.HubUser, Group: o.hubGroup(), SupplementaryGroups: ShadowGroup,
 		Binary: o.hubBinary(), Config: o.ConfigPath,
-		BindLowPorts: lowPort(o.Config.Hub.Listen), Packaged: o.Packaged,
+		BindLowPorts: lowPort(o.Config.Hub.Listen) || lowPort(o.Config.Hub.TLS.RedirectListen), Packaged: o.Packaged,
 	})
 }
 

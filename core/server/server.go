@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -104,6 +105,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	login   auth.Password
 
+	tls      *tls.Config // nil: the public listener speaks plain HTTP
 	restarts restarter
 	fresh    *daemon.FreshConns
 	ln       map[string]net.Listener
@@ -180,6 +182,11 @@ func (s *Server) build(o Options) error {
 	if err := os.MkdirAll(cfg.Data.LogDir, 0o750); err != nil {
 		return fmt.Errorf("server log directory: %w (hubd setup creates it)", err)
 	}
+	if cfg.Hub.TLS.Enabled() {
+		if s.tls, err = loadTLS(cfg.Hub.TLS, o.Now(), s.log); err != nil {
+			return err
+		}
+	}
 	spawners := o.Spawners
 	if spawners == nil {
 		if spawners, err = NewSpawners(cfg, o.Logger); err != nil {
@@ -219,7 +226,12 @@ func (s *Server) build(o Options) error {
 	popts.OnActivity = func(route proxy.Route, t time.Time) { s.hub.RecordProxyActivity(route.User, route.Server, t) }
 	s.proxy = proxy.New(s.routes, popts)
 	s.http[Public] = s.newHTTPServer(s.web.Handler(s.proxy))
+	s.http[Public].TLSConfig = s.tls
 	s.http[Internal] = s.newHTTPServer(s.web.Handler(nil))
+	if s.tls != nil && cfg.Hub.TLS.RedirectListen != "" {
+		// Its handler needs the HTTPS port, known once Start has listened.
+		s.http[Redirect] = s.newHTTPServer(nil)
+	}
 	return nil
 }
 
@@ -244,12 +256,19 @@ func creator(cfg config.Config) func(ctx context.Context, name, group string) er
 // to the servers recorded as running, starts serving and the background
 // work, and only then tells systemd the hub is ready.
 func (s *Server) Start(ctx context.Context) error {
-	for _, l := range []struct{ name, addr string }{{Public, s.cfg.Hub.Listen}, {Internal, s.cfg.Hub.InternalListen}} {
+	addrs := []struct{ name, addr string }{{Public, s.cfg.Hub.Listen}, {Internal, s.cfg.Hub.InternalListen}}
+	if s.http[Redirect] != nil {
+		addrs = append(addrs, struct{ name, addr string }{Redirect, s.cfg.Hub.TLS.RedirectListen})
+	}
+	for _, l := range addrs {
 		ln, err := s.listeners.Listen(l.name, l.addr)
 		if err != nil {
 			return err
 		}
 		s.ln[l.name] = ln
+	}
+	if r := s.http[Redirect]; r != nil {
+		r.Handler = redirectHandler(s.Addr(Public))
 	}
 	res, err := s.hub.Reattach(ctx)
 	if err != nil {
@@ -274,6 +293,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.errc = make(chan error, len(s.http))
 	for name, srv := range s.http {
 		srv.ConnState = s.fresh.Hook
+		if srv.TLSConfig != nil {
+			// ServeTLS adds HTTP/2; the certificate is in TLSConfig.
+			go func() { s.errc <- srv.ServeTLS(s.ln[name], "", "") }()
+			continue
+		}
 		go func() { s.errc <- srv.Serve(s.ln[name]) }()
 	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -288,7 +312,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.goBG(func() { s.svcs.Run(bgCtx) })
 	s.goBG(func() { s.notify.Watchdog(bgCtx, s.store.Ping) })
 	s.goBG(func() { s.reportStatus(bgCtx) })
-	s.log.Info("hub ready", "version", version.Version, "public", s.Addr(Public), "public_from", s.listeners.Sources[Public],
+	s.log.Info("hub ready", "version", version.Version, "public", s.URL(), "public_from", s.listeners.Sources[Public],
 		"internal", s.Addr(Internal), "spawner", s.cfg.Spawner.Kind, "db", s.cfg.Data.DB, "reattached", res.Restored)
 	s.metrics.Started(time.Since(s.started))
 	s.notify.Ready(s.statusLine(ctx))
@@ -320,6 +344,15 @@ func (s *Server) Addr(name string) string {
 		return ln.Addr().String()
 	}
 	return ""
+}
+
+// URL is the public listener's base URL, e.g. https://127.0.0.1:8000/.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.tls != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + s.Addr(Public) + s.cfg.Hub.BaseURL
 }
 
 // Store, Hub and Handler give tests the parts they inspect.
@@ -374,7 +407,11 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) restart(ctx context.Context, by string) error {
 	s.log.Info("restarting the hub in place; user servers keep running", "requested_by", by, "binary", s.exe)
 	s.notify.Reloading()
-	handover, err := daemon.PrepareHandover(map[string]net.Listener{Public: s.ln[Public], Internal: s.ln[Internal], Admin: s.admin.Listener()})
+	hand := map[string]net.Listener{Public: s.ln[Public], Internal: s.ln[Internal], Admin: s.admin.Listener()}
+	if ln := s.ln[Redirect]; ln != nil {
+		hand[Redirect] = ln
+	}
+	handover, err := daemon.PrepareHandover(hand)
 	if err != nil {
 		s.log.Error("restart: cannot hand the listeners over; stopping instead", "err", err)
 		return errors.Join(err, s.Shutdown(context.Background()))

@@ -181,12 +181,16 @@ func (w *Web) Handler(userTraffic http.Handler) http.Handler {
 // records each request's duration (proxied user traffic excepted).
 func (w *Web) common(next http.Handler) http.Handler {
 	csp := "frame-ancestors 'self'; report-uri " + w.hubPrefix + "security/csp-report"
+	hsts := int64(w.cfg.Hub.TLS.HSTSMaxAge.D().Seconds())
 	own := w.metrics.Hub(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		hd := rw.Header()
 		hd.Set("X-JupyterHub-Version", w.cfg.Hub.JupyterHubVersion)
 		hd.Set("Content-Security-Policy", csp)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
+		if hsts > 0 && r.TLS != nil {
+			hd.Set("Strict-Transport-Security", "max-age="+strconv.FormatInt(hsts, 10))
+		}
 		if r.Header.Get("Upgrade") != "" {
 			jsonError(rw, http.StatusBadRequest, "the hub's own paths do not accept protocol upgrades")
 			return
