@@ -271,18 +271,14 @@ else
   conf_new=$tmp
   {
     echo "# hubd configuration written by scripts/demo.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ)."
-    echo "# The defaults of 'hubd config show', with the classic Notebook UI for the demo."
-    # The Debian single-user default app has no /tree page; the classic
-    # notebook app does, and that is the page default_url sends members to.
+    echo "# The defaults of 'hubd config show' (spawner.app = \"notebook\": the classic Notebook UI)."
     awk -v port="$DEMO_PORT" '
       /^\[/ { sec = $0 }
       sec == "[hub]" && $1 == "listen" { sub(/:[0-9]+"$/, ":" port "\"") }
-      sec == "[spawner]" && $1 == "default_url" { $0 = "default_url = \"/tree\"" }
       { print }
-      $0 == "[spawner.environment]" { print "JUPYTERHUB_SINGLEUSER_APP = \"notebook.notebookapp.NotebookApp\"" }
     ' "$effective"
   } >"$conf_new"
-  grep -q '^JUPYTERHUB_SINGLEUSER_APP = ' "$conf_new" || die "could not add the Notebook app to the configuration"
+  grep -q '^app = "notebook"' "$conf_new" || die "the configuration does not select the Notebook app (spawner.app)"
   chmod 0644 "$conf_new"
   env -u HUBD_CONFIG "$HELPER" config check --config "$conf_new" >/dev/null ||
     die "the generated configuration does not validate; nothing written"

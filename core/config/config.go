@@ -229,7 +229,11 @@ type Spawner struct {
 	Environment map[string]string `toml:"environment"`
 	// WorkingDir is the server's directory; "" or "~" means the home.
 	WorkingDir string `toml:"working_dir"`
-	// DefaultURL is the page a user lands on, e.g. "/tree" or "/lab".
+	// AppName is the single-user app: "notebook", "jupyter-server",
+	// "jupyterlab" or "auto" (see SingleUserApp).
+	AppName string `toml:"app"`
+	// DefaultURL is the page a user lands on, e.g. "/tree" or "/lab"; ""
+	// is the app's own (LandingURL).
 	DefaultURL string `toml:"default_url"`
 	// Path is the PATH user servers get (the shared environment's bin is
 	// put in front of it when enabled).
@@ -464,7 +468,7 @@ func Default() Config {
 			Command:              []string{"/usr/bin/jupyterhub-singleuser"},
 			Args:                 []string{},
 			Environment:          map[string]string{},
-			DefaultURL:           "/tree",
+			AppName:              AppNotebook,
 			Path:                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			StartTimeout:         Duration(60 * time.Second),
 			HTTPTimeout:          Duration(30 * time.Second),

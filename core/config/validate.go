@@ -290,6 +290,11 @@ func (c Config) Validate() error {
 	if s.WorkingDir != "" && s.WorkingDir != "~" && !filepath.IsAbs(s.WorkingDir) && !strings.HasPrefix(s.WorkingDir, "~/") {
 		v.add("spawner.working_dir", fmt.Sprintf("%q is neither absolute nor under ~/", s.WorkingDir), "")
 	}
+	v.oneOf("spawner.app", s.AppName, AppNames()...)
+	if env, ok := s.Environment["JUPYTERHUB_SINGLEUSER_APP"]; ok && s.AppName != AppAuto && env != s.App().Class {
+		v.add("spawner.app", fmt.Sprintf("spawner.environment sets JUPYTERHUB_SINGLEUSER_APP = %q, which is not the %s's class %q", env, s.App().Title, s.App().Class),
+			"choose the app with spawner.app alone and remove JUPYTERHUB_SINGLEUSER_APP from spawner.environment")
+	}
 	if s.DefaultURL != "" && !strings.HasPrefix(s.DefaultURL, "/") {
 		v.add("spawner.default_url", fmt.Sprintf("%q must start with '/'", s.DefaultURL), "e.g. \"/tree\" or \"/lab\"")
 	}

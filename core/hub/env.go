@@ -31,8 +31,8 @@ func InternalAPIURL(cfg config.Config) string {
 }
 
 // serverEnv is the environment JupyterHub 3.0.0 gives jupyterhub-singleuser
-// (JUPYTERHUB_* and JPY_API_TOKEN), with the
-// configured spawner.environment applied last.
+// (JUPYTERHUB_* and JPY_API_TOKEN), with the app spawner.app selects, and
+// the configured spawner.environment applied last.
 func (h *Hub) serverEnv(user, server, token string, port int) map[string]string {
 	base := h.cfg.Hub.BaseURL
 	prefix := ServerPrefix(base, user, server)
@@ -57,8 +57,11 @@ func (h *Hub) serverEnv(user, server, token string, port int) map[string]string 
 		"JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES": "[]",
 		"JUPYTERHUB_USER":                        user,
 		"JUPYTERHUB_SERVER_NAME":                 server,
-		"JUPYTERHUB_DEFAULT_URL":                 h.cfg.Spawner.DefaultURL,
+		"JUPYTERHUB_DEFAULT_URL":                 h.cfg.Spawner.LandingURL(),
 		"LANG":                                   "C.UTF-8",
+	}
+	if class := h.cfg.Spawner.App().Class; class != "" {
+		env["JUPYTERHUB_SINGLEUSER_APP"] = class
 	}
 	for k, v := range h.cfg.Spawner.Environment {
 		env[k] = strings.ReplaceAll(v, "{username}", user)

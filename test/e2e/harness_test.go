@@ -215,8 +215,13 @@ func writeConfig(dir string) (string, error) {
 		`dir = "/var/backups/hubd"`, `dir = "`+dir+`/backups"`,
 		`log_level = "info"`, `log_level = "debug"`,
 		`poll_interval = "30s"`, `poll_interval = "1s"`,
-		"[spawner.environment]", "[spawner.environment]\nJUPYTERHUB_SINGLEUSER_APP = \"notebook.notebookapp.NotebookApp\"",
 	)
+	// The classic Notebook is chosen on purpose (spawner.app's default):
+	// with python3-jupyter-server installed, jupyterhub-singleuser would
+	// otherwise pick Jupyter Server, which has no /tree.
+	if !strings.Contains(string(out), `app = "notebook"`) {
+		return "", fmt.Errorf("hubd config show does not select the Notebook app:\n%s", out)
+	}
 	path := filepath.Join(dir, "hubd.toml")
 	if err := os.WriteFile(path, []byte(repl.Replace(string(out))), 0o644); err != nil {
 		return "", err
