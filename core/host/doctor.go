@@ -87,7 +87,7 @@ func Doctor(ctx context.Context, o Options, d DoctorOptions) []Finding {
 	if member == "" {
 		member = o.firstMember(ctx)
 	}
-	out = append(out, o.checkSudo(ctx, member), o.checkSingleUser(ctx, member))
+	out = append(out, o.checkSudo(ctx, member), o.checkSingleUser(ctx, member), o.checkSingleUserApp(ctx, member))
 	if f, ok := o.checkAccountHelper(ctx); ok {
 		out = append(out, f)
 	}

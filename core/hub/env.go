@@ -30,13 +30,14 @@ func InternalAPIURL(cfg config.Config) string {
 	return "http://" + net.JoinHostPort(host, port) + cfg.Hub.BaseURL + "hub/api"
 }
 
-// serverEnv is the environment JupyterHub 3.0.0 gives jupyterhub-singleuser
+// ServerEnv is the environment JupyterHub 3.0.0 gives jupyterhub-singleuser
 // (JUPYTERHUB_* and JPY_API_TOKEN), with the app spawner.app selects, and
-// the configured spawner.environment applied last.
-func (h *Hub) serverEnv(user, server, token string, port int) map[string]string {
-	base := h.cfg.Hub.BaseURL
+// the configured spawner.environment applied last. apiURL is the hub API
+// the server calls (InternalAPIURL, or a stand-in for `hubd doctor`).
+func ServerEnv(cfg config.Config, apiURL, user, server, token string, port int) map[string]string {
+	base := cfg.Hub.BaseURL
 	prefix := ServerPrefix(base, user, server)
-	api := InternalAPIURL(h.cfg)
+	api := apiURL
 	scopes, _ := json.Marshal([]string{
 		fmt.Sprintf("access:servers!server=%s/%s", user, server),
 		"access:servers!user=" + user,
@@ -57,13 +58,13 @@ func (h *Hub) serverEnv(user, server, token string, port int) map[string]string 
 		"JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES": "[]",
 		"JUPYTERHUB_USER":                        user,
 		"JUPYTERHUB_SERVER_NAME":                 server,
-		"JUPYTERHUB_DEFAULT_URL":                 h.cfg.Spawner.LandingURL(),
+		"JUPYTERHUB_DEFAULT_URL":                 cfg.Spawner.LandingURL(),
 		"LANG":                                   "C.UTF-8",
 	}
-	if class := h.cfg.Spawner.App().Class; class != "" {
+	if class := cfg.Spawner.App().Class; class != "" {
 		env["JUPYTERHUB_SINGLEUSER_APP"] = class
 	}
-	for k, v := range h.cfg.Spawner.Environment {
+	for k, v := range cfg.Spawner.Environment {
 		env[k] = strings.ReplaceAll(v, "{username}", user)
 	}
 	return env

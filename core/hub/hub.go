@@ -293,7 +293,7 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 	req := spawner.Request{
 		User: u.Name, Server: srv.Name,
 		Command: h.cfg.Spawner.Command, Args: h.cfg.Spawner.Args,
-		Env:        h.serverEnv(u.Name, srv.Name, token, srv.Port),
+		Env:        ServerEnv(h.cfg, InternalAPIURL(h.cfg), u.Name, srv.Name, token, srv.Port),
 		WorkingDir: h.cfg.Spawner.WorkingDir, Path: h.serverPath(),
 		Port: srv.Port, LogPath: h.logPath(u.Name, srv.Name),
 		Dynamic: u.Account == store.AccountDynamic,
