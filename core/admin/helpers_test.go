@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,6 +203,7 @@ func testConfig(t testing.TB, tune ...func(*config.Config)) config.Config {
 	cfg := servertest.Config(t, map[string]string{envRole: "server", envRun: runID})
 	cfg.Auth.AdminGroup = "hubtest-adm"
 	cfg.Auth.AllowedGroup = "hubtest-adm-members"
+	cfg.SharedEnv.Path = filepath.Join(t.TempDir(), "env") // none until a test makes one
 	for _, f := range tune {
 		f(&cfg)
 	}

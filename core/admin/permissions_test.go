@@ -73,6 +73,7 @@ func TestPermissions(t *testing.T) {
 		{"POST", "/v1/tokens", `{"user":"` + m + `","note":"perm"}`, http.StatusCreated, http.StatusCreated, http.StatusCreated, true},
 		{"POST", "/v1/tokens", `{"user":"` + idAdmin.Name() + `"}`, http.StatusCreated, http.StatusCreated, forbidden, true},
 		{"DELETE", "/v1/tokens/a999999", "", http.StatusNotFound, http.StatusNotFound, http.StatusNotFound, false},
+		{"GET", "/v1/sharedenv", "", ok, ok, forbidden, false},
 		{"GET", "/v1/nope", "", http.StatusNotFound, http.StatusNotFound, http.StatusNotFound, false},
 		{"DELETE", "/v1/status", "", http.StatusMethodNotAllowed, http.StatusMethodNotAllowed, http.StatusMethodNotAllowed, false},
 	}

@@ -53,6 +53,7 @@ var table = []route{
 	{"GET", "/v1/tokens", true, (*Server).listTokens, false},
 	{"POST", "/v1/tokens", true, (*Server).createToken, false},
 	{"DELETE", "/v1/tokens/{id}", true, (*Server).revokeToken, false},
+	{"GET", "/v1/sharedenv", false, (*Server).sharedEnv, false},
 }
 
 // routes builds the mux: one entry per path, dispatching on the method

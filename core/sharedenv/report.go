@@ -3,6 +3,8 @@ package sharedenv
 import (
 	"fmt"
 	"slices"
+
+	"github.com/hubd/hubd/core/admin/wire"
 )
 
 // Kind is one kind of drift from the shared layout.
@@ -115,6 +117,19 @@ func (r Report) Remaining() int {
 
 // Healthy reports whether nothing is left to fix or look at.
 func (r Report) Healthy() bool { return r.Remaining() == 0 && r.Errors == 0 }
+
+// Wire is the report in the admin API's shape, kinds in report order.
+func (r Report) Wire() wire.EnvReport {
+	out := wire.EnvReport{Dirs: r.Dirs, Files: r.Files, Symlinks: r.Symlinks, Bytes: r.Bytes,
+		ACLSupported: r.ACLSupported, Errors: r.Errors, ErrorExamples: r.ErrorExamples}
+	for _, k := range Kinds() {
+		if n := r.Problems[k]; n > 0 {
+			out.Problems = append(out.Problems, wire.EnvProblem{Kind: k.String(), Description: k.Description(),
+				Count: n, Fixed: r.Fixed[k], Examples: r.Examples[k]})
+		}
+	}
+	return out
+}
 
 // tally is what one walker goroutine counts; tallies are summed at the end
 // so the hot path shares nothing.

@@ -51,6 +51,9 @@ type Options struct {
 	Logger                                       *slog.Logger
 	// Progress, when set, gets one line per step of Init.
 	Progress func(string)
+	// Walked, when set, gets the number of paths a check or repair has
+	// seen so far, about ten times a second and once at the end.
+	Walked func(paths int)
 }
 
 // OptionsFromConfig takes the environment's settings from hubd's
@@ -116,7 +119,7 @@ func (e *Env) walk(ctx context.Context, fix bool, maxExamples int) (Report, erro
 	if err != nil {
 		return Report{}, err
 	}
-	w := &walker{ctx: ctx, root: e.opts.Path, gid: gid, fix: fix, maxEx: maxExamples, log: e.log, setxattr: e.setxattr}
+	w := &walker{ctx: ctx, root: e.opts.Path, gid: gid, fix: fix, maxEx: maxExamples, log: e.log, setxattr: e.setxattr, walked: e.opts.Walked}
 	rep, err := w.run()
 	rep.Group = e.opts.Group
 	if errors.Is(err, fs.ErrNotExist) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -58,11 +59,40 @@ type walker struct {
 
 	dev     uint64 // the walk stays on the root's filesystem
 	noACL   atomic.Bool
+	seen    atomic.Int64 // paths counted so far, for progress
+	walked  func(int)    // progress callback; may be nil
 	work    chan dirJob
 	pending sync.WaitGroup
 
 	mu  sync.Mutex // guards the example lists in rep
 	rep *Report
+}
+
+// reportProgress calls walked with the paths seen so far every tenth of a
+// second until the returned stop, which reports the final count.
+func (w *walker) reportProgress() (stop func()) {
+	if w.walked == nil {
+		return func() {}
+	}
+	quit, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				w.walked(int(w.seen.Load()))
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-finished
+		w.walked(int(w.seen.Load()))
+	}
 }
 
 // dirJob is an open directory still to be read; rel is its path below the
@@ -125,9 +155,11 @@ func (w *walker) run() (Report, error) {
 			}
 		})
 	}
+	stopProgress := w.reportProgress()
 	w.pending.Wait()
 	close(w.work)
 	done.Wait()
+	stopProgress()
 
 	var sum tally
 	for _, k := range workers {
@@ -158,6 +190,7 @@ func (k *worker) visit(j dirJob) {
 		return // a mount point: not part of the environment
 	}
 	k.t.dirs++
+	k.w.seen.Add(1)
 	k.t.bytes += int64(k.stx.Blocks) * 512
 	k.dir(j)
 	for _, name := range k.entries(j) {
@@ -230,6 +263,7 @@ func (k *worker) entries(j dirJob) []string {
 				subdirs = append(subdirs, string(name))
 			case unix.DT_LNK:
 				k.t.symlinks++
+				k.w.seen.Add(1)
 			case unix.DT_REG:
 				k.file(j, cname)
 			}
@@ -306,6 +340,7 @@ func pipMetadata(dir string, name []byte) bool {
 func (k *worker) file(j dirJob, cname []byte) {
 	name := cname[:len(cname)-1]
 	k.t.files++
+	k.w.seen.Add(1)
 	k.t.bytes += int64(k.stx.Blocks) * 512
 	mode := uint32(k.stx.Mode)
 	var found kindSet

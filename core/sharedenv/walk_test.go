@@ -165,9 +165,14 @@ func TestEnvDriftClassification(t *testing.T) {
 		t.Errorf("Check with 1 example: %v %v, err %v", few.Examples, few.Problems, err)
 	}
 
-	rep, err = env.Repair(ctx, 10)
+	var walked []int
+	fixer := New(Options{Path: root, Group: group, Walked: func(n int) { walked = append(walked, n) }})
+	rep, err = fixer.Repair(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(walked) == 0 || walked[len(walked)-1] != rep.Dirs+rep.Files+rep.Symlinks || !slices.IsSorted(walked) {
+		t.Errorf("progress %v, want rising counts ending at %d", walked, rep.Dirs+rep.Files+rep.Symlinks)
 	}
 	wantFixed := maps.Clone(wantProblems)
 	wantFixed[FileMode] -= 2 // the hard links

@@ -4,15 +4,17 @@
 //
 // Usage:  node test/browser/hub-login.js <hub-url> <user> <password> <screenshot.png>
 //   e.g.  node test/browser/hub-login.js http://127.0.0.1:8000 demo "$PW" /tmp/hub-tree.png
-// Prints one JSON line and exits 0:  {"ok":true,"url":…,"title":…,"seconds":…,"screenshot":…}
+// With HUB_LOGIN_KERNEL=1 it then starts a kernel from the tree page and runs 6*7 over the kernel's
+// websocket (ws:// or wss://), as the Notebook UI does, and reports the answer as "kernel".
+// Prints one JSON line and exits 0:  {"ok":true,"url":…,"title":…,"protocol":…,"seconds":…,"screenshot":…}
+// ("protocol" is the login page's nextHopProtocol: "h2", "http/1.1")
 // or 1 on any failure:               {"ok":false,"error":…,"url":…,"screenshot":…}
 // (2 for bad arguments). The screenshot is full-page on success and shows whatever was on screen on failure.
 //
 // Needs Debian's chromium (`apt-get install -y chromium`; scripts/deps.sh test installs it) and
 // `npm install` in test/browser (playwright-core, pinned in package.json). Playwright's own browser
 // downloads are never used: CHROMIUM overrides the browser path (default /usr/bin/chromium).
-// The hub must serve the classic Notebook UI (JUPYTERHUB_SINGLEUSER_APP=notebook.notebookapp.NotebookApp,
-// default_url /tree), as scripts/demo.sh configures it.
+// The hub must serve the classic Notebook UI (spawner.app = "notebook", the default: /tree).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -137,11 +139,55 @@ async function main() {
   await page.fill('#username_input', user);
   await page.fill('#password_input', password);
   // The form posts, then the hub sends the browser on (spawn-pending page, OAuth, tree) by itself.
+  const protocol = await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol);
   await page.click('#login_submit', { noWaitAfter: true });
   await waitForTree();
   const title = await page.title();
   await page.screenshot({ path: shot, fullPage: true });
-  return { ok: true, url: page.url(), title, seconds: seconds(), screenshot: shot };
+  const result = { ok: true, url: page.url(), title, protocol, seconds: seconds(), screenshot: shot };
+  if (process.env.HUB_LOGIN_KERNEL === '1') result.kernel = await runKernel();
+  return result;
+}
+
+// runKernel starts a python3 kernel through the server's REST API with the page's cookies and _xsrf
+// token, runs 6*7 over the kernel's websocket, deletes the kernel and returns the text/plain result.
+async function runKernel() {
+  return page.evaluate(async (u) => {
+    const xsrf = decodeURIComponent((document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || '');
+    const base = `/user/${encodeURIComponent(u)}`;
+    const hdrs = { 'X-XSRFToken': xsrf, 'Content-Type': 'application/json' };
+    const r = await fetch(`${base}/api/kernels`, { method: 'POST', headers: hdrs, body: '{"name":"python3"}' });
+    if (r.status !== 201) throw new Error(`start kernel: HTTP ${r.status}`);
+    const kernel = await r.json();
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const ws = new WebSocket(`${scheme}://${location.host}${base}/api/kernels/${kernel.id}/channels`);
+    const msgId = `hubtest-${Date.now()}`;
+    try {
+      return await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no execute_result within 60 s')), 60000);
+        ws.onerror = () => reject(new Error('websocket error'));
+        ws.onclose = (e) => reject(new Error(`websocket closed (${e.code})`));
+        ws.onopen = () => ws.send(JSON.stringify({
+          header: { msg_id: msgId, username: u, session: 'hubtest', msg_type: 'execute_request', version: '5.3',
+            date: new Date().toISOString() },
+          parent_header: {}, metadata: {}, channel: 'shell', buffers: [],
+          content: { code: '6*7', silent: false, store_history: false, user_expressions: {}, allow_stdin: false,
+            stop_on_error: true },
+        }));
+        ws.onmessage = (ev) => {
+          const m = JSON.parse(ev.data);
+          if (m.parent_header && m.parent_header.msg_id === msgId && m.msg_type === 'execute_result') {
+            clearTimeout(timer);
+            resolve(m.content.data['text/plain']);
+          }
+        };
+      });
+    } finally {
+      ws.onclose = null;
+      ws.close();
+      await fetch(`${base}/api/kernels/${kernel.id}`, { method: 'DELETE', headers: hdrs });
+    }
+  }, user);
 }
 
 // What was on screen when it failed. Short timeout: a page stuck mid-navigation can stall screenshots,

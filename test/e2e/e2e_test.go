@@ -29,6 +29,9 @@ type browser struct {
 	base   string // the hub's public URL
 	client *http.Client
 	jar    *cookiejar.Jar
+	// auth, when set, is sent as the Authorization header of every
+	// request (a token instead of cookies).
+	auth string
 }
 
 func newBrowser(t *testing.T) *browser { return newBrowserAt(t, env.public) }
@@ -54,6 +57,9 @@ func (b *browser) do(method, path string, body io.Reader, hdr map[string]string)
 	req, err := http.NewRequest(method, b.base+path, body)
 	if err != nil {
 		b.t.Fatal(err)
+	}
+	if b.auth != "" {
+		req.Header.Set("Authorization", b.auth)
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
@@ -175,13 +181,17 @@ func (b *browser) serverAPI(method, name, path string, body string) (*http.Respo
 // execute runs code in a kernel over the kernel's websocket, through the
 // proxy, and returns the text/plain result.
 func (b *browser) execute(ctx context.Context, name, kernel, code string) (string, error) {
-	wsURL := strings.Replace(b.base, "http://", "ws://", 1) + "/user/" + name + "/api/kernels/" + kernel + "/channels"
+	wsURL := "ws" + strings.TrimPrefix(b.base, "http") + "/user/" + name + "/api/kernels/" + kernel + "/channels"
 	u, _ := url.Parse(b.base + "/user/" + name + "/")
 	var cookies []string
 	for _, c := range b.jar.Cookies(u) {
 		cookies = append(cookies, c.Name+"="+c.Value)
 	}
-	conn, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {strings.Join(cookies, "; ")}}})
+	hdr := http.Header{"Cookie": {strings.Join(cookies, "; ")}}
+	if b.auth != "" {
+		hdr.Set("Authorization", b.auth)
+	}
+	conn, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: hdr, HTTPClient: b.client})
 	if err != nil {
 		status := 0
 		if resp != nil {

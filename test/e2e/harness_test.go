@@ -124,20 +124,9 @@ func setup() error {
 		return err
 	}
 	env.dataDir = dir
-	hub, _ := user.Lookup(hubUser)
-	uid, _ := strconv.Atoi(hub.Uid)
-	gid, _ := strconv.Atoi(hub.Gid)
-	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups", dir + "/run"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-		if err := os.Chown(d, uid, gid); err != nil {
-			return err
-		}
-		// Members read the config (as /etc/hubd/hubd.toml is world-readable).
-		if err := os.Chmod(d, 0o755); err != nil {
-			return err
-		}
+	uid, gid, err := makeHubDirs(dir)
+	if err != nil {
+		return err
 	}
 	cfg, err := writeConfig(dir)
 	if err != nil {
@@ -146,6 +135,30 @@ func setup() error {
 	env.config = cfg
 	env.hub = &hubProcess{config: cfg, log: filepath.Join(dir, "hubd.log"), uid: uid, gid: gid}
 	return env.hub.start()
+}
+
+// makeHubDirs creates a hub's data, log, backup and runtime directories
+// under dir, owned by the hub account, and returns that account's ids.
+func makeHubDirs(dir string) (uid, gid int, err error) {
+	hub, err := user.Lookup(hubUser)
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, _ = strconv.Atoi(hub.Uid)
+	gid, _ = strconv.Atoi(hub.Gid)
+	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups", dir + "/run"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return 0, 0, err
+		}
+		if err := os.Chown(d, uid, gid); err != nil {
+			return 0, 0, err
+		}
+		// Members read the config (as /etc/hubd/hubd.toml is world-readable).
+		if err := os.Chmod(d, 0o755); err != nil {
+			return 0, 0, err
+		}
+	}
+	return uid, gid, nil
 }
 
 func installPAM(root string) error {
@@ -185,22 +198,32 @@ func installSudoers(root string) error {
 	return os.WriteFile(sudoers, buf.Bytes(), 0o440)
 }
 
-// writeConfig builds the hub's config from `hubd config show`, as scripts do.
+// writeConfig builds the shared hub's config from `hubd config show`, as
+// scripts do.
 func writeConfig(dir string) (string, error) {
+	path, public, err := writeHubConfig(dir)
+	env.public = "http://" + public
+	return path, err
+}
+
+// writeHubConfig writes the config of a hub in dir on free loopback ports,
+// with extra old, new replacements, and returns its path and public
+// address.
+func writeHubConfig(dir string, extra ...string) (path, public string, err error) {
 	// An empty file means "the defaults": the host's /etc/hubd/hubd.toml
 	// (if any) must not leak into the test.
 	empty := filepath.Join(dir, "empty.toml")
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
-		return "", err
+		return "", "", err
 	}
 	out, err := exec.Command(helperBin, "config", "show", "--config", empty).Output()
 	if err != nil {
-		return "", fmt.Errorf("hubd config show: %w", err)
+		return "", "", fmt.Errorf("hubd config show: %w", err)
 	}
 	pub, _ := spawner.FreePort()
 	internal, _ := spawner.FreePort()
-	env.public = fmt.Sprintf("http://127.0.0.1:%d", pub)
-	repl := strings.NewReplacer(
+	public = fmt.Sprintf("127.0.0.1:%d", pub)
+	repl := strings.NewReplacer(append([]string{
 		`listen = ":8000"`, fmt.Sprintf(`listen = "127.0.0.1:%d"`, pub),
 		`internal_listen = "127.0.0.1:8081"`, fmt.Sprintf(`internal_listen = "127.0.0.1:%d"`, internal),
 		`db = "/var/lib/hubd/hubd.sqlite"`, `db = "`+dir+`/data/hubd.sqlite"`,
@@ -215,21 +238,21 @@ func writeConfig(dir string) (string, error) {
 		`dir = "/var/backups/hubd"`, `dir = "`+dir+`/backups"`,
 		`log_level = "info"`, `log_level = "debug"`,
 		`poll_interval = "30s"`, `poll_interval = "1s"`,
-	)
+	}, extra...)...)
 	// The classic Notebook is chosen on purpose (spawner.app's default):
 	// with python3-jupyter-server installed, jupyterhub-singleuser would
 	// otherwise pick Jupyter Server, which has no /tree.
 	if !strings.Contains(string(out), `app = "notebook"`) {
-		return "", fmt.Errorf("hubd config show does not select the Notebook app:\n%s", out)
+		return "", "", fmt.Errorf("hubd config show does not select the Notebook app:\n%s", out)
 	}
-	path := filepath.Join(dir, "hubd.toml")
+	path = filepath.Join(dir, "hubd.toml")
 	if err := os.WriteFile(path, []byte(repl.Replace(string(out))), 0o644); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if out, err := exec.Command(helperBin, "config", "check", "--config", path).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("generated config invalid: %s", out)
+		return "", "", fmt.Errorf("generated config invalid: %s", out)
 	}
-	return path, nil
+	return path, public, nil
 }
 
 // hubProcess is hubd serve running as the unprivileged hub account with
@@ -240,6 +263,7 @@ type hubProcess struct {
 	cmd         *exec.Cmd
 	// public is the hub's public URL; "" is the shared hub's (env.public).
 	public string
+	client *http.Client // nil: http.DefaultClient
 }
 
 func (p *hubProcess) start() error {
@@ -271,8 +295,12 @@ func (p *hubProcess) start() error {
 	if public == "" {
 		public = env.public
 	}
+	client := p.client
+	if client == nil {
+		client = http.DefaultClient
+	}
 	return waitFor(30*time.Second, func() error {
-		resp, err := http.Get(public + "/hub/api")
+		resp, err := client.Get(public + "/hub/api")
 		if err != nil {
 			return err
 		}

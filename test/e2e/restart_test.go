@@ -15,9 +15,12 @@ import (
 	"time"
 )
 
-// readyCount counts the hub's "hub ready" log lines: one per (re)start.
-func readyCount() int {
-	b, _ := os.ReadFile(env.hub.log)
+// readyCount counts the shared hub's "hub ready" log lines: one per
+// (re)start.
+func readyCount() int { return env.hub.readyCount() }
+
+func (p *hubProcess) readyCount() int {
+	b, _ := os.ReadFile(p.log)
 	return strings.Count(string(b), `msg="hub ready"`)
 }
 
@@ -37,7 +40,7 @@ func load(b *browser, name string, stop <-chan struct{}) (ok, failed *atomic.Int
 					return
 				default:
 				}
-				req, _ := http.NewRequest("GET", env.public+paths[n%2], nil)
+				req, _ := http.NewRequest("GET", b.base+paths[n%2], nil)
 				var reused, idle bool
 				req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 					GotConn: func(i httptrace.GotConnInfo) { reused, idle = i.Reused, i.WasIdle },
@@ -125,9 +128,11 @@ func TestRestartUnderLoadKeepsEveryone(t *testing.T) {
 	t.Logf("%d requests, %d failed, across 10 restarts", ok.Load()+failed.Load(), failed.Load())
 }
 
-// hubdRestart runs `hubd restart` as the given account.
-func hubdRestart(as string) error {
-	args := []string{"restart", "--config", env.config}
+// hubdRestart runs `hubd restart` on the shared hub as the given account.
+func hubdRestart(as string) error { return hubdRestartOf(env.config, as) }
+
+func hubdRestartOf(config, as string) error {
+	args := []string{"restart", "--config", config}
 	cmd := exec.Command(helperBin, args...)
 	if as != "root" {
 		cmd = exec.Command("setpriv", append([]string{"--reuid=" + as, "--regid=" + as, "--init-groups", "--", helperBin}, args...)...)

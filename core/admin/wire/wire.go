@@ -303,3 +303,60 @@ type NewToken struct {
 	Token
 	Secret string `json:"token"`
 }
+// SharedEnv answers GET /v1/sharedenv: the shared Python environment as
+// the hub sees it, with a check of its whole tree.
+type SharedEnv struct {
+	// Enabled is shared_env.enabled; nothing else is set when it is false.
+	Enabled bool   `json:"enabled"`
+	Path    string `json:"path"`
+	Group   string `json:"group"`
+	// Exists is false when there is no venv at Path yet.
+	Exists           bool      `json:"exists"`
+	PythonVersion    string    `json:"python_version,omitempty"`
+	IPyKernel        bool      `json:"ipykernel"`
+	Packages         int       `json:"packages"`
+	KernelSpec       string    `json:"kernel_spec,omitempty"`
+	KernelRegistered bool      `json:"kernel_registered"`
+	Health           EnvReport `json:"health"`
+	// Checked is when the hub walked the tree.
+	Checked time.Time `json:"checked"`
+}
+
+// EnvReport is one walk over the shared environment: what it holds and
+// what drifted from the shared layout (and, after a repair, what was
+// fixed).
+type EnvReport struct {
+	Dirs         int          `json:"dirs"`
+	Files        int          `json:"files"`
+	Symlinks     int          `json:"symlinks"`
+	Bytes        int64        `json:"bytes"`
+	ACLSupported bool         `json:"acl_supported"`
+	Problems     []EnvProblem `json:"problems,omitempty"`
+	// Errors counts paths that could not be checked or repaired.
+	Errors        int      `json:"errors"`
+	ErrorExamples []string `json:"error_examples,omitempty"`
+}
+
+// EnvProblem is one kind of drift.
+type EnvProblem struct {
+	Kind        string   `json:"kind"`        // e.g. "file-mode"
+	Description string   `json:"description"` // e.g. "files not group-writable"
+	Count       int      `json:"count"`
+	Fixed       int      `json:"fixed,omitempty"`
+	Examples    []string `json:"examples,omitempty"`
+}
+
+// Entries is how many paths the walk saw.
+func (r EnvReport) Entries() int { return r.Dirs + r.Files + r.Symlinks }
+
+// Remaining is the number of problems found and not fixed.
+func (r EnvReport) Remaining() int {
+	n := 0
+	for _, p := range r.Problems {
+		n += p.Count - p.Fixed
+	}
+	return n
+}
+
+// Healthy reports whether nothing is left to fix or look at.
+func (r EnvReport) Healthy() bool { return r.Remaining() == 0 && r.Errors == 0 }
