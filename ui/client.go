@@ -28,6 +28,8 @@ type Client interface {
 	Tokens(ctx context.Context, user, service string) (wire.Tokens, error)
 	CreateToken(ctx context.Context, req wire.TokenRequest) (wire.NewToken, error)
 	RevokeToken(ctx context.Context, id string) (wire.Token, error)
+	Restart(ctx context.Context, reason string) (wire.RestartResult, error)
+	SharedEnv(ctx context.Context) (wire.SharedEnv, error)
 }
 
 var _ Client = (*client.Client)(nil)

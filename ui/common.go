@@ -25,6 +25,9 @@ type Options struct {
 	Now func() time.Time
 	// NoColor renders without colours (NO_COLOR).
 	NoColor bool
+	// Repair repairs the shared environment on this machine; nil when
+	// hubtui cannot (it is not root), and the hub view says so.
+	Repair EnvRepairer
 }
 
 // Common is what every view shares: the client, the clock, the styles
@@ -68,4 +71,6 @@ func (c *Common) setRole(who wire.WhoAmI) {
 	c.who = who
 	c.readOnly = c.flagRO || who.Role != wire.RoleAdmin
 	c.keys.SetReadOnly(c.readOnly)
+	// Members may restart the hub too (the restart-hub alias).
+	c.keys.RestartHub.SetEnabled(!c.flagRO)
 }

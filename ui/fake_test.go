@@ -40,6 +40,10 @@ type fake struct {
 	restores []string
 	upgrades int
 	verifies []string
+
+	// The hub view (hub_test.go).
+	env      wire.SharedEnv
+	restarts int
 }
 
 func newFake() *fake {
@@ -88,6 +92,7 @@ func newFake() *fake {
 			Steps:   []wire.UpgradeStep{{Version: 8, Name: "servers: add gpu_memory"}, {Version: 9, Name: "events: index by target"}},
 			Message: "2 steps are pending. The hub backs the database up first, then applies them in one transaction.",
 		},
+		env: fakeEnv(),
 		events: wire.Events{Events: []wire.Event{
 			{ID: 104, Time: now.Add(-3 * time.Minute), Actor: "root", ActorUID: 0, Source: "admin", Action: "server.stop", Target: "erin", Detail: "stopped from hubtui"},
 			{ID: 103, Time: now.Add(-47 * time.Minute), Actor: "alice", ActorUID: 1001, Source: "web", Action: "server.start", Target: "alice", Detail: "default server"},

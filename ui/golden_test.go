@@ -116,6 +116,9 @@ func TestGolden(t *testing.T) {
 			}
 		}},
 		{name: "tokens_new", keys: []string{"5", "n", "bob servers!user"}},
+		{name: "hub", keys: []string{"6"}},
+		{name: "hub_restart_confirm", keys: []string{"6", "R"}},
+		{name: "hub_repair_needs_root", keys: []string{"6", "f"}},
 		{name: "not_running", fake: func(f *fake) { f.whoErr = notRunning }},
 		{name: "permission_denied", fake: func(f *fake) {
 			f.whoErr = &client.SocketPermissionError{Socket: wire.DefaultSocket, Groups: []string{"hubadmin", "hubusers"}}

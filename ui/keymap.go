@@ -15,7 +15,7 @@ type KeyMap struct {
 	Help     key.Binding
 	NextPage key.Binding
 	PrevPage key.Binding
-	Pages    key.Binding // 1-4 jump to a page
+	Pages    key.Binding // 1-6 jump to a page
 	Refresh  key.Binding
 
 	// Lists and scrolling.
@@ -49,6 +49,11 @@ type KeyMap struct {
 	NewToken key.Binding
 	Revoke   key.Binding
 
+	// The hub view.
+	RestartHub key.Binding
+	CheckEnv   key.Binding
+	RepairEnv  key.Binding
+
 	// Confirmations.
 	Yes     key.Binding
 	No      key.Binding
@@ -66,7 +71,7 @@ func DefaultKeyMap() KeyMap {
 		Help:     b("?", "all keys", "?"),
 		NextPage: b("tab", "next view", "tab"),
 		PrevPage: b("shift+tab", "previous view", "shift+tab"),
-		Pages:    b("1-5", "go to view", "1", "2", "3", "4", "5"),
+		Pages:    b("1-6", "go to view", "1", "2", "3", "4", "5", "6"),
 		Refresh:  b("r", "refresh", "r"),
 
 		Up:          b("↑/k", "up", "up", "k"),
@@ -95,6 +100,9 @@ func DefaultKeyMap() KeyMap {
 
 		NewToken: b("n", "new token", "n"),
 		Revoke:   b("x", "revoke", "x", "delete"),
+		RestartHub: b("R", "restart hub", "R"),
+		CheckEnv:   b("c", "check env", "c"),
+		RepairEnv:  b("f", "repair env", "f"),
 
 		Yes:     b("y", "yes", "y"),
 		No:      b("n/esc", "no", "n", "esc"),
@@ -107,7 +115,7 @@ func DefaultKeyMap() KeyMap {
 // disables them: a disabled binding never matches a key and the help
 // leaves it out, so the two cannot disagree.
 func (k *KeyMap) dangerous() []*key.Binding {
-	return []*key.Binding{&k.Kill, &k.NewBackup, &k.Restore, &k.Upgrade}
+	return []*key.Binding{&k.Kill, &k.NewBackup, &k.Restore, &k.Upgrade, &k.RepairEnv, &k.RestartHub}
 }
 
 // SetReadOnly enables or disables every binding that changes the hub.

@@ -19,6 +19,9 @@ type opDoneMsg struct {
 	// stopped are the servers stopped ("user" or "user/server"), so the
 	// sessions view can drop their marks.
 	stopped []string
+	// envRepaired says the shared environment was repaired, so the hub
+	// view checks it again.
+	envRepaired bool
 }
 
 // progressMsg is one step of a streamed operation; next waits for the
@@ -93,10 +96,22 @@ func upgradeCmd(ctx context.Context, c Client) tea.Cmd {
 	}
 }
 
-// backupCmd makes a backup, reporting each step as a progressMsg. The
-// client calls back on its own goroutine; the steps travel over a channel
-// that each message's next command reads, so Update never blocks.
+// backupCmd makes a backup, reporting each step as a progressMsg.
 func backupCmd(ctx context.Context, c Client, label string) tea.Cmd {
+	return streamCmd(ctx, func(progress func(wire.Progress)) tea.Msg {
+		b, err := c.CreateBackup(ctx, label, progress)
+		if err != nil {
+			return opDoneMsg{err: fmt.Errorf("backup: %w", err)}
+		}
+		return opDoneMsg{text: fmt.Sprintf("Backed up to %s (%s).", b.Name, bytesIEC(b.Size))}
+	})
+}
+
+// streamCmd runs an operation that reports progress: run gets a callback
+// to report each step as a progressMsg and returns the final message. The
+// steps come from run's own goroutine and travel over a channel that each
+// message's next command reads, so Update never blocks.
+func streamCmd(ctx context.Context, run func(progress func(wire.Progress)) tea.Msg) tea.Cmd {
 	ch := make(chan tea.Msg, 1)
 	next := func() tea.Msg {
 		select {
@@ -114,12 +129,7 @@ func backupCmd(ctx context.Context, c Client, label string) tea.Cmd {
 	}
 	return func() tea.Msg {
 		go func() {
-			b, err := c.CreateBackup(ctx, label, func(p wire.Progress) { send(progressMsg{p, next}) })
-			if err != nil {
-				send(opDoneMsg{err: fmt.Errorf("backup: %w", err)})
-				return
-			}
-			send(opDoneMsg{text: fmt.Sprintf("Backed up to %s (%s).", b.Name, bytesIEC(b.Size))})
+			send(run(func(p wire.Progress) { send(progressMsg{p, next}) }))
 		}()
 		return next()
 	}

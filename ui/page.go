@@ -11,10 +11,11 @@ const (
 	pageUpgrade
 	pageAudit
 	pageTokens
+	pageHub
 	numPages
 )
 
-var pageTitles = [numPages]string{"Sessions", "Backups", "Upgrade", "Audit log", "Tokens"}
+var pageTitles = [numPages]string{"Sessions", "Backups", "Upgrade", "Audit log", "Tokens", "Hub"}
 
 // page is one view under a tab. Views mutate themselves (they are held
 // by pointer, as in soft-serve) and ask the root for confirmations and

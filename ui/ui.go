@@ -1,6 +1,7 @@
 // Package ui is hubtui, the terminal console for a running hubd: the hub
 // status, the active servers (stop one or many), their logs, backups,
-// the database upgrade and the audit log. It talks to the hub only
+// the database upgrade, the audit log, and the hub itself (restart it,
+// check and repair the shared environment). It talks to the hub only
 // through the admin API client, in tea.Cmds, so Update never blocks.
 package ui
 
@@ -74,7 +75,7 @@ func New(o Options) Model {
 		spin: spinner.New(spinner.WithSpinner(spinner.Line)),
 		help: help.New(),
 	}
-	m.pages = [numPages]page{newSessionsPage(c), newBackupsPage(c), newUpgradePage(c), newAuditPage(c), newTokensPage(c)}
+	m.pages = [numPages]page{newSessionsPage(c), newBackupsPage(c), newUpgradePage(c), newAuditPage(c), newTokensPage(c), newHubPage(c, o.Repair)}
 	m.help.Styles = c.styles.Help
 	return m
 }
@@ -190,6 +191,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			err = tm.err
 		}
 		return m.data(err, pageTokens, msg)
+	case sharedEnvMsg:
+		// The view hears even of an unreachable hub: it tracks its check.
+		cmd := m.pages[pageHub].Update(msg)
+		m.unreachable(msg.err)
+		return cmd
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/admin/wire"
+	"github.com/hubd/hubd/core/sharedenv"
 	"github.com/hubd/hubd/internal/version"
 	"github.com/hubd/hubd/ui"
 )
@@ -47,7 +48,8 @@ func runUI(ctx context.Context, cfg config, stderr io.Writer) error {
 		mismatch = fmt.Sprintf("note: hubtui %s talked to hubd %s; after an upgrade, restart the hub (hubd restart) so both match", mine, hub)
 		mu.Unlock()
 	}}
-	m := ui.New(ui.Options{Client: c, Socket: cfg.socket, ReadOnly: cfg.readOnly, Refresh: cfg.refresh, NoColor: cfg.noColor})
+	m := ui.New(ui.Options{Client: c, Socket: cfg.socket, ReadOnly: cfg.readOnly, Refresh: cfg.refresh, NoColor: cfg.noColor,
+		Repair: repairer(os.Geteuid())})
 	_, err := tea.NewProgram(m, tea.WithContext(ctx)).Run()
 	mu.Lock()
 	if mismatch != "" {
@@ -58,6 +60,19 @@ func runUI(ctx context.Context, cfg config, stderr io.Writer) error {
 		return nil // SIGTERM or SIGHUP (the ssh session went away)
 	}
 	return err
+}
+
+// repairer repairs the shared environment in this process, which only
+// root may do: the repair changes the group and modes of every member's
+// files, and the hub's own account may not.
+func repairer(euid int) ui.EnvRepairer {
+	if euid != 0 {
+		return nil
+	}
+	return func(ctx context.Context, path, group string, walked func(int)) (wire.EnvReport, error) {
+		rep, err := sharedenv.New(sharedenv.Options{Path: path, Group: group, Walked: walked}).Repair(ctx, 5)
+		return rep.Wire(), err
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string,

@@ -170,6 +170,8 @@ func (c *Client) CreateToken(ctx context.Context, req wire.TokenRequest) (wire.N
 func (c *Client) RevokeToken(ctx context.Context, id string) (wire.Token, error) {
 	var out wire.Token
 	return out, c.call(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, nil, &out)
+}
+
 // SharedEnv checks the shared Python environment (GET /v1/sharedenv).
 func (c *Client) SharedEnv(ctx context.Context) (wire.SharedEnv, error) {
 	var out wire.SharedEnv
