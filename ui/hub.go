@@ -39,7 +39,9 @@ type hubPage struct {
 }
 
 func newHubPage(c *Common, repair EnvRepairer) *hubPage {
-	return &hubPage{c: c, repair: repair, text: viewport.New()}
+	text := viewport.New()
+	text.KeyMap = c.keys.viewport()
+	return &hubPage{c: c, repair: repair, text: text}
 }
 
 // sharedEnvMsg carries the hub's check of the shared environment.
@@ -107,14 +109,10 @@ func (p *hubPage) Update(msg tea.Msg) tea.Cmd {
 				p.c.notify("Checking the shared environment…")
 				return cmd
 			}
-		case key.Matches(msg, k.Up):
-			p.text.ScrollUp(1)
-		case key.Matches(msg, k.Down):
-			p.text.ScrollDown(1)
-		case key.Matches(msg, k.PageUp):
-			p.text.PageUp()
-		case key.Matches(msg, k.PageDown):
-			p.text.PageDown()
+		default:
+			var cmd tea.Cmd
+			p.text, cmd = p.text.Update(msg)
+			return cmd
 		}
 	}
 	return nil

@@ -224,16 +224,22 @@ type Spawner struct {
 	Command []string `toml:"command"`
 	// Extra arguments for every server.
 	Args []string `toml:"args"`
-	// Extra environment for every server, e.g. { JUPYTERHUB_SINGLEUSER_APP =
-	// "notebook.notebookapp.NotebookApp" }.
+	// Extra environment for every server, e.g. { OMP_NUM_THREADS = "4" }
+	// ("{username}" in a value is the user's name). The single-user app is
+	// chosen with app, not JUPYTERHUB_SINGLEUSER_APP here.
 	Environment map[string]string `toml:"environment"`
 	// WorkingDir is the server's directory; "" or "~" means the home.
 	WorkingDir string `toml:"working_dir"`
-	// AppName is the single-user app: "notebook", "jupyter-server",
-	// "jupyterlab" or "auto" (see SingleUserApp).
+	// AppName is the single-user app, set as JUPYTERHUB_SINGLEUSER_APP:
+	// "notebook" (the classic Notebook, landing on /tree), "jupyter-server"
+	// (Jupyter Server with whatever UI extension is installed, /tree),
+	// "jupyterlab" (/lab; not packaged in Debian 12, works where it is
+	// installed) or "auto" (jupyterhub-singleuser picks: Jupyter Server
+	// whenever it is installed). `hubd doctor` starts it as a member and
+	// checks the landing page.
 	AppName string `toml:"app"`
 	// DefaultURL is the page a user lands on, e.g. "/tree" or "/lab"; ""
-	// is the app's own (LandingURL).
+	// is the app's own.
 	DefaultURL string `toml:"default_url"`
 	// Path is the PATH user servers get (the shared environment's bin is
 	// put in front of it when enabled).

@@ -68,6 +68,36 @@ func load(b *browser, name string, stop <-chan struct{}) (ok, failed *atomic.Int
 	return ok, failed, errs, wg
 }
 
+// underLoad keeps the load of load on name's server and the hub API while
+// during runs, and a moment after, then returns how many requests went
+// through, how many failed and the first failures. A during that fails
+// fails the test.
+func underLoad(t *testing.T, b *browser, name string, during func() error) (ok, failed int64, sample []string) {
+	t.Helper()
+	stop := make(chan struct{})
+	okc, failc, errs, wg := load(b, name, stop)
+	err := during()
+	if err == nil {
+		target := okc.Load() + 20
+		_ = waitFor(10*time.Second, func() error {
+			if okc.Load() < target {
+				return fmt.Errorf("waiting")
+			}
+			return nil
+		})
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		sample = append(sample, e)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return okc.Load(), failc.Load(), sample
+}
+
 func TestRestartUnderLoadKeepsEveryone(t *testing.T) {
 	need(t)
 	b := newBrowser(t)
@@ -76,56 +106,41 @@ func TestRestartUnderLoadKeepsEveryone(t *testing.T) {
 	readAll(resp)
 	pids := fmt.Sprint(serverPIDs(t, bob))
 
-	stop := make(chan struct{})
-	ok, failed, errs, wg := load(b, bob, stop)
-	for i := 0; i < 10; i++ {
-		// `hubd restart` waits until the new process answers; the rate
-		// limit (1 s in this config) may ask it to try again.
-		// Alternate `hubd restart` (admin socket) and SIGHUP (what
-		// `systemctl reload hubd` sends).
-		restart := func() error { return hubdRestart("root") }
-		if i%2 == 1 {
-			restart = func() error {
-				before := readyCount()
-				env.hub.cmd.Process.Signal(syscall.SIGHUP)
-				return waitFor(30*time.Second, func() error {
-					if readyCount() <= before {
-						return fmt.Errorf("not ready yet")
-					}
-					return nil
-				})
+	ok, failed, sample := underLoad(t, b, bob, func() error {
+		for i := 0; i < 10; i++ {
+			// `hubd restart` waits until the new process answers; the rate
+			// limit (1 s in this config) may ask it to try again.
+			// Alternate `hubd restart` (admin socket) and SIGHUP (what
+			// `systemctl reload hubd` sends).
+			restart := func() error { return hubdRestart("root") }
+			if i%2 == 1 {
+				restart = func() error {
+					before := readyCount()
+					env.hub.cmd.Process.Signal(syscall.SIGHUP)
+					return waitFor(30*time.Second, func() error {
+						if readyCount() <= before {
+							return fmt.Errorf("not ready yet")
+						}
+						return nil
+					})
+				}
 			}
-		}
-		if err := waitFor(30*time.Second, restart); err != nil {
-			close(stop)
-			t.Fatalf("restart %d: %v\n%s", i+1, err, hubLog())
-		}
-	}
-	// Keep the load on a moment after the last restart, then stop.
-	target := ok.Load() + 20
-	_ = waitFor(10*time.Second, func() error {
-		if ok.Load() < target {
-			return fmt.Errorf("waiting")
+			if err := waitFor(30*time.Second, restart); err != nil {
+				return fmt.Errorf("restart %d: %w\n%s", i+1, err, hubLog())
+			}
 		}
 		return nil
 	})
-	close(stop)
-	wg.Wait()
-	close(errs)
-	if failed.Load() != 0 {
-		var sample []string
-		for e := range errs {
-			sample = append(sample, e)
-		}
-		t.Errorf("%d of %d requests failed across 10 restarts; first errors: %v", failed.Load(), failed.Load()+ok.Load(), sample)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed across 10 restarts; first errors: %v", failed, failed+ok, sample)
 	}
-	if ok.Load() < 100 {
-		t.Errorf("only %d requests went through; the load was not steady", ok.Load())
+	if ok < 100 {
+		t.Errorf("only %d requests went through; the load was not steady", ok)
 	}
 	if got := fmt.Sprint(serverPIDs(t, bob)); got != pids {
 		t.Errorf("server pids changed across restarts: %s → %s", pids, got)
 	}
-	t.Logf("%d requests, %d failed, across 10 restarts", ok.Load()+failed.Load(), failed.Load())
+	t.Logf("%d requests, %d failed, across 10 restarts", ok+failed, failed)
 }
 
 // hubdRestart runs `hubd restart` on the shared hub as the given account.

@@ -106,6 +106,17 @@ func (h *extraHub) browser(t *testing.T) *browser {
 	return b
 }
 
+// memberWithServer logs name in on this hub and starts their server,
+// stopped again when the test ends (before the hub stops: servers outlive
+// their hub).
+func (h *extraHub) memberWithServer(t *testing.T, name, pw string) *browser {
+	t.Helper()
+	b := h.browser(t)
+	startServer(t, b, name, pw)
+	t.Cleanup(func() { stopServer(t, b, name) })
+	return b
+}
+
 func (h *extraHub) logTail() string {
 	b, _ := os.ReadFile(h.log)
 	s := string(b)
@@ -132,8 +143,7 @@ func (h *extraHub) servedSerial(t *testing.T) string {
 func TestTLSRestartServesTheRenewedCertificate(t *testing.T) {
 	need(t)
 	h := startExtraHub(t, true)
-	b := h.browser(t)
-	startServer(t, b, bob, bobPW)
+	b := h.memberWithServer(t, bob, bobPW)
 	resp, _ := b.follow("/user/" + bob + "/tree")
 	readAll(resp)
 	if resp.ProtoMajor != 2 {
@@ -143,34 +153,17 @@ func TestTLSRestartServesTheRenewedCertificate(t *testing.T) {
 		t.Fatalf("served serial %s, want 100", got)
 	}
 
-	stop := make(chan struct{})
-	ok, failed, errs, wg := load(b, bob, stop)
-	h.issue(t, 200)
-	if err := waitFor(30*time.Second, func() error { return hubdRestartOf(h.config, "root") }); err != nil {
-		close(stop)
-		t.Fatalf("restart: %v", err)
-	}
-	target := ok.Load() + 50
-	_ = waitFor(10*time.Second, func() error {
-		if ok.Load() < target {
-			return fmt.Errorf("waiting")
-		}
-		return nil
+	ok, failed, sample := underLoad(t, b, bob, func() error {
+		h.issue(t, 200)
+		return waitFor(30*time.Second, func() error { return hubdRestartOf(h.config, "root") })
 	})
-	close(stop)
-	wg.Wait()
-	close(errs)
-	if failed.Load() != 0 {
-		var sample []string
-		for e := range errs {
-			sample = append(sample, e)
-		}
-		t.Errorf("%d of %d requests failed across the restart: %v", failed.Load(), failed.Load()+ok.Load(), sample)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed across the restart: %v", failed, failed+ok, sample)
 	}
 	if got := h.servedSerial(t); got != "200" {
 		t.Errorf("after the restart the hub serves serial %s, want the renewed 200", got)
 	}
-	t.Logf("%d requests over HTTPS, %d failed, across a restart with a new certificate", ok.Load()+failed.Load(), failed.Load())
+	t.Logf("%d requests over HTTPS, %d failed, across a restart with a new certificate", ok+failed, failed)
 }
 
 // Headless Chromium, trusting the test CA through an NSS database (as a
@@ -202,6 +195,12 @@ func TestTLSChromiumHTTP2AndKernelWebsocket(t *testing.T) {
 	_ = os.MkdirAll(filepath.Dir(shot), 0o755)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	t.Cleanup(func() {
+		// The browser started alice's server; stop it as she would.
+		b := h.browser(t)
+		readAll(b.login(alice, alicePW))
+		stopServer(t, b, alice)
+	})
 	cmd := exec.CommandContext(ctx, "node", script, h.base, alice, alicePW, shot)
 	cmd.Env = append(os.Environ(), "HOME="+home, "HUB_LOGIN_KERNEL=1")
 	out, err := cmd.CombinedOutput()
@@ -243,8 +242,7 @@ func TestJupyterServerAppRunsKernelsThroughTheProxy(t *testing.T) {
 	_, err := os.Stat("/usr/lib/python3/dist-packages/jupyter_server")
 	testutil.Require(t, err == nil, "python3-jupyter-server is not installed")
 	h := startExtraHub(t, false, `app = "notebook"`, `app = "jupyter-server"`)
-	b := h.browser(t)
-	startServer(t, b, alice, alicePW)
+	b := h.memberWithServer(t, alice, alicePW)
 	r := b.do("GET", "/user/"+alice+"/api", nil, nil)
 	var api struct{ Version string }
 	if err := json.Unmarshal([]byte(readAll(r)), &api); err != nil || !strings.HasPrefix(api.Version, "1.") {
