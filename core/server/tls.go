@@ -48,6 +48,11 @@ func loadTLS(c config.TLS, now time.Time, log *slog.Logger) (*tls.Config, error)
 			log.Info("TLS certificate loaded", "cert", c.Cert, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
 		}
 	}
+	if strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
+		// Browsers would then open websockets as HTTP/2 CONNECT streams,
+		// which the proxy does not pass to user servers.
+		log.Warn("GODEBUG has http2xconnect=1: kernel websockets through the proxy will fail over HTTP/2; remove it")
+	}
 	if fi, err := os.Stat(c.Key); err == nil && fi.Mode().Perm()&0o004 != 0 {
 		log.Warn("the hub's TLS key is readable by every account on the machine", "key", c.Key,
 			"mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "fix", "chmod o-r "+c.Key)
