@@ -43,6 +43,7 @@ type fake struct {
 
 	// The hub view (hub_test.go).
 	env      wire.SharedEnv
+	checks   int
 	restarts int
 }
 

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/hubd/hubd/core/admin/wire"
 )
@@ -41,7 +43,14 @@ func (f *fake) Restart(context.Context, string) (wire.RestartResult, error) {
 func (f *fake) SharedEnv(context.Context) (wire.SharedEnv, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.checks++
 	return f.env, f.read(nil)
+}
+
+func (f *fake) envChecks() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.checks
 }
 
 // fakeRepair stands in for the root repair: it walks in three steps and
@@ -135,5 +144,32 @@ func TestHubViewWithoutRootAndRestart(t *testing.T) {
 	ro = drive(ro, press("6", "R")...)
 	if f.restarts != 1 || strings.Contains(ansi.Strip(ro.Render()), "Restart the hub in place?") {
 		t.Errorf("--readonly restarted or asked:\n%s", ansi.Strip(ro.Render()))
+	}
+}
+
+// In a real program: the repair's progress reaches the status line and
+// the view shows the new check afterwards.
+func TestHubViewRepairInProgram(t *testing.T) {
+	f := newFake()
+	r := &fakeRepair{f: f}
+	tm := teatest.NewTestModel(t, New(Options{Client: f, Now: clock, Repair: r.repair}),
+		teatest.WithInitialTermSize(100, 30),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+	waitScreen(t, tm, "carol")
+	send(tm, "5")
+	waitScreen(t, tm, "directories without setgid")
+	send(tm, "f")
+	waitScreen(t, tm, "Repair the shared environment")
+	send(tm, "y")
+	waitScreen(t, tm, "Repaired /opt/hubd/env")
+	// The view asks the hub for a new check (what it then shows is
+	// TestHubViewRepairsWithConfirmation's).
+	deadline := time.Now().Add(5 * time.Second)
+	for f.envChecks() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	quit(t, tm, false)
+	if r.calls != 1 || f.envChecks() < 2 {
+		t.Errorf("repair ran %d times, environment checked %d times", r.calls, f.envChecks())
 	}
 }
