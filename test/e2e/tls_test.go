@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,13 +110,54 @@ func (h *extraHub) browser(t *testing.T) *browser {
 
 // memberWithServer logs name in on this hub and starts their server,
 // stopped again when the test ends (before the hub stops: servers outlive
-// their hub).
+// their hub). Only the processes this start added are waited for: a
+// server another test left behind is not this test's failure.
 func (h *extraHub) memberWithServer(t *testing.T, name, pw string) *browser {
 	t.Helper()
 	b := h.browser(t)
-	startServer(t, b, name, pw)
-	t.Cleanup(func() { stopServer(t, b, name) })
+	mine := h.startServer(t, b, name, pw)
+	t.Cleanup(func() { h.stopServer(t, b, name, mine) })
 	return b
+}
+
+// startServer starts name's server and returns the server processes it
+// added.
+func (h *extraHub) startServer(t *testing.T, b *browser, name, pw string) []int {
+	t.Helper()
+	before := serverPIDs(t, name)
+	startServer(t, b, name, pw)
+	return newPIDs(t, name, before)
+}
+
+// newPIDs lists name's server processes that are not in before.
+func newPIDs(t *testing.T, name string, before []int) []int {
+	var out []int
+	for _, p := range serverPIDs(t, name) {
+		if !slices.Contains(before, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// stopServer stops name's server through the API and waits until the
+// processes mine are gone.
+func (h *extraHub) stopServer(t *testing.T, b *browser, name string, mine []int) {
+	t.Helper()
+	r := b.do("DELETE", "/hub/api/users/"+name+"/server", nil, map[string]string{"X-XSRFToken": b.cookie("/hub/", "_xsrf")})
+	if body := readAll(r); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("stop: %d %s", r.StatusCode, body)
+	}
+	if err := waitFor(15*time.Second, func() error {
+		for _, p := range mine {
+			if syscall.Kill(p, 0) == nil {
+				return fmt.Errorf("still running: %d", p)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (h *extraHub) logTail() string {
@@ -195,11 +238,13 @@ func TestTLSChromiumHTTP2AndKernelWebsocket(t *testing.T) {
 	_ = os.MkdirAll(filepath.Dir(shot), 0o755)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	before := serverPIDs(t, alice)
 	t.Cleanup(func() {
 		// The browser started alice's server; stop it as she would.
+		mine := newPIDs(t, alice, before)
 		b := h.browser(t)
 		readAll(b.login(alice, alicePW))
-		stopServer(t, b, alice)
+		h.stopServer(t, b, alice, mine)
 	})
 	cmd := exec.CommandContext(ctx, "node", script, h.base, alice, alicePW, shot)
 	cmd.Env = append(os.Environ(), "HOME="+home, "HUB_LOGIN_KERNEL=1")
