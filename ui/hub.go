@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/hubd/hubd/core/admin/wire"
@@ -28,20 +27,18 @@ const envRecheck = time.Minute
 // the shared Python environment's health, checked by the hub (c checks
 // again) and repaired with a progress bar (f, confirmed; root only).
 type hubPage struct {
+	textView
 	c        *Common
 	repair   EnvRepairer
 	env      wire.SharedEnv
-	loaded   bool
 	fetching bool
 	err      error
-	text     viewport.Model
-	width    int
 }
 
 func newHubPage(c *Common, repair EnvRepairer) *hubPage {
-	text := viewport.New()
-	text.KeyMap = c.keys.viewport()
-	return &hubPage{c: c, repair: repair, text: text}
+	p := &hubPage{c: c, repair: repair}
+	p.textView = newTextView(c, p.head, p.body)
+	return p
 }
 
 // sharedEnvMsg carries the hub's check of the shared environment.
@@ -90,8 +87,8 @@ func (p *hubPage) Update(msg tea.Msg) tea.Cmd {
 			p.err = msg.err
 			break
 		}
-		p.env, p.err, p.loaded = msg.env, nil, true
-		p.text.SetContent(p.body())
+		p.env, p.err = msg.env, nil
+		p.show()
 	case opDoneMsg:
 		if msg.envRepaired {
 			p.loaded = false
@@ -110,9 +107,7 @@ func (p *hubPage) Update(msg tea.Msg) tea.Cmd {
 				return cmd
 			}
 		default:
-			var cmd tea.Cmd
-			p.text, cmd = p.text.Update(msg)
-			return cmd
+			return p.scroll(msg)
 		}
 	}
 	return nil
@@ -256,22 +251,6 @@ func (p *hubPage) head() string {
 		lines = append(lines, st.Muted.Render("checking the shared environment…"))
 	}
 	return strings.Join(lines, "\n")
-}
-
-func (p *hubPage) SetSize(w, h int) {
-	p.width = w
-	p.text.SetWidth(w)
-	p.text.SetHeight(max(h-lineCount(p.head()), 1))
-	if p.loaded {
-		p.text.SetContent(p.body())
-	}
-}
-
-func (p *hubPage) Render() string {
-	if !p.loaded {
-		return p.head()
-	}
-	return p.head() + "\n" + p.text.View()
 }
 
 func (p *hubPage) Help() helpKeys {

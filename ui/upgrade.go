@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/hubd/hubd/core/admin/wire"
@@ -14,18 +13,16 @@ import (
 // upgradePage shows the database schema steps the hub would apply and
 // runs them after a typed confirmation.
 type upgradePage struct {
-	c      *Common
-	plan   wire.UpgradePlan
-	loaded bool
-	err    error
-	text   viewport.Model
-	width  int
+	textView
+	c    *Common
+	plan wire.UpgradePlan
+	err  error
 }
 
 func newUpgradePage(c *Common) *upgradePage {
-	text := viewport.New()
-	text.KeyMap = c.keys.viewport()
-	return &upgradePage{c: c, text: text}
+	p := &upgradePage{c: c}
+	p.textView = newTextView(c, p.head, p.body)
+	return p
 }
 
 func (p *upgradePage) Refresh() tea.Cmd { return fetchPlan(p.c.ctx, p.c.client) }
@@ -39,8 +36,8 @@ func (p *upgradePage) Update(msg tea.Msg) tea.Cmd {
 			p.err = msg.err
 			break
 		}
-		p.plan, p.err, p.loaded = msg.plan, nil, true
-		p.text.SetContent(p.body())
+		p.plan, p.err = msg.plan, nil
+		p.show()
 	case opDoneMsg:
 		return p.Refresh()
 	case tea.KeyPressMsg:
@@ -48,9 +45,7 @@ func (p *upgradePage) Update(msg tea.Msg) tea.Cmd {
 			p.askUpgrade()
 			return nil
 		}
-		var cmd tea.Cmd
-		p.text, cmd = p.text.Update(msg)
-		return cmd
+		return p.scroll(msg)
 	}
 	return nil
 }
@@ -93,15 +88,6 @@ func (p *upgradePage) body() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-func (p *upgradePage) SetSize(w, h int) {
-	p.width = w
-	p.text.SetWidth(w)
-	p.text.SetHeight(max(h-lineCount(p.head()), 1))
-	if p.loaded {
-		p.text.SetContent(p.body())
-	}
-}
-
 func (p *upgradePage) head() string {
 	st := p.c.styles
 	h := st.Title.Render("Upgrade plan")
@@ -112,13 +98,6 @@ func (p *upgradePage) head() string {
 		h += "\n" + st.Muted.Render("loading…")
 	}
 	return h
-}
-
-func (p *upgradePage) Render() string {
-	if !p.loaded {
-		return p.head()
-	}
-	return p.head() + "\n" + p.text.View()
 }
 
 func (p *upgradePage) Help() helpKeys {
