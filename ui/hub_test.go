@@ -156,7 +156,7 @@ func TestHubViewRepairInProgram(t *testing.T) {
 		teatest.WithInitialTermSize(100, 30),
 		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
 	waitScreen(t, tm, "carol")
-	send(tm, "5")
+	send(tm, "6")
 	waitScreen(t, tm, "directories without setgid")
 	send(tm, "f")
 	waitScreen(t, tm, "Repair the shared environment")

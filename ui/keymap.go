@@ -98,8 +98,8 @@ func DefaultKeyMap() KeyMap {
 		Upgrade:   b("U", "run upgrade", "U"),
 		Older:     b("o", "older events", "o"),
 
-		NewToken: b("n", "new token", "n"),
-		Revoke:   b("x", "revoke", "x", "delete"),
+		NewToken:   b("n", "new token", "n"),
+		Revoke:     b("x", "revoke", "x", "delete"),
 		RestartHub: b("R", "restart hub", "R"),
 		CheckEnv:   b("c", "check env", "c"),
 		RepairEnv:  b("f", "repair env", "f"),

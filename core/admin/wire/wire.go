@@ -303,6 +303,7 @@ type NewToken struct {
 	Token
 	Secret string `json:"token"`
 }
+
 // SharedEnv answers GET /v1/sharedenv: the shared Python environment as
 // the hub sees it, with a check of its whole tree.
 type SharedEnv struct {
