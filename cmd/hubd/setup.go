@@ -22,9 +22,12 @@ Make this server a hubd host, or bring it back to that state: the members
 group, the hub's system account (in group shadow, so PAM can check
 passwords), the configuration file (from a commented template; an existing
 one is never overwritten), hubd's directories with their owners and modes,
-the spawn helper binary, /etc/pam.d/<pam_service>, /etc/sudoers.d/<name>
-(checked with visudo before it is put in place), the systemd unit, the
-restart-hub alias in /etc/profile.d and the shared Python environment.
+the spawn helper binary, /etc/pam.d/<pam_service> (with the PAM module of
+the directory /etc/nsswitch.conf names, LDAP or SSSD), sudo's
+/etc/pam.d/<pam_service>-spawn (it creates members' missing home
+directories), /etc/sudoers.d/<name> (checked with visudo before it is put
+in place), the systemd unit, the restart-hub alias in /etc/profile.d and
+the shared Python environment.
 
 Every step first checks whether it is already right; running setup again
 changes nothing and says so. --dry-run prints each change without making it.

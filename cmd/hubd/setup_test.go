@@ -28,7 +28,8 @@ const (
 )
 
 var hsSystemFiles = []string{ // the sudoers rule first: it is the one privilege
-	"/etc/sudoers.d/" + hsName, "/etc/pam.d/" + hsName, "/etc/profile.d/" + hsName + ".sh", "/etc/systemd/system/" + hsName + ".service",
+	"/etc/sudoers.d/" + hsName, "/etc/pam.d/" + hsName, "/etc/pam.d/" + hsName + "-spawn", "/etc/profile.d/" + hsName + ".sh",
+	"/etc/systemd/system/" + hsName + ".service",
 }
 
 // hsInstall is a temporary root for every configurable path, with the

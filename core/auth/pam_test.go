@@ -4,7 +4,7 @@ package auth
 
 // Tests against the real PAM stack. As root (CI), TestMain creates hubtest
 // users and groups and installs hubtest-auth* service files in /etc/pam.d
-// built from the shipped core/host/templates/pam.d-hubd; all of it is
+// rendered from the shipped core/host/templates/pam.d-hubd; all of it is
 // removed again when the tests end, pass or fail. A crashed run leaves
 // them behind, and the next run resets them (the creation is idempotent).
 //
@@ -13,6 +13,7 @@ package auth
 // under pam_wrapper without root.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/hubd/hubd/core/config"
@@ -101,10 +103,17 @@ func runCmd(name string, args ...string) error {
 }
 
 func setupHost(h *testutil.Host) error {
-	shipped, err := os.ReadFile("../host/templates/pam.d-hubd")
+	// The shipped template, as `hubd setup` renders it for a host with
+	// local accounts only (core/host tests the directory variants).
+	tmpl, err := template.ParseFiles("../host/templates/pam.d-hubd")
 	if err != nil {
 		return err
 	}
+	var rendered bytes.Buffer
+	if err := tmpl.Execute(&rendered, map[string]any{"Service": serviceMain, "Directory": nil, "ModuleArgs": "", "MinUID": 1000}); err != nil {
+		return err
+	}
+	shipped := rendered.Bytes()
 	nologinLine := regexp.MustCompile(`(?m)^(auth\s+requisite\s+pam_nologin\.so)$`)
 	if !nologinLine.Match(shipped) {
 		return errors.New("the shipped PAM file has no plain `auth requisite pam_nologin.so` line")

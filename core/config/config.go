@@ -269,6 +269,13 @@ type Spawner struct {
 	// The spawn helper the sudoers rule allows; `hubd setup` installs hubd
 	// here (root-owned).
 	HelperPath string `toml:"helper_path"`
+	// CreateHome creates a member's home directory (from /etc/skel,
+	// private to them) at their first start when it does not exist yet, as
+	// for directory (LDAP, SSSD) accounts that never logged in on this
+	// host. With kind sudo, sudo's PAM session for the hub does it through
+	// pam_mkhomedir (`hubd setup` installs that service); with kind systemd
+	// the hub, which then runs as root, does it itself.
+	CreateHome bool `toml:"create_home"`
 	// Systemd holds the settings of kind = "systemd".
 	Systemd Systemd `toml:"systemd"`
 }
@@ -483,6 +490,7 @@ func Default() Config {
 			ConcurrentSpawnLimit: 20,
 			SudoPath:             "/usr/bin/sudo",
 			HelperPath:           "/usr/local/bin/hubd",
+			CreateHome:           true,
 			Systemd: Systemd{
 				UnitPrefix:      "hubd-server",
 				Slice:           "hubd-users.slice",

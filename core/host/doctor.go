@@ -80,6 +80,7 @@ func Doctor(ctx context.Context, o Options, d DoctorOptions) []Finding {
 		out = append(out, stepFinding(ctx, s))
 	}
 	out = append(out, o.checkHelperDirs(), o.checkSchema(ctx), o.checkShadow(ctx))
+	out = append(out, o.checkDirectory(ctx, d.PortTimeout)...)
 	if d.User != "" {
 		out = append(out, o.checkLogin(ctx, d.User, d.Password))
 	}
@@ -271,7 +272,7 @@ func (o Options) checkLogin(ctx context.Context, name, password string) Finding 
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		f.Fix = "check the password, or set a new one with `passwd " + name + "`"
 	case errors.Is(err, identity.ErrNotAllowed):
-		f.Fix = "usermod -aG " + o.Config.Auth.AllowedGroup + " " + name
+		f.Fix = o.addMember(name)
 	case errors.Is(err, auth.ErrAccountUnavailable):
 		f.Fix = "chage -l " + name + " (then `chage -E -1 " + name + "` or `passwd " + name + "`)"
 	case errors.Is(err, auth.ErrCannotVerify):
@@ -299,7 +300,7 @@ func (o Options) firstMember(ctx context.Context) string {
 func (o Options) noMember(check string) Finding {
 	g := o.Config.Auth.AllowedGroup
 	return Finding{Check: check, Level: Warn, Message: "group " + g + " has no members yet, so this cannot be tried",
-		Fix: "usermod -aG " + g + " USER (or `hubd doctor --user USER`)"}
+		Fix: o.addMember("USER") + " (or `hubd doctor --user USER`)"}
 }
 
 // memberProblem explains why name cannot be used as a member, or "".
@@ -310,7 +311,7 @@ func (o Options) memberProblem(check, name string) (Finding, bool) {
 		return Finding{Check: check, Level: Fail, Message: "user " + name + " does not exist", Fix: "adduser " + name}, true
 	}
 	if in, _ := inGroup(u, g); !in {
-		return Finding{Check: check, Level: Fail, Message: name + " is not a member of " + g, Fix: "usermod -aG " + g + " " + name}, true
+		return Finding{Check: check, Level: Fail, Message: name + " is not a member of " + g, Fix: o.addMember(name)}, true
 	}
 	return Finding{}, false
 }

@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/spawner"
 )
 
 //go:embed templates
@@ -118,6 +119,21 @@ func (o *Options) validate() error {
 
 // PAMFile is /etc/pam.d/<auth.pam_service>.
 func (o Options) PAMFile() string { return filepath.Join(o.Etc, "pam.d", o.Config.Auth.PAMService) }
+
+// spawnPAMService is the PAM service sudo uses when the hub runs it:
+// <auth.pam_service>-spawn.
+func (o Options) spawnPAMService() string { return o.Config.Auth.PAMService + "-spawn" }
+
+// SpawnPAMFile is /etc/pam.d/<auth.pam_service>-spawn.
+func (o Options) SpawnPAMFile() string { return filepath.Join(o.Etc, "pam.d", o.spawnPAMService()) }
+
+// createsHomes: with the sudo spawner and spawner.create_home, sudo's
+// session for the hub creates a member's missing home directory
+// (pam_mkhomedir through SpawnPAMFile). The systemd spawner runs as root
+// and creates it itself; the local spawner never runs as anybody else.
+func (o Options) createsHomes() bool {
+	return o.Config.Spawner.Kind == spawner.KindSudo && o.Config.Spawner.CreateHome
+}
 
 // SudoersFile is /etc/sudoers.d/<Name>.
 func (o Options) SudoersFile() string { return filepath.Join(o.Etc, "sudoers.d", o.Name) }

@@ -36,21 +36,68 @@ func RenderConfig(cfg config.Config, unit string) ([]byte, error) {
 	}{cfg, unit})
 }
 
-func (o Options) sudoersFile() ([]byte, error) {
+// RenderSudoers is the sudoers drop-in setup installs at SudoersFile.
+func (o Options) RenderSudoers() ([]byte, error) {
 	c := o.Config
 	create := c.Auth.HasMethod(config.MethodOIDC) && c.Auth.OIDC.AccountMode == "create" && c.Spawner.Kind == spawner.KindSudo
 	if create && !sudoersLiteral(o.ConfigPath) {
 		return nil, fmt.Errorf("the configuration path %q cannot stand in a sudoers rule (a space, ',', ':', '=' or '\\' would change it): keep hubd.toml at a plain path for account_mode = \"create\"", o.ConfigPath)
 	}
+	var spawnService string
+	if o.createsHomes() {
+		spawnService = o.spawnPAMService()
+	}
 	return render("sudoers-hubd", struct {
-		HubUser, Group, HelperPath, ConfigPath string
-		CreateAccounts                         bool
-	}{o.HubUser, c.Auth.AllowedGroup, c.Spawner.HelperPath, o.ConfigPath, create})
+		Name, HubUser, Group, HelperPath, ConfigPath, SpawnPAMService string
+		CreateAccounts                                                bool
+	}{o.Name, o.HubUser, c.Auth.AllowedGroup, c.Spawner.HelperPath, o.ConfigPath, spawnService, create})
 }
 
 // sudoersLiteral: a path sudoers takes as it is.
 func sudoersLiteral(p string) bool {
 	return filepath.IsAbs(p) && !strings.ContainsAny(p, " \t,:=\\\"'#!*?[]")
+}
+
+// RenderPAMService is the hub's login service at PAMFile: pam_unix, and
+// after it the PAM module of the directory the host's NSS uses, if any. A
+// directory whose module is missing is an error, since its users could
+// never log in.
+func (o Options) RenderPAMService() ([]byte, error) {
+	dir, err := o.hostDirectory()
+	if err != nil {
+		return nil, err
+	}
+	if dir != nil && !pamModuleInstalled(dir.PAMModule) {
+		return nil, fmt.Errorf("%s names %q for accounts, but %s is not installed, so its users could not log in to the hub: apt-get install %s",
+			o.NSSwitchFile(), dir.Source, dir.PAMModule, dir.Package)
+	}
+	return o.pamService(dir)
+}
+
+// pamService renders the login service for local accounts and, unless
+// dir is nil, dir's.
+func (o Options) pamService(dir *Directory) ([]byte, error) {
+	args := ""
+	// pam_sss has no uid floor; the hub's policy (auth.min_uid) applies anyway.
+	if dir != nil && dir.Source == "ldap" {
+		args = fmt.Sprintf(" minimum_uid=%d", o.Config.Auth.MinUID)
+	}
+	return render("pam.d-hubd", struct {
+		Service    string
+		Directory  *Directory
+		ModuleArgs string
+		MinUID     int
+	}{o.Config.Auth.PAMService, dir, args, o.Config.Auth.MinUID})
+}
+
+// packagePAMService is the login service the package ships: local
+// accounts only, whatever the machine that builds the package uses.
+func (o Options) packagePAMService() ([]byte, error) { return o.pamService(nil) }
+
+// RenderSpawnPAMService is sudo's service for the hub's spawns at
+// SpawnPAMFile (see createsHomes).
+func (o Options) RenderSpawnPAMService() ([]byte, error) {
+	return render("pam.d-hubd-spawn", struct{ Service, HubUser string }{o.spawnPAMService(), o.HubUser})
 }
 
 func (o Options) unitFile() ([]byte, error) {
@@ -71,8 +118,6 @@ func (o Options) profileFile() ([]byte, error) {
 	}{o.hubBinary(), o.ConfigPath, o.Packaged})
 }
 
-func (o Options) pamFile() ([]byte, error) { return render("pam.d-hubd", nil) }
-
 // lowPort reports whether addr's port needs CAP_NET_BIND_SERVICE.
 func lowPort(addr string) bool {
 	_, port, err := net.SplitHostPort(addr)
@@ -90,7 +135,7 @@ func PackageFiles() (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for path, f := range map[string]func() ([]byte, error){
 		o.UnitFile():    o.unitFile,
-		o.PAMFile():     o.pamFile,
+		o.PAMFile():     o.packagePAMService,
 		o.ProfileFile(): o.profileFile,
 	} {
 		b, err := f()

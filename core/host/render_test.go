@@ -106,18 +106,15 @@ func TestSystemFileTemplates(t *testing.T) {
 	o.Config.Spawner.HelperPath = "/opt/x/hubd"
 	o.Config.Hub.Listen = ":443"
 
-	sudoers, err := o.sudoersFile()
-	if err != nil {
-		t.Fatal(err)
+	rule := "hubtest-hs-hub ALL=(%hubtest-hs) NOPASSWD: /opt/x/hubd spawn-helper"
+	// With spawner.create_home (the default) sudo run by the hub, and only
+	// by the hub, opens its session with the service that creates homes.
+	if rules := sudoersRules(t, o); !slices.Equal(rules, []string{"Defaults:hubtest-hs-hub pam_service=hubd-spawn, pam_session", rule}) {
+		t.Errorf("sudoers rules %q, want the hub's pam_service and %q", rules, rule)
 	}
-	var rules []string
-	for l := range strings.Lines(string(sudoers)) {
-		if !strings.HasPrefix(l, "#") && strings.TrimSpace(l) != "" {
-			rules = append(rules, strings.TrimSpace(l))
-		}
-	}
-	if want := "hubtest-hs-hub ALL=(%hubtest-hs) NOPASSWD: /opt/x/hubd spawn-helper"; len(rules) != 1 || rules[0] != want {
-		t.Errorf("sudoers rules %q, want exactly %q", rules, want)
+	o.Config.Spawner.CreateHome = false
+	if rules := sudoersRules(t, o); !slices.Equal(rules, []string{rule}) {
+		t.Errorf("sudoers rules without create_home %q, want exactly %q", rules, rule)
 	}
 
 	unit, err := o.unitFile()
@@ -155,7 +152,7 @@ func TestSudoersCreateRule(t *testing.T) {
 	o.Config.Auth.Methods = []string{config.MethodPAM, config.MethodOIDC}
 	o.Config.Auth.OIDC.AccountMode = "create"
 	const rule = "hubtest-hs-hub ALL=(root) NOPASSWD: /opt/x/hubd account-helper --config /etc/hubd/hubd.toml"
-	sudoers, err := o.sudoersFile()
+	sudoers, err := o.RenderSudoers()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +175,28 @@ func TestSudoersCreateRule(t *testing.T) {
 	} {
 		p := o
 		change(&p.Config)
-		if s, _ := p.sudoersFile(); strings.Contains(string(s), "account-helper") {
+		if s, _ := p.RenderSudoers(); strings.Contains(string(s), "account-helper") {
 			t.Errorf("account helper rule without create mode under sudo:\n%s", s)
 		}
 	}
 	o.ConfigPath = "/etc/hubd/odd path.toml"
-	if _, err := o.sudoersFile(); err == nil {
+	if _, err := o.RenderSudoers(); err == nil {
 		t.Error("a configuration path with a space went into the sudoers rule")
 	}
+}
+
+// sudoersRules are the lines of the sudoers file that are not comments.
+func sudoersRules(t *testing.T, o Options) []string {
+	t.Helper()
+	sudoers, err := o.RenderSudoers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []string
+	for l := range strings.Lines(string(sudoers)) {
+		if !strings.HasPrefix(l, "#") && strings.TrimSpace(l) != "" {
+			rules = append(rules, strings.TrimSpace(l))
+		}
+	}
+	return rules
 }

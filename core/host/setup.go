@@ -146,8 +146,8 @@ func summarize(out io.Writer, o Options, results []Result, dryRun bool, failure 
 			count[WouldChange], count[Unchanged], o.SetupCommand())
 	default:
 		fmt.Fprintf(out, "setup done: %d steps changed, %d unchanged.\n", count[Changed], count[Unchanged])
-		fmt.Fprintf(out, "next: review %s, add members with `usermod -aG %s USER`, check with `hubd doctor%s`",
-			o.ConfigPath, o.Config.Auth.AllowedGroup, o.configFlag())
+		fmt.Fprintf(out, "next: review %s, add members with `%s`, check with `hubd doctor%s`",
+			o.ConfigPath, o.addMember("USER"), o.configFlag())
 		switch {
 		case !o.Systemd:
 			fmt.Fprintf(out, ", then start the hub with `%s` (this machine does not run systemd)", o.serveCommand())

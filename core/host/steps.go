@@ -61,18 +61,12 @@ func (o Options) Steps(rec *Record) []Step {
 	for _, d := range o.dirs() {
 		steps = append(steps, o.dirStep(d, rec))
 	}
-	fromBytes := func(f func() ([]byte, error)) func() (io.ReadCloser, error) {
-		return func() (io.ReadCloser, error) {
-			b, err := f()
-			return io.NopCloser(bytes.NewReader(b)), err
-		}
-	}
 	config := o.fileStep("configuration file", o.ConfigPath, 0o644, fromBytes(func() ([]byte, error) {
 		return RenderConfig(o.Config, o.Unit())
 	}), rec)
 	config.keep = true
 	unit := o.fileStep("systemd unit", o.UnitFile(), 0o644, fromBytes(o.unitFile), rec)
-	sudoers := o.fileStep("sudoers rule", o.SudoersFile(), 0o440, fromBytes(o.sudoersFile), rec)
+	sudoers := o.fileStep("sudoers rule", o.SudoersFile(), 0o440, fromBytes(o.RenderSudoers), rec)
 	sudoers.validate = func(ctx context.Context, tmp string) error {
 		_, err := o.Run.Run(ctx, "visudo", "-cf", tmp)
 		return err
@@ -84,10 +78,13 @@ func (o Options) Steps(rec *Record) []Step {
 	steps = append(steps,
 		config.step(),
 		helper.step(),
-		o.fileStep("PAM service", o.PAMFile(), 0o644, fromBytes(o.pamFile), rec).step(),
-		sudoers.step(),
-		unit.step(),
+		o.pamStep(rec),
 	)
+	// Before the sudoers rule that names it.
+	if o.createsHomes() {
+		steps = append(steps, o.fileStep("spawn PAM service", o.SpawnPAMFile(), 0o644, fromBytes(o.RenderSpawnPAMService), rec).step())
+	}
+	steps = append(steps, sudoers.step(), unit.step())
 	if o.Systemd {
 		steps = append(steps, o.reloadStep(unit))
 	}
@@ -98,13 +95,53 @@ func (o Options) Steps(rec *Record) []Step {
 	return steps
 }
 
-// groupStep creates a group, or adopts an existing one.
+// fromBytes opens what f renders, for a fileStep.
+func fromBytes(f func() ([]byte, error)) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		b, err := f()
+		return io.NopCloser(bytes.NewReader(b)), err
+	}
+}
+
+// pamStep installs the login service. On a packaged host whose service is
+// the package's (local accounts only), a directory in NSS cannot be served
+// by that file, and the step says how to get one that can.
+func (o Options) pamStep(rec *Record) Step {
+	f := o.fileStep("PAM service", o.PAMFile(), 0o644, fromBytes(o.RenderPAMService), rec)
+	if !o.fromPackage(f.path) {
+		return f.step()
+	}
+	f.open = fromBytes(o.packagePAMService)
+	s := f.step()
+	s.Check = func(ctx context.Context) ([]Change, error) {
+		ch, err := f.checkPackaged(ctx)
+		dir, derr := o.hostDirectory()
+		if err != nil || derr != nil || dir == nil {
+			return ch, errors.Join(err, derr)
+		}
+		service := DefaultName + "-" + dir.Source
+		return append(ch, Change{
+			What: fmt.Sprintf("accounts also come from %q in %s, but %s is the hubd package's, for local accounts only: directory users cannot log in",
+				dir.Source, o.NSSwitchFile(), f.path),
+			Fix: fmt.Sprintf("set pam_service = %q under [auth] in %s and run `%s` (it writes /etc/pam.d/%s with %s)",
+				service, o.ConfigPath, o.SetupCommand(), service, dir.PAMModule),
+		}), nil
+	}
+	return s
+}
+
+// groupStep creates a group, or adopts an existing one, local or from a
+// directory (an LDAP posixGroup).
 func (o Options) groupStep(name, role string, rec *Record) Step {
 	return Step{
 		Name: role + " " + name,
-		Check: func(context.Context) ([]Change, error) {
+		Check: func(ctx context.Context) ([]Change, error) {
 			if _, err := user.LookupGroup(name); err == nil {
 				return nil, nil
+			}
+			// A local group of the same name would hide the directory's.
+			if why := o.directoryUnreachable(ctx, directoryProbeTimeout); why != "" {
+				return nil, fmt.Errorf("group %s is not in /etc/group and %s, so setup cannot tell whether the directory has it: bring the directory back and run setup again", name, why)
 			}
 			return []Change{{What: "create group " + name, Fix: "groupadd " + name}}, nil
 		},

@@ -30,7 +30,7 @@ type UninstallMode struct {
 
 // Uninstall removes what setup installed: first the hub and the servers it
 // started (Options.StopServers), then the sudoers rule (the one privilege
-// the hub has), the PAM service, unit, alias, helper and runtime
+// the hub has), the PAM services, unit, alias, helper and runtime
 // directories; on a packaged host the files the package installs are
 // dpkg's and stay. The configuration, data, logs, backups, shared
 // environment, accounts and groups stay, so a later setup picks up where
@@ -61,7 +61,7 @@ func Uninstall(ctx context.Context, o Options, mode UninstallMode, out io.Writer
 	if o.StopServers != nil {
 		acts = append(acts, action{"running hub and user servers", func() (string, error) { return o.StopServers(ctx) }})
 	}
-	for _, f := range []string{o.SudoersFile(), o.PAMFile(), o.UnitFile(), o.ProfileFile()} {
+	for _, f := range []string{o.SudoersFile(), o.PAMFile(), o.SpawnPAMFile(), o.UnitFile(), o.ProfileFile()} {
 		if !o.fromPackage(f) {
 			acts = append(acts, remove(f))
 		}

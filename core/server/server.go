@@ -573,7 +573,7 @@ func NewSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawne
 			PrivateTmp: sd.PrivateTmp, NoNewPrivileges: sd.NoNewPrivileges,
 			ReadOnlyPaths: sd.ReadOnlyPaths, ReadWritePaths: sd.ReadWritePaths, ExtraProperties: sd.ExtraProperties,
 			MembersGroup: cfg.Auth.AllowedGroup,
-			RuntimeDir:   cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), Logger: log,
+			RuntimeDir:   cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), CreateHome: cfg.Spawner.CreateHome, Logger: log,
 		})
 		if err != nil {
 			return nil, err

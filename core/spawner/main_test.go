@@ -139,7 +139,8 @@ func (s *sudoHost) installRule() error {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, struct{ HubUser, Group, HelperPath string }{spSvc, spGroup, s.helper}); err != nil {
+	// sudo's own PAM service: no SpawnPAMService (homes are not this test's subject).
+	if err := tmpl.Execute(&buf, struct{ Name, HubUser, Group, HelperPath, SpawnPAMService string }{"hubtest-sp", spSvc, spGroup, s.helper, ""}); err != nil {
 		return err
 	}
 	// sudo skips files with a '.' in their name in /etc/sudoers.d, so

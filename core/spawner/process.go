@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -72,6 +73,8 @@ type launch struct {
 	argv []string
 	env  []string
 	dir  string
+	// home is the account's, for explaining a missing dir.
+	home string
 }
 
 // prepare validates a start request and resolves it for acct: the
@@ -93,7 +96,7 @@ func prepare(req helperRequest, acct account) (launch, error) {
 		return launch{}, err
 	}
 	argv := append(append([]string{}, req.Command...), req.Args...)
-	return launch{argv: argv, env: env, dir: dir}, nil
+	return launch{argv: argv, env: env, dir: dir, home: acct.home}, nil
 }
 
 // forbiddenEnv reports variables that make the dynamic loader or a shell
@@ -173,6 +176,9 @@ func startServer(l launch, out *os.File) (*started, error) {
 	// and its process group is ours to signal as a whole on stop.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
+		if _, serr := os.Stat(l.dir); errors.Is(serr, fs.ErrNotExist) {
+			return nil, missingDir(l.dir, l.home)
+		}
 		return nil, fmt.Errorf("start %s: %w", l.argv[0], err)
 	}
 	s := &started{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}

@@ -55,6 +55,9 @@ type SystemdOptions struct {
 	// journal. Journalctl defaults to /usr/bin/journalctl.
 	JournalDir string
 	Journalctl string
+	// CreateHome creates a member's missing home directory before the
+	// first start (config spawner.create_home).
+	CreateHome bool
 	Logger     *slog.Logger
 }
 
@@ -209,6 +212,11 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 	}
 	if err != nil {
 		return State{}, startFailed(err)
+	}
+	if s.o.CreateHome {
+		if err := createHome(ctx, acct); err != nil {
+			return State{}, startFailed(err)
+		}
 	}
 	l, err := prepare(startRequest(r), acct)
 	if err != nil {

@@ -133,8 +133,11 @@ func startServer(t *testing.T, b *browser, name, pw string) {
 	}
 }
 
-func hubLog() string {
-	b, _ := os.ReadFile(env.hub.log)
+func hubLog() string { return env.hub.logTail() }
+
+// logTail is the end of the hub's log.
+func (p *hubProcess) logTail() string {
+	b, _ := os.ReadFile(p.log)
 	s := string(b)
 	if len(s) > 6000 {
 		s = s[len(s)-6000:]

@@ -6,7 +6,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,9 +16,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
+	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/host"
 	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/internal/testutil"
 )
@@ -113,10 +113,10 @@ func setup() error {
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("build hubd: %w: %s", err, out)
 	}
-	if err := installPAM(root); err != nil {
+	if err := installPAM(); err != nil {
 		return err
 	}
-	if err := installSudoers(root); err != nil {
+	if err := installSudoers(); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "hubtest-e2e-")
@@ -161,23 +161,33 @@ func makeHubDirs(dir string) (uid, gid int, err error) {
 	return uid, gid, nil
 }
 
-func installPAM(root string) error {
-	data, err := os.ReadFile(filepath.Join(root, "core/host/templates/pam.d-hubd"))
-	if err != nil {
-		return err
+// sharedHost names the shared hub's system files as `hubd setup` would.
+func sharedHost() host.Options {
+	c := config.Default()
+	c.Auth.PAMService, c.Auth.AllowedGroup, c.Spawner.HelperPath = pamName, group, helperBin
+	return host.Options{Name: pamName, HubUser: hubUser, Config: c, Etc: "/etc"}
+}
+
+// installPAM writes the shipped login service and sudo's spawn service.
+func installPAM() error {
+	o := sharedHost()
+	for path, render := range map[string]func() ([]byte, error){o.PAMFile(): o.RenderPAMService, o.SpawnPAMFile(): o.RenderSpawnPAMService} {
+		data, err := render()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return err
+		}
 	}
-	return os.WriteFile("/etc/pam.d/"+pamName, data, 0o644)
+	return nil
 }
 
 // installSudoers renders the shipped rule and installs it only after visudo
 // accepted it: a broken drop-in would disable sudo for the whole machine.
-func installSudoers(root string) error {
-	tmpl, err := template.ParseFiles(filepath.Join(root, "core/host/templates/sudoers-hubd"))
+func installSudoers() error {
+	data, err := sharedHost().RenderSudoers()
 	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, map[string]string{"HubUser": hubUser, "Group": group, "HelperPath": helperBin}); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp("", "hubtest-e2e-sudoers-")
@@ -185,7 +195,7 @@ func installSudoers(root string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
 	tmp.Close()
@@ -195,7 +205,7 @@ func installSudoers(root string) error {
 	if err := run("visudo", "-cf", tmp.Name()); err != nil {
 		return fmt.Errorf("the shipped sudoers rule does not validate: %w", err)
 	}
-	return os.WriteFile(sudoers, buf.Bytes(), 0o440)
+	return os.WriteFile(sudoers, data, 0o440)
 }
 
 // writeConfig builds the shared hub's config from `hubd config show`, as
@@ -207,8 +217,8 @@ func writeConfig(dir string) (string, error) {
 }
 
 // writeHubConfig writes the config of a hub in dir on free loopback ports,
-// with extra old, new replacements, and returns its path and public
-// address.
+// with extra old, new replacements (which win over the shared ones), and
+// returns its path and public address.
 func writeHubConfig(dir string, extra ...string) (path, public string, err error) {
 	// An empty file means "the defaults": the host's /etc/hubd/hubd.toml
 	// (if any) must not leak into the test.
@@ -223,22 +233,23 @@ func writeHubConfig(dir string, extra ...string) (path, public string, err error
 	pub, _ := spawner.FreePort()
 	internal, _ := spawner.FreePort()
 	public = fmt.Sprintf("127.0.0.1:%d", pub)
-	repl := strings.NewReplacer(append([]string{
+	// The first pair for a string wins: extra goes first.
+	repl := strings.NewReplacer(append(extra,
 		`listen = ":8000"`, fmt.Sprintf(`listen = "127.0.0.1:%d"`, pub),
 		`internal_listen = "127.0.0.1:8081"`, fmt.Sprintf(`internal_listen = "127.0.0.1:%d"`, internal),
-		`db = "/var/lib/hubd/hubd.sqlite"`, `db = "` + dir + `/data/hubd.sqlite"`,
-		`cookie_secret_file = "/var/lib/hubd/cookie_secret"`, `cookie_secret_file = "` + dir + `/data/cookie_secret"`,
-		`log_dir = "/var/log/hubd"`, `log_dir = "` + dir + `/logs"`,
-		`runtime_dir = "/run/hubd"`, `runtime_dir = "` + dir + `/run"`,
-		`socket = "/run/hubd/hubd.sock"`, `socket = "` + dir + `/run/hubd.sock"`,
+		`db = "/var/lib/hubd/hubd.sqlite"`, `db = "`+dir+`/data/hubd.sqlite"`,
+		`cookie_secret_file = "/var/lib/hubd/cookie_secret"`, `cookie_secret_file = "`+dir+`/data/cookie_secret"`,
+		`log_dir = "/var/log/hubd"`, `log_dir = "`+dir+`/logs"`,
+		`runtime_dir = "/run/hubd"`, `runtime_dir = "`+dir+`/run"`,
+		`socket = "/run/hubd/hubd.sock"`, `socket = "`+dir+`/run/hubd.sock"`,
 		`restart_min_interval = "10s"`, `restart_min_interval = "1s"`,
-		`pam_service = "hubd"`, `pam_service = "` + pamName + `"`,
-		`allowed_group = "jupyterhub"`, `allowed_group = "` + group + `"`,
-		`helper_path = "/usr/local/bin/hubd"`, `helper_path = "` + helperBin + `"`,
-		`dir = "/var/backups/hubd"`, `dir = "` + dir + `/backups"`,
+		`pam_service = "hubd"`, `pam_service = "`+pamName+`"`,
+		`allowed_group = "jupyterhub"`, `allowed_group = "`+group+`"`,
+		`helper_path = "/usr/local/bin/hubd"`, `helper_path = "`+helperBin+`"`,
+		`dir = "/var/backups/hubd"`, `dir = "`+dir+`/backups"`,
 		`log_level = "info"`, `log_level = "debug"`,
 		`poll_interval = "30s"`, `poll_interval = "1s"`,
-	}, extra...)...)
+	)...)
 	// The classic Notebook is chosen on purpose (spawner.app's default):
 	// with python3-jupyter-server installed, jupyterhub-singleuser would
 	// otherwise pick Jupyter Server, which has no /tree.
@@ -365,6 +376,8 @@ func teardown() {
 func cleanupHost() {
 	os.Remove(sudoers)
 	os.Remove("/etc/pam.d/" + pamName)
+	os.Remove("/etc/pam.d/" + pamName + "-spawn")
+	removeLDAPLeftovers()
 	os.RemoveAll(binDir)
 	for _, u := range []string{alice, bob, carol, hubUser} {
 		_ = exec.Command("pkill", "-KILL", "-u", u).Run()

@@ -160,15 +160,6 @@ func (h *extraHub) stopServer(t *testing.T, b *browser, name string, mine []int)
 	}
 }
 
-func (h *extraHub) logTail() string {
-	b, _ := os.ReadFile(h.log)
-	s := string(b)
-	if len(s) > 6000 {
-		s = s[len(s)-6000:]
-	}
-	return s
-}
-
 // servedSerial is the serial number of the certificate the hub presents.
 func (h *extraHub) servedSerial(t *testing.T) string {
 	t.Helper()

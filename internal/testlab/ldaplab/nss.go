@@ -50,6 +50,7 @@ auth     [success=done default=ignore]  pam_unix.so nodelay
 auth     required   pam_ldap.so minimum_uid=1000 use_first_pass
 account  [success=1 new_authtok_reqd=done default=ignore]  pam_unix.so
 account  requisite  pam_deny.so
+account  required   pam_permit.so
 account  [success=ok new_authtok_reqd=done ignore=ignore user_unknown=ignore authinfo_unavail=ignore default=bad]  pam_ldap.so minimum_uid=1000
 `
 
