@@ -137,6 +137,9 @@ type Auth struct {
 	Methods []string `toml:"methods"`
 	// OIDC is the single sign-on login (OpenID Connect or plain OAuth2).
 	OIDC OIDC `toml:"oidc"`
+	// LDAP is the login method "ldap": the password form, checked by
+	// binding to an LDAP directory as the user.
+	LDAP LDAP `toml:"ldap"`
 }
 
 // OIDC configures the single sign-on login method "oidc": OpenID Connect
@@ -213,6 +216,53 @@ type OIDC struct {
 	EndSessionURL string `toml:"end_session_url"`
 	// LogoutFromProvider makes hub logout also end the provider's session.
 	LogoutFromProvider bool `toml:"logout_from_provider"`
+}
+
+// LDAP configures the login method "ldap": the hub binds to the directory
+// as the user to check the password (by a DN template, or by searching
+// for the user with a service account first), then reads the user's
+// groups.
+type LDAP struct {
+	// URLs are the directory's servers, tried in order: "ldaps://host" or
+	// "ldap://host" (with start_tls).
+	URLs []string `toml:"urls"`
+	// StartTLS upgrades ldap:// connections to TLS before anything else
+	// is sent; a server that cannot is refused.
+	StartTLS bool `toml:"start_tls"`
+	// CAFile is the PEM file of the CA that signed the servers'
+	// certificates ("" = the system's CAs).
+	CAFile string `toml:"ca_file"`
+	// UserDNTemplate binds straight as this DN, "{username}" replaced by
+	// the escaped user name, e.g. "uid={username},ou=people,dc=example,dc=org".
+	// Empty: search for the user (user_search_base, user_filter).
+	UserDNTemplate string `toml:"user_dn_template"`
+	// BindDN is the service account that searches for users and groups.
+	BindDN string `toml:"bind_dn"`
+	// BindPasswordFile holds the service account's password (mode 0600,
+	// owned by the hub's account); the password is never written here.
+	BindPasswordFile string `toml:"bind_password_file"`
+	// UserSearchBase is where users are searched for.
+	UserSearchBase string `toml:"user_search_base"`
+	// UserFilter finds one user, "{username}" replaced by the escaped
+	// user name.
+	UserFilter string `toml:"user_filter"`
+	// UsernameAttribute holds the user name in a user's entry ("uid";
+	// "sAMAccountName" in Active Directory).
+	UsernameAttribute string `toml:"username_attribute"`
+	// GroupMembership says where membership is recorded: "memberUid"
+	// (posixGroup), "member" (groupOfNames, Active Directory) or
+	// "memberOf" (an attribute of the user).
+	GroupMembership string `toml:"group_membership"`
+	// GroupSearchBase is where groups are searched for (memberUid and
+	// member).
+	GroupSearchBase string `toml:"group_search_base"`
+	// Connections bounds the open connections to the directory and the
+	// logins checked at once.
+	Connections int `toml:"connections"`
+	// Timeout bounds one login's work with the directory (connecting,
+	// TLS, searches, bind); a directory that is down or hangs gives a
+	// clear page after it.
+	Timeout Duration `toml:"timeout"`
 }
 
 // Spawner says how user servers are started.
@@ -474,6 +524,14 @@ func Default() Config {
 				AccountMode:   "existing",
 				SessionMaxAge: Duration(8 * time.Hour),
 				Timeout:       Duration(10 * time.Second),
+			},
+			LDAP: LDAP{
+				URLs:              []string{},
+				UserFilter:        "(&(objectClass=posixAccount)(uid={username}))",
+				UsernameAttribute: "uid",
+				GroupMembership:   "memberUid",
+				Connections:       4,
+				Timeout:           Duration(5 * time.Second),
 			},
 		},
 		Spawner: Spawner{

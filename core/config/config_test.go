@@ -205,3 +205,30 @@ func TestHelperPathIsSudoersSafe(t *testing.T) {
 		t.Errorf("a plain path refused: %v", err)
 	}
 }
+
+// The LDAP login's settings are checked once urls are set: clear-text
+// passwords to another machine, a template or filter without the user,
+// a search without a service account, a membership without a base.
+func TestLDAPSettings(t *testing.T) {
+	ok := "[auth.ldap]\nurls = [\"ldaps://ldap.example.org\", \"ldap://127.0.0.1:3389\"]\nuser_dn_template = \"uid={username},ou=people,dc=x\"\n" +
+		"group_membership = \"memberOf\"\n"
+	if _, err := Parse("x.toml", []byte(ok)); err != nil {
+		t.Fatalf("a valid LDAP section: %v", err)
+	}
+	for what, c := range map[string]struct{ toml, key, msg string }{
+		"clear text":         {"urls = [\"ldap://ldap.example.org\"]\nuser_dn_template = \"uid={username},dc=x\"\n", "auth.ldap.urls", "clear text"},
+		"not ldap":           {"urls = [\"https://x\"]\nuser_dn_template = \"uid={username},dc=x\"\n", "auth.ldap.urls", "not an ldap://"},
+		"template":           {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid=x,dc=x\"\n", "auth.ldap.user_dn_template", "{username}"},
+		"search, no service": {"urls = [\"ldaps://x\"]\nuser_search_base = \"dc=x\"\n", "auth.ldap.bind_dn", "service account"},
+		"service, no file": {"urls = [\"ldaps://x\"]\nuser_search_base = \"dc=x\"\nbind_dn = \"cn=s,dc=x\"\n",
+			"auth.ldap.bind_password_file", "needed with bind_dn"},
+		"membership": {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid={username},dc=x\"\ngroup_membership = \"uniqueMember\"\n",
+			"auth.ldap.group_membership", "not one of"},
+		"no group base": {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid={username},dc=x\"\n", "auth.ldap.group_search_base", "memberUid"},
+	} {
+		_, err := Parse("x.toml", []byte("[auth.ldap]\n"+c.toml))
+		if err == nil || !strings.Contains(err.Error(), c.key) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v; want %s: …%s…", what, err, c.key, c.msg)
+		}
+	}
+}

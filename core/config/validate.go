@@ -93,6 +93,65 @@ func (v *validator) listen(key, addr string, loopbackOnly bool) {
 	}
 }
 
+// ldap checks the LDAP login method's settings.
+func (v *validator) ldap(l LDAP) {
+	const k = "auth.ldap."
+	for _, raw := range l.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			v.add(k+"urls", fmt.Sprintf("%q is not an ldap:// or ldaps:// URL of a server", raw), "write it like \"ldaps://ldap.example.org\"")
+			continue
+		}
+		if u.Scheme == "ldap" && !l.StartTLS && !isLoopback(u.Hostname()) {
+			v.add(k+"urls", fmt.Sprintf("%q without start_tls would send passwords in clear text", raw), "use ldaps://, or set auth.ldap.start_tls = true")
+		}
+	}
+	if l.CAFile != "" {
+		v.absPath(k+"ca_file", l.CAFile)
+	}
+	if l.UserDNTemplate != "" {
+		if !strings.Contains(l.UserDNTemplate, "{username}") {
+			v.add(k+"user_dn_template", "has no {username}", "e.g. \"uid={username},ou=people,dc=example,dc=org\"")
+		}
+	} else {
+		if l.UserSearchBase == "" {
+			v.add(k+"user_search_base", "is needed without user_dn_template", "the DN users are found under, e.g. \"ou=people,dc=example,dc=org\"")
+		}
+		if !strings.Contains(l.UserFilter, "{username}") {
+			v.add(k+"user_filter", fmt.Sprintf("%q has no {username}", l.UserFilter), "e.g. \"(&(objectClass=posixAccount)(uid={username}))\"")
+		}
+		if l.BindDN == "" {
+			v.add(k+"bind_dn", "searching for users needs a service account", "set bind_dn and bind_password_file, or user_dn_template")
+		}
+	}
+	if l.BindDN != "" {
+		if l.BindPasswordFile == "" {
+			v.add(k+"bind_password_file", "is needed with bind_dn", "a file (mode 0600) holding the service account's password")
+		} else {
+			v.absPath(k+"bind_password_file", l.BindPasswordFile)
+		}
+	}
+	if l.UsernameAttribute == "" {
+		v.add(k+"username_attribute", "must not be empty", "\"uid\", or \"sAMAccountName\" in Active Directory")
+	}
+	v.oneOf(k+"group_membership", l.GroupMembership, "memberUid", "member", "memberOf")
+	if l.GroupMembership != "memberOf" && l.GroupSearchBase == "" {
+		v.add(k+"group_search_base", "is needed with group_membership "+strconv.Quote(l.GroupMembership), "the DN groups are found under, e.g. \"ou=groups,dc=example,dc=org\"")
+	}
+	v.atLeast(k+"connections", l.Connections, 1)
+	v.positive(k+"timeout", l.Timeout)
+}
+
+// isLoopback: a directory on this machine, where clear text never
+// crosses a network.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
 var (
 	versionRE    = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
 	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -113,6 +172,7 @@ var builtinRoles = []string{"admin", "server", "token"}
 const (
 	MethodPAM  = "pam"
 	MethodOIDC = "oidc"
+	MethodLDAP = "ldap"
 )
 
 // HasMethod reports whether the login page offers method.
@@ -276,6 +336,9 @@ func (c Config) Validate() error {
 	v.atLeast("auth.failures_per_address", c.Auth.FailuresPerAddress, 1)
 	v.positive("auth.failure_window", c.Auth.FailureWindow)
 	v.methods(c)
+	if len(c.Auth.LDAP.URLs) > 0 {
+		v.ldap(c.Auth.LDAP)
+	}
 
 	s := c.Spawner
 	v.oneOf("spawner.kind", s.Kind, spawner.KindSudo, spawner.KindSystemd, spawner.KindLocal)
