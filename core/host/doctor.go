@@ -81,6 +81,7 @@ func Doctor(ctx context.Context, o Options, d DoctorOptions) []Finding {
 	}
 	out = append(out, o.checkHelperDirs(), o.checkSchema(ctx), o.checkShadow(ctx))
 	out = append(out, o.checkDirectory(ctx, d.PortTimeout)...)
+	out = append(out, o.checkLDAPLogin(ctx)...)
 	if d.User != "" {
 		out = append(out, o.checkLogin(ctx, d.User, d.Password))
 	}

@@ -330,3 +330,26 @@ func firstRDNValue(dn string) string {
 	}
 	return parsed.RDNs[0].Attributes[0].Value
 }
+
+// Check connects as the hub will for a login and binds as the service
+// account (without one, reads the root DSE anonymously), saying how long
+// that took: whether the directory answers, and whether the service
+// account's password is right.
+func (d *Directory) Check(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, d.c.Timeout)
+	defer cancel()
+	if d.c.BindDN == "" {
+		return d.c.Probe(ctx)
+	}
+	c, err := d.pool.get(ctx)
+	if err != nil {
+		return time.Since(start), d.unavailable(ctx, err)
+	}
+	err = d.bindService(ctx, c)
+	d.pool.put(c, err == nil)
+	if IsNetwork(err) {
+		err = d.unavailable(ctx, err)
+	}
+	return time.Since(start), err
+}
