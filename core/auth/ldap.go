@@ -94,7 +94,7 @@ func (c *ldapChecker) authenticate(username, password string) (ldapdir.Entry, er
 		return e, newError(ErrInvalidCredentials, msgInvalidCredentials, err)
 	case errors.Is(err, ldapdir.ErrRefused):
 		return e, newError(ErrAccountUnavailable, msgAccountRefused, err)
-	case ldapdir.IsNetwork(err):
+	case errors.Is(err, ldapdir.ErrUnavailable):
 		return e, newError(ErrUnavailable, msgDirectoryDown, err)
 	}
 	return e, newError(ErrUnavailable, msgUnavailable, err)

@@ -95,7 +95,7 @@ func TestLDAPDirectoryDown(t *testing.T) {
 	d.Freeze(t)
 	_, err = l.Check(context.Background(), "hubtest-ldap1", "ldap1-pw-123", "192.0.2.1")
 	e := wantKind(t, err, ErrUnavailable)
-	if e.Public != msgDirectoryDown || !errors.Is(err, context.DeadlineExceeded) {
+	if e.Public != msgDirectoryDown || !errors.Is(err, ldapdir.ErrUnavailable) {
 		t.Errorf("frozen directory: %q, %v", e.Public, err)
 	}
 	d.Thaw(t)

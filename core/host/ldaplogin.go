@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -44,7 +45,7 @@ func (o Options) checkLDAPLogin(ctx context.Context) []Finding {
 		f.Message = fmt.Sprintf("the service account %s binds (%s)", l.BindDN, roundDuration(took))
 	case err == nil:
 		f.Message = fmt.Sprintf("answers (%s)", roundDuration(took))
-	case ldapdir.IsNetwork(err):
+	case errors.Is(err, ldapdir.ErrUnavailable):
 		f.Level, f.Message = Fail, err.Error()+": LDAP logins fail until it answers"
 		f.Fix = "start the directory server, or correct auth.ldap.urls (and start_tls, ca_file) in " + o.ConfigPath
 	default:

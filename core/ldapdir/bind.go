@@ -77,6 +77,9 @@ var (
 	// ErrRefused: the password may be right, but the directory will not
 	// let the account bind (disabled, locked, password policy).
 	ErrRefused = errors.New("the directory refuses this account")
+	// ErrUnavailable: the directory could not be reached or did not
+	// answer in time.
+	ErrUnavailable = errors.New("the directory did not answer")
 )
 
 // Directory authenticates users against one directory.
@@ -143,7 +146,9 @@ func (d *Directory) Authenticate(ctx context.Context, name, password string) (En
 			return Entry{}, d.unavailable(ctx, err)
 		}
 		e, err := d.authenticate(ctx, c, name, password)
-		network := IsNetwork(err)
+		// A connection that closed itself under an operation lost its
+		// transport, whatever error go-ldap made of that.
+		network := IsNetwork(err) || (err != nil && c.IsClosing())
 		d.pool.put(c, !network && ctx.Err() == nil && !d.closed.Load())
 		if network && c.reused && ctx.Err() == nil {
 			continue
@@ -159,7 +164,7 @@ func (d *Directory) unavailable(ctx context.Context, err error) error {
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 	}
-	return fmt.Errorf("the directory (%s) did not answer: %w", strings.Join(d.c.URLs, " "), err)
+	return fmt.Errorf("%w (%s): %w", ErrUnavailable, strings.Join(d.c.URLs, " "), err)
 }
 
 func (d *Directory) authenticate(ctx context.Context, c *conn, name, password string) (Entry, error) {
@@ -347,8 +352,9 @@ func (d *Directory) Check(ctx context.Context) (time.Duration, error) {
 		return time.Since(start), d.unavailable(ctx, err)
 	}
 	err = d.bindService(ctx, c)
+	network := IsNetwork(err) || (err != nil && c.IsClosing())
 	d.pool.put(c, err == nil)
-	if IsNetwork(err) {
+	if network {
 		err = d.unavailable(ctx, err)
 	}
 	return time.Since(start), err
