@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"time"
 
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/identity"
@@ -23,12 +21,11 @@ type ldapChecker struct {
 	dir *ldapdir.Directory
 }
 
-// NewLDAP builds the LDAP login method from validated config: the same
-// name rules, throttle, worker pool (auth.ldap.connections workers) and
-// timing padding as PAM, around a bind as the user. It reads the service
-// account's password file now, so a wrong one fails the hub's start.
-func NewLDAP(cfg config.Auth, logger *slog.Logger) (*Login, error) {
-	dc, err := LDAPDirectoryConfig(cfg.LDAP)
+// newLDAPChecker binds through the directory of auth.ldap. It reads the
+// service account's password file now, so a wrong one fails the hub's
+// start.
+func newLDAPChecker(l config.LDAP) (*ldapChecker, error) {
+	dc, err := LDAPDirectoryConfig(l)
 	if err != nil {
 		return nil, err
 	}
@@ -36,8 +33,7 @@ func NewLDAP(cfg config.Auth, logger *slog.Logger) (*Login, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth.ldap: %w", err)
 	}
-	cfg.PAMWorkers = cfg.LDAP.Connections
-	return newLogin(cfg, logger.With("component", "auth", "method", "ldap"), &ldapChecker{dir: dir}, time.Now)
+	return &ldapChecker{dir: dir}, nil
 }
 
 // LDAPDirectoryConfig turns auth.ldap into the directory's settings,

@@ -65,7 +65,8 @@ type passwordChecker interface {
 }
 
 // Login is a Password method: the throttle, the bounded worker pool and
-// the timing padding around a passwordChecker (PAM's, from New).
+// the timing padding around a passwordChecker (PAM's, the LDAP bind's or
+// both, from New).
 type Login struct {
 	log      *slog.Logger
 	checker  passwordChecker
@@ -78,26 +79,80 @@ type Login struct {
 
 var _ Password = (*Login)(nil)
 
-// New builds the PAM authenticator from validated config (config.Validate).
-// It warns right away if this process cannot check other users'
-// passwords, since then every login will fail. m (may be nil) gets the
-// time logins wait for a PAM worker.
+// New builds the password form's method from validated config
+// (config.Validate): PAM, the LDAP bind, or both, in that order (see
+// firstOf), behind one throttle and worker pool. The pool has
+// auth.pam_workers workers, or auth.ldap.connections with LDAP alone. It
+// warns right away if PAM is on and this process cannot check other
+// users' passwords, since then every PAM login will fail. m (may be nil)
+// gets the time logins wait for a worker.
 func New(cfg config.Auth, logger *slog.Logger, m *metrics.Metrics) (*Login, error) {
 	logger = logger.With("component", "auth")
-	if ok, why := CanReadShadow(); !ok {
-		logger.Warn("PAM logins of other users will fail", "why", why)
+	var checkers firstOf
+	if cfg.HasMethod(config.MethodPAM) || !cfg.HasMethod(config.MethodLDAP) {
+		if ok, why := CanReadShadow(); !ok {
+			logger.Warn("PAM logins of other users will fail", "why", why)
+		}
+		checkers = append(checkers, newPAMChecker(cfg.PAMService, cfg.OpenSessions, logger))
+	} else {
+		cfg.PAMWorkers = cfg.LDAP.Connections
 	}
-	l, err := newLogin(cfg, logger, newPAMChecker(cfg.PAMService, cfg.OpenSessions, logger), time.Now)
+	if cfg.HasMethod(config.MethodLDAP) {
+		c, err := newLDAPChecker(cfg.LDAP)
+		if err != nil {
+			return nil, err
+		}
+		checkers = append(checkers, c)
+	}
+	var checker passwordChecker = checkers
+	if len(checkers) == 1 {
+		checker = checkers[0]
+	}
+	l, err := newLogin(cfg, logger, checker, time.Now)
 	if l != nil {
 		l.metrics = m
 	}
 	return l, err
 }
 
-// PoolStats is the PAM worker pool at this moment, for the metrics.
+// PoolStats is the worker pool at this moment, for the metrics.
 func (l *Login) PoolStats() metrics.PoolStats {
 	w, b, q := l.pool.stats()
 	return metrics.PoolStats{Workers: w, Busy: b, Waiting: q}
+}
+
+// firstOf checks a password with each checker in turn, for a login form
+// that serves several sources (local accounts through PAM, then the
+// directory): the first that accepts it wins. When none does, the answer
+// is the most telling failure: an account that may not log in, then a
+// source that could not check (a directory that is down may hold the
+// account), then wrong credentials. Checking local accounts first means
+// a directory that hangs never slows a local user's login.
+type firstOf []passwordChecker
+
+func (f firstOf) check(username, password string) (identity.External, error) {
+	var worst *Error
+	for _, c := range f {
+		ext, err := c.check(username, password)
+		if err == nil {
+			return ext, nil
+		}
+		if e := asError(err); worst == nil || severity(e.Kind) > severity(worst.Kind) {
+			worst = e
+		}
+	}
+	return identity.External{}, worst
+}
+
+// severity orders failures for firstOf.
+func severity(kind error) int {
+	switch kind {
+	case ErrInvalidCredentials:
+		return 0
+	case ErrAccountUnavailable:
+		return 2
+	}
+	return 1
 }
 
 func newLogin(cfg config.Auth, logger *slog.Logger, checker passwordChecker, now func() time.Time) (*Login, error) {

@@ -132,8 +132,9 @@ type Auth struct {
 	AllowedHubGroups []string `toml:"allowed_hub_groups"`
 	// Hub groups whose members are admins.
 	AdminHubGroups []string `toml:"admin_hub_groups"`
-	// Methods are the login methods the login page offers: "pam" (the
-	// password form) and "oidc" (a "Sign in with" button), one or both.
+	// Methods are the login methods the login page offers: "pam" and
+	// "ldap" (the password form; PAM is asked first, so local users never
+	// wait for the directory) and "oidc" (a "Sign in with" button).
 	Methods []string `toml:"methods"`
 	// OIDC is the single sign-on login (OpenID Connect or plain OAuth2).
 	OIDC OIDC `toml:"oidc"`
@@ -256,8 +257,24 @@ type LDAP struct {
 	// GroupSearchBase is where groups are searched for (memberUid and
 	// member).
 	GroupSearchBase string `toml:"group_search_base"`
-	// Connections bounds the open connections to the directory and the
-	// logins checked at once.
+	// AllowedUsers may log in (hub names).
+	AllowedUsers []string `toml:"allowed_users"`
+	// AllowedGroups are directory groups, by name (cn) or DN, whose
+	// members may log in.
+	AllowedGroups []string `toml:"allowed_groups"`
+	// AdminUsers are hub admins (hub names).
+	AdminUsers []string `toml:"admin_users"`
+	// AdminGroups are directory groups, by name (cn) or DN, whose members
+	// are hub admins.
+	AdminGroups []string `toml:"admin_groups"`
+	// AccountMode is what servers run as: "existing" (the Linux account of
+	// that name, in auth.allowed_group), "create" (such an account, made
+	// at the first login) or "dynamic" (no Linux account: a systemd
+	// dynamic user; spawner.kind = "systemd" only).
+	AccountMode string `toml:"account_mode"`
+	// Connections bounds the open connections to the directory; with
+	// "ldap" the only password method, also the logins checked at once
+	// (with "pam" too, auth.pam_workers does).
 	Connections int `toml:"connections"`
 	// Timeout bounds one login's work with the directory (connecting,
 	// TLS, searches, bind); a directory that is down or hangs gives a
@@ -530,6 +547,11 @@ func Default() Config {
 				UserFilter:        "(&(objectClass=posixAccount)(uid={username}))",
 				UsernameAttribute: "uid",
 				GroupMembership:   "memberUid",
+				AllowedUsers:      []string{},
+				AllowedGroups:     []string{},
+				AdminUsers:        []string{},
+				AdminGroups:       []string{},
+				AccountMode:       "existing",
 				Connections:       4,
 				Timeout:           Duration(5 * time.Second),
 			},

@@ -78,7 +78,7 @@ func TestProblemsNameFileLineAndHint(t *testing.T) {
 		{"hostile group", "[auth]\nallowed_group = \"-rf\"\n", []string{"x.toml:2", "auth.allowed_group"}},
 		{"root spawns", "[auth]\nmin_uid = 0\n", []string{"x.toml:2", "auth.min_uid"}},
 		{"no login method", "[auth]\nmethods = []\n", []string{"x.toml:2", "auth.methods", "nobody could log in"}},
-		{"unknown login method", "[auth]\nmethods = [\"kerberos\"]\n", []string{"auth.methods", "pam, oidc"}},
+		{"unknown login method", "[auth]\nmethods = [\"kerberos\"]\n", []string{"auth.methods", "pam, ldap, oidc"}},
 		{"oidc without a provider", oidcFile(`issuer = ""`), []string{"auth.oidc.issuer", "no provider configured"}},
 		{"oidc over http", oidcFile(`issuer = "http://sso.example.org"`), []string{"auth.oidc.issuer", "not https"}},
 		{"oidc issuer and endpoints", oidcFile(`token_url = "https://sso.example.org/token"`), []string{"auth.oidc.authorize_url", "discovery gives the endpoints"}},
@@ -206,27 +206,37 @@ func TestHelperPathIsSudoersSafe(t *testing.T) {
 	}
 }
 
-// The LDAP login's settings are checked once urls are set: clear-text
-// passwords to another machine, a template or filter without the user,
-// a search without a service account, a membership without a base.
+// The LDAP login's settings are checked when auth.methods has "ldap":
+// clear-text passwords to another machine, a template or filter without
+// the user, a search without a service account, a membership without a
+// base, rules that let nobody in.
 func TestLDAPSettings(t *testing.T) {
-	ok := "[auth.ldap]\nurls = [\"ldaps://ldap.example.org\", \"ldap://127.0.0.1:3389\"]\nuser_dn_template = \"uid={username},ou=people,dc=x\"\n" +
-		"group_membership = \"memberOf\"\n"
-	if _, err := Parse("x.toml", []byte(ok)); err != nil {
+	const head = "[auth]\nmethods = [\"pam\", \"ldap\"]\n[auth.ldap]\n"
+	ok := "urls = [\"ldaps://ldap.example.org\", \"ldap://127.0.0.1:3389\"]\nuser_dn_template = \"uid={username},ou=people,dc=x\"\n" +
+		"group_membership = \"memberOf\"\nallowed_groups = [\"staff\"]\n"
+	if _, err := Parse("x.toml", []byte(head+ok)); err != nil {
 		t.Fatalf("a valid LDAP section: %v", err)
 	}
+	if _, err := Parse("x.toml", []byte("[auth.ldap]\nurls = [\"ldap://x\"]\n")); err != nil {
+		t.Errorf("[auth.ldap] is not checked while the method is off: %v", err)
+	}
+	const rest = "allowed_groups = [\"staff\"]\n"
 	for what, c := range map[string]struct{ toml, key, msg string }{
-		"clear text":         {"urls = [\"ldap://ldap.example.org\"]\nuser_dn_template = \"uid={username},dc=x\"\n", "auth.ldap.urls", "clear text"},
-		"not ldap":           {"urls = [\"https://x\"]\nuser_dn_template = \"uid={username},dc=x\"\n", "auth.ldap.urls", "not an ldap://"},
-		"template":           {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid=x,dc=x\"\n", "auth.ldap.user_dn_template", "{username}"},
-		"search, no service": {"urls = [\"ldaps://x\"]\nuser_search_base = \"dc=x\"\n", "auth.ldap.bind_dn", "service account"},
-		"service, no file": {"urls = [\"ldaps://x\"]\nuser_search_base = \"dc=x\"\nbind_dn = \"cn=s,dc=x\"\n",
+		"no urls":            {"user_dn_template = \"uid={username},dc=x\"\ngroup_membership = \"memberOf\"\n" + rest, "auth.ldap.urls", "no directory server"},
+		"clear text":         {"urls = [\"ldap://ldap.example.org\"]\nuser_dn_template = \"uid={username},dc=x\"\n" + rest, "auth.ldap.urls", "clear text"},
+		"not ldap":           {"urls = [\"https://x\"]\nuser_dn_template = \"uid={username},dc=x\"\n" + rest, "auth.ldap.urls", "not an ldap://"},
+		"template":           {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid=x,dc=x\"\n" + rest, "auth.ldap.user_dn_template", "{username}"},
+		"search, no service": {"urls = [\"ldaps://x\"]\nuser_search_base = \"dc=x\"\n" + rest, "auth.ldap.bind_dn", "service account"},
+		"service, no file": {"urls = [\"ldaps://x\"]\nuser_search_base = \"dc=x\"\nbind_dn = \"cn=s,dc=x\"\n" + rest,
 			"auth.ldap.bind_password_file", "needed with bind_dn"},
-		"membership": {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid={username},dc=x\"\ngroup_membership = \"uniqueMember\"\n",
+		"membership": {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid={username},dc=x\"\ngroup_membership = \"uniqueMember\"\n" + rest,
 			"auth.ldap.group_membership", "not one of"},
-		"no group base": {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid={username},dc=x\"\n", "auth.ldap.group_search_base", "memberUid"},
+		"no group base": {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid={username},dc=x\"\n" + rest, "auth.ldap.group_search_base", "memberUid"},
+		"nobody":        {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid={username},dc=x\"\ngroup_membership = \"memberOf\"\n", "auth.ldap.allowed_groups", "nobody could sign in"},
+		"dynamic with sudo": {"urls = [\"ldaps://x\"]\nuser_dn_template = \"uid={username},dc=x\"\ngroup_membership = \"memberOf\"\naccount_mode = \"dynamic\"\n" + rest,
+			"auth.ldap.account_mode", "spawner.kind"},
 	} {
-		_, err := Parse("x.toml", []byte("[auth.ldap]\n"+c.toml))
+		_, err := Parse("x.toml", []byte(head+c.toml))
 		if err == nil || !strings.Contains(err.Error(), c.key) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %v; want %s: …%s…", what, err, c.key, c.msg)
 		}

@@ -93,9 +93,13 @@ func (v *validator) listen(key, addr string, loopbackOnly bool) {
 	}
 }
 
-// ldap checks the LDAP login method's settings.
-func (v *validator) ldap(l LDAP) {
+// ldap checks [auth.ldap], only when the method is offered.
+func (v *validator) ldap(c Config) {
+	l := c.Auth.LDAP
 	const k = "auth.ldap."
+	if len(l.URLs) == 0 {
+		v.add(k+"urls", "no directory server", "e.g. [\"ldaps://ldap.example.org\"]")
+	}
 	for _, raw := range l.URLs {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" || (u.Path != "" && u.Path != "/") {
@@ -138,6 +142,7 @@ func (v *validator) ldap(l LDAP) {
 	if l.GroupMembership != "memberOf" && l.GroupSearchBase == "" {
 		v.add(k+"group_search_base", "is needed with group_membership "+strconv.Quote(l.GroupMembership), "the DN groups are found under, e.g. \"ou=groups,dc=example,dc=org\"")
 	}
+	v.rules(MethodLDAP, "directory groups, by name or DN", l.AllowedUsers, l.AllowedGroups, l.AdminUsers, l.AdminGroups, l.AccountMode, c)
 	v.atLeast(k+"connections", l.Connections, 1)
 	v.positive(k+"timeout", l.Timeout)
 }
@@ -180,10 +185,10 @@ func (a Auth) HasMethod(method string) bool { return slices.Contains(a.Methods, 
 
 func (v *validator) methods(c Config) {
 	if len(c.Auth.Methods) == 0 {
-		v.add("auth.methods", "nobody could log in", `offer at least one method: ["pam"], ["oidc"] or ["pam", "oidc"]`)
+		v.add("auth.methods", "nobody could log in", `offer at least one method: "pam", "ldap" or "oidc", e.g. ["pam"] or ["pam", "ldap"]`)
 	}
 	for i, m := range c.Auth.Methods {
-		v.oneOf("auth.methods", m, MethodPAM, MethodOIDC)
+		v.oneOf("auth.methods", m, MethodPAM, MethodLDAP, MethodOIDC)
 		if slices.Contains(c.Auth.Methods[:i], m) {
 			v.add("auth.methods", fmt.Sprintf("%q is listed twice", m), "")
 		}
@@ -191,7 +196,14 @@ func (v *validator) methods(c Config) {
 	if c.Auth.HasMethod(MethodOIDC) {
 		v.oidc(c)
 	}
+	if c.Auth.HasMethod(MethodLDAP) {
+		v.ldap(c)
+	}
 }
+
+// HasPasswordMethod reports whether the login page shows the password
+// form: PAM, LDAP or both check it.
+func (a Auth) HasPasswordMethod() bool { return a.HasMethod(MethodPAM) || a.HasMethod(MethodLDAP) }
 
 // oidc checks [auth.oidc], only when the method is offered.
 func (v *validator) oidc(c Config) {
@@ -236,27 +248,35 @@ func (v *validator) oidc(c Config) {
 		v.add(k+"subject_claim", "must not be empty", `"sub" for OpenID Connect`)
 	}
 	v.oneOf(k+"replace_invalid", o.ReplaceInvalid, "", "-", "_", ".")
-	v.names(k+"allowed_users", o.AllowedUsers)
-	v.names(k+"admin_users", o.AdminUsers)
 	for from, to := range o.UsernameMap {
 		v.name(k+"username_map", to)
 		if from == "" {
 			v.add(k+"username_map", "an empty name is mapped", "")
 		}
 	}
-	if len(o.AllowedUsers) == 0 && len(o.AllowedGroups) == 0 && len(o.AdminUsers) == 0 && len(o.AdminGroups) == 0 {
-		v.add(k+"allowed_groups", "nobody could sign in", "set allowed_groups (groups from groups_claim) or allowed_users")
+	v.rules(MethodOIDC, "groups from groups_claim", o.AllowedUsers, o.AllowedGroups, o.AdminUsers, o.AdminGroups, o.AccountMode, c)
+	v.positive(k+"session_max_age", o.SessionMaxAge)
+	v.positive(k+"timeout", o.Timeout)
+}
+
+// rules checks the allow and admin rules and the account mode of a login
+// method whose accounts the hub does not own (oidc, ldap); groups says
+// what its groups are, for the hint.
+func (v *validator) rules(method, groups string, allowedUsers, allowedGroups, adminUsers, adminGroups []string, mode string, c Config) {
+	k := "auth." + method + "."
+	v.names(k+"allowed_users", allowedUsers)
+	v.names(k+"admin_users", adminUsers)
+	if len(allowedUsers) == 0 && len(allowedGroups) == 0 && len(adminUsers) == 0 && len(adminGroups) == 0 {
+		v.add(k+"allowed_groups", "nobody could sign in", "set allowed_groups ("+groups+") or allowed_users")
 	}
-	v.oneOf(k+"account_mode", o.AccountMode, "existing", "create", "dynamic")
-	if o.AccountMode == "dynamic" && c.Spawner.Kind != spawner.KindSystemd {
+	v.oneOf(k+"account_mode", mode, "existing", "create", "dynamic")
+	if mode == "dynamic" && c.Spawner.Kind != spawner.KindSystemd {
 		v.add(k+"account_mode", fmt.Sprintf("\"dynamic\" needs spawner.kind = \"systemd\" (it is %q)", c.Spawner.Kind),
 			"only systemd can run a server as a user without a Linux account (DynamicUser=yes); use \"existing\" or \"create\" with other spawners")
 	}
 	if c.Auth.AllowedGroup == "" {
-		v.add("auth.allowed_group", "must be set for the oidc method", "single sign-on accounts are checked against, or put in, the members group")
+		v.add("auth.allowed_group", "must be set for the "+method+" method", "its accounts are checked against, or put in, the members group")
 	}
-	v.positive(k+"session_max_age", o.SessionMaxAge)
-	v.positive(k+"timeout", o.Timeout)
 }
 
 // providerURL accepts https URLs, and http only on a loopback host (a
@@ -336,9 +356,6 @@ func (c Config) Validate() error {
 	v.atLeast("auth.failures_per_address", c.Auth.FailuresPerAddress, 1)
 	v.positive("auth.failure_window", c.Auth.FailureWindow)
 	v.methods(c)
-	if len(c.Auth.LDAP.URLs) > 0 {
-		v.ldap(c.Auth.LDAP)
-	}
 
 	s := c.Spawner
 	v.oneOf("spawner.kind", s.Kind, spawner.KindSudo, spawner.KindSystemd, spawner.KindLocal)

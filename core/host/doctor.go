@@ -249,8 +249,13 @@ func (o Options) checkShadow(ctx context.Context) Finding {
 }
 
 func (o Options) checkLogin(ctx context.Context, name, password string) Finding {
-	f := Finding{Check: "PAM login of " + name + " (service " + o.Config.Auth.PAMService + ")", Level: OK}
-	login, err := auth.New(o.Config.Auth, o.Logger, nil)
+	a := o.Config.Auth
+	f := Finding{Check: "PAM login of " + name + " (service " + a.PAMService + ")", Level: OK}
+	ldap := a.HasMethod(config.MethodLDAP)
+	if ldap {
+		f.Check = "password login of " + name + " (" + strings.Join(slices.DeleteFunc(slices.Clone(a.Methods), func(m string) bool { return m == config.MethodOIDC }), ", ") + ")"
+	}
+	login, err := auth.New(a, o.Logger, nil)
 	if err != nil {
 		f.Level, f.Message, f.Fix = Fail, err.Error(), "hubd config check"+o.configFlag()
 		return f
@@ -272,6 +277,9 @@ func (o Options) checkLogin(ctx context.Context, name, password string) Finding 
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		f.Fix = "check the password, or set a new one with `passwd " + name + "`"
+		if ldap {
+			f.Fix += " (a directory account's in the directory)"
+		}
 	case errors.Is(err, identity.ErrNotAllowed):
 		f.Fix = o.addMember(name)
 	case errors.Is(err, auth.ErrAccountUnavailable):

@@ -8,15 +8,16 @@ import (
 	"strings"
 
 	"github.com/hubd/hubd/core/auth"
+	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/ldapdir"
 )
 
 // checkLDAPLogin: with the LDAP login method configured, may the hub read
 // the service account's password, does the directory answer, and does
-// the service account bind? Nothing without auth.ldap.urls.
+// the service account bind? Nothing when auth.methods lacks "ldap".
 func (o Options) checkLDAPLogin(ctx context.Context) []Finding {
 	l := o.Config.Auth.LDAP
-	if len(l.URLs) == 0 {
+	if !o.Config.Auth.HasMethod(config.MethodLDAP) {
 		return nil
 	}
 	var out []Finding

@@ -26,6 +26,7 @@ func TestCheckLDAPLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := Options{Config: config.Default(), ConfigPath: "/etc/hubd/hubd.toml", HubUser: me.Username}
+	o.Config.Auth.Methods = []string{config.MethodPAM, config.MethodLDAP}
 	l := &o.Config.Auth.LDAP
 	l.URLs, l.StartTLS, l.CAFile, l.BindDN, l.BindPasswordFile = []string{d.LDAPSURL}, false, d.CAFile, d.BindDN, pwFile
 	l.UserSearchBase, l.GroupSearchBase, l.Timeout = d.PeopleDN, d.GroupsDN, config.Duration(time.Second)
@@ -72,8 +73,8 @@ func TestCheckLDAPLogin(t *testing.T) {
 	if _, dir := check(); dir.Level != Fail || !strings.Contains(dir.Message, "did not answer") || !strings.Contains(dir.Fix, "start the directory server") {
 		t.Errorf("directory stopped: %+v", dir)
 	}
-	o.Config.Auth.LDAP.URLs = nil
+	o.Config.Auth.Methods = []string{config.MethodPAM}
 	if fs := o.checkLDAPLogin(t.Context()); len(fs) != 0 {
-		t.Errorf("without auth.ldap.urls: %+v", fs)
+		t.Errorf("without the ldap method: %+v", fs)
 	}
 }

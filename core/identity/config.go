@@ -24,15 +24,38 @@ func FromConfig(cfg config.Config, st *store.Store, accounts Accounts, logger *s
 func policies(cfg config.Config) map[string]Policy {
 	p := map[string]Policy{}
 	if cfg.Auth.HasMethod(config.MethodPAM) {
-		p[MethodPAM] = pamPolicy(cfg.Auth)
+		p[MethodPAM] = withHubGroups(pamPolicy(cfg.Auth), cfg.Auth)
 	}
 	if cfg.Auth.HasMethod(config.MethodOIDC) {
-		oidc := oidcPolicy(cfg.Auth.OIDC)
-		// Hub groups are the hub's own, the same for every method.
-		oidc.AllowedHubGroups, oidc.AdminHubGroups = cfg.Auth.AllowedHubGroups, cfg.Auth.AdminHubGroups
-		p[config.MethodOIDC] = oidc
+		p[config.MethodOIDC] = withHubGroups(oidcPolicy(cfg.Auth.OIDC), cfg.Auth)
+	}
+	if cfg.Auth.HasMethod(config.MethodLDAP) {
+		p[config.MethodLDAP] = withHubGroups(ldapPolicy(cfg.Auth.LDAP), cfg.Auth)
 	}
 	return p
+}
+
+// withHubGroups adds the hub groups' rules: they are the hub's own, the
+// same for every method.
+func withHubGroups(p Policy, a config.Auth) Policy {
+	p.AllowedHubGroups, p.AdminHubGroups = a.AllowedHubGroups, a.AdminHubGroups
+	return p
+}
+
+// ldapPolicy: the directory vouched for the person by their password; the
+// group rules read the directory's groups (by name and by DN, as the
+// method reports both), and the account is what account_mode says. An
+// existing Linux account of the same name must be in the members group:
+// the bind proved the directory account, not the Linux one.
+func ldapPolicy(l config.LDAP) Policy {
+	return Policy{
+		Names:         NameRules{Lowercase: true},
+		AllowedUsers:  l.AllowedUsers,
+		AdminUsers:    l.AdminUsers,
+		AllowedGroups: l.AllowedGroups,
+		AdminGroups:   l.AdminGroups,
+		Accounts:      AccountMode(l.AccountMode),
+	}
 }
 
 // oidcPolicy: the provider names the person; its groups claim is what
@@ -61,11 +84,8 @@ func pamPolicy(a config.Auth) Policy {
 		AllowedGroups: nonEmpty(a.AllowedGroup),
 		AdminGroups:   nonEmpty(a.AdminGroup),
 		LinuxGroups:   true,
-		// Hub groups are the hub's own, the same for every method.
-		AllowedHubGroups: a.AllowedHubGroups,
-		AdminHubGroups:   a.AdminHubGroups,
-		OwnAccount:       true,
-		Accounts:         Existing,
+		OwnAccount:    true,
+		Accounts:      Existing,
 	}
 }
 

@@ -196,6 +196,13 @@ type env struct {
 
 func newEnv(t *testing.T, tune ...func(*config.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, server.Options{Password: fakeAuth{}, Accounts: fakeAccounts{}}, tune...)
+}
+
+// newEnvWith is newEnv with other seams: a nil Password is the real one
+// the configuration asks for (LDAP against a lab directory).
+func newEnvWith(t *testing.T, opts server.Options, tune ...func(*config.Config)) *env {
+	t.Helper()
 	cfg := servertest.Config(t, map[string]string{envRole: "server", envRun: runID, envMode: "{username}"})
 	for _, f := range tune {
 		f(&cfg)
@@ -203,7 +210,8 @@ func newEnv(t *testing.T, tune ...func(*config.Config)) *env {
 	e := &env{}
 	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	cfg.Auth.AdminGroup = fakeAdminGroup
-	h := servertest.Start(t, cfg, server.Options{Password: fakeAuth{}, Accounts: fakeAccounts{}, Now: now})
+	opts.Now = now
+	h := servertest.Start(t, cfg, opts)
 	e.cfg, e.store, e.hub, e.routes, e.handler = h.Config, h.Store(), h.Hub(), h.Routes(), h.Handler()
 	e.url, e.internal, e.logs = h.URL, h.Internal, h.Logs
 	// Runs before the hub's own cleanup (which stops every server).

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/auth"
-	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/loginerr"
@@ -163,7 +162,7 @@ func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
 
 // loginPageData adds the methods the login page offers.
 func (w *Web) loginPageData(p page) page {
-	p.PasswordForm = w.cfg.Auth.HasMethod(config.MethodPAM)
+	p.PasswordForm = w.cfg.Auth.HasPasswordMethod()
 	if w.sso != nil {
 		p.SSOName = w.sso.Name()
 	}
@@ -179,7 +178,7 @@ func clientAddr(r *http.Request) string {
 }
 
 func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
-	if !w.cfg.Auth.HasMethod(config.MethodPAM) {
+	if !w.cfg.Auth.HasPasswordMethod() {
 		w.errorPage(rw, r, http.StatusNotFound, "No password login", "This hub signs people in through single sign-on only.")
 		return
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/hubd/hubd/core/host"
 	"github.com/hubd/hubd/internal/testlab/ldaplab"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // The LDAP tests run a second hub on a host whose accounts live in a real
@@ -179,6 +182,9 @@ func findingOf(t *testing.T, found map[string]host.Finding, prefix string) host.
 	return host.Finding{}
 }
 
+// loginError is the login page's sentence about a refused login.
+var loginError = regexp.MustCompile(`<p class="error"[^>]*>[^<]*</p>`)
+
 // procGroups is the supplementary group list of a process.
 func procGroups(pid int) []string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -326,6 +332,137 @@ func TestLDAPThroughNSSAndPAM(t *testing.T) {
 		resp = newBrowserAt(t, lh.hub.public).login(ldapMember, ldapMemPW)
 		if body := readAll(resp); resp.StatusCode == http.StatusFound || !strings.Contains(body, "The login service is not working right now") {
 			t.Errorf("directory user with the directory down: %d, page without the service message", resp.StatusCode)
+		}
+	})
+}
+
+// TestLDAPNativeBind: the "ldap" login method next to PAM, as JupyterHub's
+// ldapauthenticator does it. The host knows nothing of the directory: its
+// accounts hubtest-ldap1/2/3 are local ones (account_mode "existing", in
+// the members group) with local passwords of their own, and
+// the hub checks the directory password by binding as the user over
+// StartTLS with the lab's CA, after a service account's search; the
+// directory's groups decide who is allowed and who is an admin.
+func TestLDAPNativeBind(t *testing.T) {
+	need(t)
+	dir := ldaplab.Start(t, ldaplab.Options{})
+	h := &testutil.Host{}
+	t.Cleanup(h.Cleanup)
+	// All three local accounts are members: only the directory's groups
+	// tell hubtest-ldap3 apart.
+	for _, name := range []string{ldapAdmin, ldapMember, ldapOther} {
+		if err := h.User(name, "local-pw-"+name, group); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The CA for the hub to read, and the service account's password for
+	// the hub alone.
+	files := t.TempDir()
+	if err := os.Chmod(files, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ca, bindpw := filepath.Join(files, "ca.pem"), filepath.Join(files, "bindpw")
+	pem, err := os.ReadFile(dir.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ca, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.WriteBindPassword(bindpw); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(bindpw, env.hub.uid, env.hub.gid); err != nil {
+		t.Fatal(err)
+	}
+	hub := startExtraHub(t, false,
+		`methods = ["pam"]`, `methods = ["pam", "ldap"]`,
+		`urls = []`, `urls = ["`+dir.URL+`"]`,
+		`start_tls = false`, `start_tls = true`,
+		`ca_file = ""`, `ca_file = "`+ca+`"`,
+		`bind_dn = ""`, `bind_dn = "`+dir.BindDN+`"`,
+		`bind_password_file = ""`, `bind_password_file = "`+bindpw+`"`,
+		`user_search_base = ""`, `user_search_base = "`+dir.PeopleDN+`"`,
+		`group_search_base = ""`, `group_search_base = "`+dir.GroupsDN+`"`,
+		`allowed_groups = []`, `allowed_groups = ["hubtest-ldapgrp"]`,
+		`admin_groups = []`, `admin_groups = ["hubtest-ldapadm"]`,
+		"\ntimeout = \"5s\"", "\ntimeout = \"2s\"",
+	)
+	login := func(name, pw string) (*browser, int, string) {
+		t.Helper()
+		b := hub.browser(t)
+		resp := b.login(name, pw)
+		return b, resp.StatusCode, readAll(resp)
+	}
+
+	t.Run("directory users log in with the directory's password and spawn", func(t *testing.T) {
+		b := hub.memberWithServer(t, ldapMember, ldapMemPW)
+		u, _ := user.Lookup(ldapMember)
+		pids := serverPIDs(t, ldapMember)
+		if len(pids) != 1 || procUID(pids[0]) != u.Uid {
+			t.Fatalf("%s's server: %v, want one running as the local uid %s", ldapMember, pids, u.Uid)
+		}
+		openTree(t, b, ldapMember)
+		kernel := startKernel(t, b, ldapMember)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if got, err := b.execute(ctx, ldapMember, kernel, "import os; os.getuid()"); err != nil || got != u.Uid {
+			t.Errorf("kernel uid %q, %v; want %s", got, err, u.Uid)
+		}
+		for name, pw := range map[string]string{ldapAdmin: ldapAdmPW, ldapMember: ldapMemPW} {
+			b, status, _ := login(name, pw)
+			if status != http.StatusFound {
+				t.Fatalf("%s: %d", name, status)
+			}
+			var m struct{ Admin bool }
+			_ = json.Unmarshal([]byte(readAll(b.do("GET", "/hub/api/users/"+name, nil, nil))), &m)
+			if m.Admin != (name == ldapAdmin) {
+				t.Errorf("%s: admin %v (the directory's admin group has only %s)", name, m.Admin, ldapAdmin)
+			}
+		}
+	})
+
+	t.Run("local users still log in through PAM", func(t *testing.T) {
+		if _, status, body := login(alice, alicePW); status != http.StatusFound {
+			t.Errorf("%s: %d\n%.300s", alice, status, body)
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		for _, c := range []struct{ what, name, pw, says string }{
+			{"outside the directory's allowed group", ldapOther, ldapOthPW, "is not in any of the groups allowed on this hub"},
+			{"wrong password", ldapMember, "wrong", "Wrong user name or password"},
+			{"unknown user", "hubtest-ldapnobody", ldapMemPW, "Wrong user name or password"},
+			{"empty password", ldapMember, "", "Wrong user name or password"},
+			{"filter wildcard", "*", ldapMemPW, "not a valid user name"},
+			{"filter injection", ldapMember + ")(uid=*", ldapMemPW, "not a valid user name"},
+			{"escaped NUL", ldapMember + `\00`, ldapMemPW, "not a valid user name"},
+		} {
+			b, status, body := login(c.name, c.pw)
+			if status == http.StatusFound || b.cookie("/hub/", "jupyterhub-hub-login") != "" {
+				t.Errorf("%s: logged in", c.what)
+			}
+			if !strings.Contains(html.UnescapeString(body), c.says) {
+				t.Errorf("%s: the page does not say %q:\n%s", c.what, c.says, loginError.FindString(body))
+			}
+		}
+	})
+
+	t.Run("directory hung, then down", func(t *testing.T) {
+		for _, fault := range []string{"hung", "down"} {
+			if fault == "hung" {
+				dir.Freeze(t)
+			} else {
+				dir.Thaw(t)
+				dir.Stop(t)
+			}
+			if _, status, body := login(ldapMember, ldapMemPW); status == http.StatusFound ||
+				!strings.Contains(body, "The directory that checks passwords is not answering") {
+				t.Errorf("directory %s: %d, the page does not say the directory is not answering", fault, status)
+			}
+			if _, status, _ := login(alice, alicePW); status != http.StatusFound {
+				t.Errorf("directory %s: local user %s: %d", fault, alice, status)
+			}
 		}
 	})
 }
