@@ -24,10 +24,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +36,7 @@ import (
 	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/loginerr"
 	"github.com/hubd/hubd/core/names"
+	"github.com/hubd/hubd/internal/fsutil"
 )
 
 // Method is the login method's name (auth.methods, the identities'
@@ -80,7 +79,7 @@ type Client struct {
 // file, not readable by group or others) and builds the Client. It does
 // not contact the provider.
 func New(o Options) (*Client, error) {
-	secret, err := readSecret(o.Config.ClientSecretFile)
+	secret, err := fsutil.ReadSecret("auth.oidc.client_secret_file", o.Config.ClientSecretFile)
 	if err != nil {
 		return nil, err
 	}
@@ -92,25 +91,6 @@ func New(o Options) (*Client, error) {
 		http: &http.Client{Timeout: o.Config.Timeout.D()},
 		log:  o.Logger.With("component", "sso"),
 	}, nil
-}
-
-func readSecret(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("auth.oidc.client_secret_file: %w (write the client secret there, mode 0600)", err)
-	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("auth.oidc.client_secret_file %s has mode %s: others may read the secret (chmod 600 %s)", path, fi.Mode(), path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("auth.oidc.client_secret_file: %w", err)
-	}
-	secret := strings.TrimSpace(string(b))
-	if secret == "" {
-		return "", fmt.Errorf("auth.oidc.client_secret_file %s is empty", path)
-	}
-	return secret, nil
 }
 
 // Name is what the button says: "Sign in with <Name>".
