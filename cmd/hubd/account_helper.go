@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"strings"
 
-	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/identity"
 	usernames "github.com/hubd/hubd/core/names"
 )
@@ -44,8 +43,8 @@ it is (the hub then checks it is a member and not a system account).`)
 	if err != nil {
 		return e.fail("%v", err)
 	}
-	if !cfg.Auth.HasMethod(config.MethodOIDC) || cfg.Auth.OIDC.AccountMode != string(identity.Create) {
-		return e.fail("this hub does not create accounts: %s has no oidc method with account_mode = \"create\"", cfg.Source)
+	if !cfg.Auth.CreatesAccounts() {
+		return e.fail("this hub does not create accounts: %s has no oidc or ldap method with account_mode = \"create\"", cfg.Source)
 	}
 	name, err := readName(e.stdin)
 	if err != nil {

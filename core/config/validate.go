@@ -201,6 +201,12 @@ func (v *validator) methods(c Config) {
 	}
 }
 
+// CreatesAccounts reports whether a login method offered makes Linux
+// accounts at the first login (account_mode = "create").
+func (a Auth) CreatesAccounts() bool {
+	return (a.HasMethod(MethodOIDC) && a.OIDC.AccountMode == "create") || (a.HasMethod(MethodLDAP) && a.LDAP.AccountMode == "create")
+}
+
 // HasPasswordMethod reports whether the login page shows the password
 // form: PAM, LDAP or both check it.
 func (a Auth) HasPasswordMethod() bool { return a.HasMethod(MethodPAM) || a.HasMethod(MethodLDAP) }

@@ -351,14 +351,14 @@ func (o Options) checkSudo(ctx context.Context, member string) Finding {
 // configuration creates no accounts through sudo).
 func (o Options) checkAccountHelper(ctx context.Context) (Finding, bool) {
 	c := o.Config
-	if !c.Auth.HasMethod(config.MethodOIDC) || c.Auth.OIDC.AccountMode != "create" || c.Spawner.Kind != spawner.KindSudo {
+	if !c.Auth.CreatesAccounts() || c.Spawner.Kind != spawner.KindSudo {
 		return Finding{}, false
 	}
 	check := "sudo rule for the account helper"
 	out, err := o.Run.Run(ctx, "setpriv", o.asHub(c.Spawner.SudoPath, "-n", "-l", c.Spawner.HelperPath, "account-helper", "--config", o.ConfigPath)...)
 	if err != nil {
 		return Finding{Check: check, Level: Fail,
-			Message: o.HubUser + " may not run the account helper as root, so single sign-on users cannot get accounts: " + err.Error(),
+			Message: o.HubUser + " may not run the account helper as root, so single sign-on and LDAP users cannot get accounts: " + err.Error(),
 			Fix:     o.SetupCommand()}, true
 	}
 	return Finding{Check: check, Level: OK, Message: o.HubUser + " may run `" + firstLine(out) + "` as root"}, true

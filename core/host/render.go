@@ -39,7 +39,7 @@ func RenderConfig(cfg config.Config, unit string) ([]byte, error) {
 // RenderSudoers is the sudoers drop-in setup installs at SudoersFile.
 func (o Options) RenderSudoers() ([]byte, error) {
 	c := o.Config
-	create := c.Auth.HasMethod(config.MethodOIDC) && c.Auth.OIDC.AccountMode == "create" && c.Spawner.Kind == spawner.KindSudo
+	create := c.Auth.CreatesAccounts() && c.Spawner.Kind == spawner.KindSudo
 	if create && !sudoersLiteral(o.ConfigPath) {
 		return nil, fmt.Errorf("the configuration path %q cannot stand in a sudoers rule (a space, ',', ':', '=' or '\\' would change it): keep hubd.toml at a plain path for account_mode = \"create\"", o.ConfigPath)
 	}

@@ -200,3 +200,20 @@ func sudoersRules(t *testing.T, o Options) []string {
 	}
 	return rules
 }
+
+// The LDAP method's account_mode = "create" gets the account helper's
+// rule as single sign-on's does.
+func TestSudoersCreateRuleForLDAP(t *testing.T) {
+	o := Options{Name: "hubtest-hs", HubUser: "hubtest-hs-hub", ConfigPath: "/etc/hubd/hubd.toml", Config: config.Default()}
+	o.Config.Auth.Methods = []string{config.MethodPAM, config.MethodLDAP}
+	for mode, want := range map[string]bool{"create": true, "existing": false} {
+		o.Config.Auth.LDAP.AccountMode = mode
+		s, err := o.RenderSudoers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(s), " account-helper --config /etc/hubd/hubd.toml\n"); got != want {
+			t.Errorf("ldap account_mode %q: account helper rule %v, want %v", mode, got, want)
+		}
+	}
+}

@@ -239,7 +239,7 @@ func (s *Server) build(o Options) error {
 // itself when the hub runs as root (the systemd spawner), else the
 // account helper through its sudoers rule. nil when nothing is created.
 func creator(cfg config.Config) func(ctx context.Context, name, group string) error {
-	if !cfg.Auth.HasMethod(config.MethodOIDC) || cfg.Auth.OIDC.AccountMode != string(identity.Create) {
+	if !cfg.Auth.CreatesAccounts() {
 		return nil
 	}
 	if os.Geteuid() == 0 {
