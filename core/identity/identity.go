@@ -196,6 +196,7 @@ func (a *Admitter) admit(ctx context.Context, ext External, write bool) (Account
 	if !acct.Admin && !slices.Contains(p.AllowedUsers, name) && !intersects(p.AllowedGroups, groups) && !intersects(p.AllowedHubGroups, hubGroups) {
 		return Account{}, a.notAllowed(p, name)
 	}
+	acct.UID, acct.GID, acct.Home = linux.UID, linux.GID, linux.Home
 	if !write {
 		return acct, nil
 	}
@@ -204,8 +205,8 @@ func (a *Admitter) admit(ctx context.Context, ext External, write bool) (Account
 			return Account{}, err
 		}
 		a.log.Info("created a Linux account for a login", "user", name, "method", ext.Method, "group", a.o.MembersGroup, "uid", linux.UID)
+		acct.UID, acct.GID, acct.Home = linux.UID, linux.GID, linux.Home
 	}
-	acct.UID, acct.GID, acct.Home = linux.UID, linux.GID, linux.Home
 	kind := store.AccountLinux
 	if acct.Dynamic {
 		kind = store.AccountDynamic

@@ -313,6 +313,11 @@ func TestCheckWritesNothing(t *testing.T) {
 	if n, _ := f.store.CountUsers(t.Context()); n != 0 || len(f.accounts.created) != 0 {
 		t.Errorf("check wrote %d users and created %v", n, f.accounts.created)
 	}
+	// An existing account is reported with its uid (hubd doctor prints it).
+	f = newFixture(t, ssoPolicy(nil))
+	if acct, err := f.admit.Check(t.Context(), ext("alice", "lab")); err != nil || acct.UID != 1001 || acct.Home != "/home/alice" {
+		t.Errorf("check of an existing account: %+v, %v", acct, err)
+	}
 }
 
 // TestPAMPolicy: the rules of config.Auth for PAM logins, on accounts

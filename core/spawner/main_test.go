@@ -140,7 +140,10 @@ func (s *sudoHost) installRule() error {
 	}
 	var buf bytes.Buffer
 	// sudo's own PAM service: no SpawnPAMService (homes are not this test's subject).
-	if err := tmpl.Execute(&buf, struct{ Name, HubUser, Group, HelperPath, SpawnPAMService string }{"hubtest-sp", spSvc, spGroup, s.helper, ""}); err != nil {
+	if err := tmpl.Execute(&buf, struct {
+		Name, HubUser, Group, HelperPath, ConfigPath, SpawnPAMService string
+		CreateAccounts                                                bool
+	}{Name: "hubtest-sp", HubUser: spSvc, Group: spGroup, HelperPath: s.helper}); err != nil {
 		return err
 	}
 	// sudo skips files with a '.' in their name in /etc/sudoers.d, so
