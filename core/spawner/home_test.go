@@ -71,3 +71,21 @@ func TestMissingDirectoryIsExplained(t *testing.T) {
 		t.Errorf("missing working directory: %v", err)
 	}
 }
+
+// The login shell comes from NSS: root's as /etc/passwd has it, /bin/sh
+// for a name nobody has (test/e2e checks a directory user's).
+func TestLoginShell(t *testing.T) {
+	passwd, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(passwd), "\n")
+	if f := strings.Split(line, ":"); len(f) != 7 || f[0] != "root" {
+		t.Fatalf("the first line of /etc/passwd is not root's: %q", line)
+	} else if got := loginShell("root"); got != f[6] {
+		t.Errorf("root's shell %q, want %q", got, f[6])
+	}
+	if got := loginShell("hubtest-nobody-here"); got != "/bin/sh" {
+		t.Errorf("unknown user's shell %q, want /bin/sh", got)
+	}
+}

@@ -1,7 +1,6 @@
 package spawner
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -50,22 +49,22 @@ func currentAccount() (account, error) {
 	return account{uid: uid, name: u.Username, home: u.HomeDir, shell: loginShell(u.Username)}, nil
 }
 
-// loginShell reads the shell from /etc/passwd; os/user does not expose it.
-// Accounts from other NSS sources (LDAP) get /bin/sh.
+// loginShell is the account's shell as NSS has it (os/user does not
+// expose it): getent passwd, which also sees accounts from a directory
+// (LDAP, SSSD), bounded so that a directory that hangs costs at most a
+// second; /bin/sh when it gives none.
 func loginShell(name string) string {
-	f, err := os.Open("/etc/passwd")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "getent", "passwd", name).Output()
 	if err != nil {
 		return "/bin/sh"
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), ":")
-		if len(fields) == 7 && fields[0] == name && fields[6] != "" {
-			return fields[6]
-		}
+	fields := strings.Split(strings.TrimSpace(string(out)), ":")
+	if len(fields) != 7 || fields[0] != name || !filepath.IsAbs(fields[6]) {
+		return "/bin/sh"
 	}
-	return "/bin/sh"
+	return fields[6]
 }
 
 // launch is a validated, fully resolved server command.

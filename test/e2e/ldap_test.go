@@ -219,11 +219,11 @@ func TestLDAPThroughNSSAndPAM(t *testing.T) {
 		if f := findingOf(t, found, "user directory (ldap in /etc/nsswitch.conf"); !strings.Contains(f.Message, dir.URL) {
 			t.Errorf("the directory finding does not name the directory %s: %s", dir.URL, f.Message)
 		}
-		if f := findingOf(t, found, "members group hubtest-ldapgrp"); !strings.Contains(f.Message, "gid 20100 from the directory, 2 members (hubtest-ldap1, hubtest-ldap2)") ||
+		if f := findingOf(t, found, "members group hubtest-ldapgrp through NSS"); !strings.Contains(f.Message, "gid 20100 from the directory, 2 members (hubtest-ldap1, hubtest-ldap2)") ||
 			!strings.Contains(f.Message, "a lookup of hubtest-ldap1") {
 			t.Errorf("members group: %s", f.Message)
 		}
-		findingOf(t, found, "admin group hubtest-ldapadm")
+		findingOf(t, found, "admin group hubtest-ldapadm through NSS")
 		if f := findingOf(t, found, "PAM login of "+ldapAdmin); !strings.Contains(f.Message, "uid 20001") || !strings.Contains(f.Message, "admin") {
 			t.Errorf("PAM login: %s", f.Message)
 		}
@@ -261,6 +261,7 @@ func TestLDAPThroughNSSAndPAM(t *testing.T) {
 			"import os; os.getuid()":             "20002",
 			"import os; 20100 in os.getgroups()": "True",
 			"import os; os.getcwd()":             "'/home/" + ldapMember + "'",
+			"import os; os.environ['SHELL']":     "'/bin/bash'", // the directory's loginShell
 		} {
 			if got, err := b.execute(ctx, ldapMember, kernel, code); err != nil || got != want {
 				t.Errorf("%s = %q, %v; want %s", code, got, err, want)
@@ -318,7 +319,7 @@ func TestLDAPThroughNSSAndPAM(t *testing.T) {
 			!strings.Contains(f.Fix, "start the directory server") {
 			t.Errorf("directory finding with slapd stopped: %+v", f)
 		}
-		if f := findingOf(t, found, "members group hubtest-ldapgrp"); f.Level != host.Fail {
+		if f := findingOf(t, found, "members group hubtest-ldapgrp through NSS"); f.Level != host.Fail {
 			t.Errorf("members group with slapd stopped: %+v", f)
 		}
 		// A local user still logs in; a directory user learns that the
