@@ -3,10 +3,13 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
@@ -48,12 +51,21 @@ func (o Options) checkSingleUserApp(ctx context.Context, member string) Finding 
 		return f
 	}
 	trial, err := startTrialServer(ctx, cfg, member)
+	if errors.Is(err, errNoHome) {
+		return Finding{Check: check, Level: Fail, Message: err.Error(),
+			Fix: "set spawner.create_home = true in " + o.ConfigPath + " (and run `" + o.SetupCommand() + "`), or create it: mkhomedir_helper " + member}
+	}
 	if err != nil {
 		return Finding{Check: check, Level: Fail, Message: err.Error(),
 			Fix: "run the command by hand as " + member + " to see why, or choose another spawner.app in " + o.ConfigPath}
 	}
 	defer trial.stop()
 	app := trial.app()
+	if trial.tempHome != "" {
+		// A directory user before their first start: the hub makes the
+		// home then (spawner.create_home); doctor changes nothing.
+		app += " (in a temporary home: " + member + "'s is created at their first start)"
+	}
 	landing := s.LandingURL()
 	if landing == "" {
 		return Finding{Check: check, Level: OK, Message: fmt.Sprintf("runs %s as %s; spawner.default_url is empty, so users land on the app's own page", app, member)}
@@ -77,12 +89,15 @@ func (o Options) appFix() string {
 
 // trialServer is a single-user server doctor started.
 type trialServer struct {
-	cmd    *exec.Cmd
-	done   chan struct{}
-	out    *lockedBuffer
-	hub    *http.Server
-	base   string // http://127.0.0.1:<port><prefix>
-	client *http.Client
+	// tempHome, when set, stood in for a home directory that does not
+	// exist yet, and goes with the server.
+	tempHome string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	out      *lockedBuffer
+	hub      *http.Server
+	base     string // http://127.0.0.1:<port><prefix>
+	client   *http.Client
 }
 
 // startTrialServer runs the single-user server as member (setpriv, the
@@ -90,6 +105,10 @@ type trialServer struct {
 // waits until it answers its API.
 func startTrialServer(ctx context.Context, cfg config.Config, member string) (*trialServer, error) {
 	u, err := user.Lookup(member)
+	if err != nil {
+		return nil, err
+	}
+	home, tempHome, err := trialHome(u, cfg.Spawner.CreateHome)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +126,11 @@ func startTrialServer(ctx context.Context, cfg config.Config, member string) (*t
 		path = filepath.Join(cfg.SharedEnv.Path, "bin") + ":" + path
 	}
 	env := hub.ServerEnv(cfg, hubAPI, member, "", store.RandomID(16), port)
-	env["PATH"], env["HOME"], env["USER"], env["SHELL"] = path, u.HomeDir, member, "/bin/sh"
+	env["PATH"], env["HOME"], env["USER"], env["SHELL"] = path, home, member, "/bin/sh"
 	argv := append([]string{"--reuid=" + u.Uid, "--regid=" + u.Gid, "--init-groups", "--"}, cfg.Spawner.Command...)
 	argv = append(argv, cfg.Spawner.Args...)
 	cmd := exec.Command("setpriv", argv...)
-	cmd.Dir = u.HomeDir
+	cmd.Dir = home
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
@@ -125,9 +144,10 @@ func startTrialServer(ctx context.Context, cfg config.Config, member string) (*t
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		hubSrv.Close()
+		removeTempHome(tempHome)
 		return nil, fmt.Errorf("start %s as %s: %w", cfg.Spawner.Command[0], member, err)
 	}
-	t := &trialServer{cmd: cmd, done: make(chan struct{}), out: out, hub: hubSrv,
+	t := &trialServer{tempHome: tempHome, cmd: cmd, done: make(chan struct{}), out: out, hub: hubSrv,
 		base:   fmt.Sprintf("http://127.0.0.1:%d%s", port, hub.ServerPrefix(cfg.Hub.BaseURL, member, "")),
 		client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	go func() { _ = cmd.Wait(); close(t.done) }()
@@ -213,6 +233,39 @@ func (t *trialServer) stop() {
 		<-t.done
 	}
 	_ = t.hub.Close()
+	removeTempHome(t.tempHome)
+}
+
+// errNoHome: the member has no home, and the hub will not make one.
+var errNoHome = errors.New("no home directory")
+
+// trialHome is where the trial server runs: the member's home, or, when
+// that does not exist yet and the hub creates it at the first start, a
+// temporary one of theirs (tempHome, to remove afterwards).
+func trialHome(u *user.User, createHome bool) (home, tempHome string, err error) {
+	if _, err := os.Stat(u.HomeDir); !errors.Is(err, fs.ErrNotExist) {
+		return u.HomeDir, "", err
+	}
+	if !createHome {
+		return "", "", fmt.Errorf("%w: %s of %s does not exist, and spawner.create_home is off, so %s's server cannot start", errNoHome, u.HomeDir, u.Username, u.Username)
+	}
+	tmp, err := os.MkdirTemp("", "hubd-doctor-home-")
+	if err != nil {
+		return "", "", err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(tmp, uid, gid); err != nil {
+		os.RemoveAll(tmp)
+		return "", "", err
+	}
+	return tmp, tmp, nil
+}
+
+func removeTempHome(dir string) {
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
 }
 
 // lockedBuffer collects a child's output from two pipes.

@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"os"
+	"os/user"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -60,5 +62,34 @@ func TestDoctorSingleUserApp(t *testing.T) {
 				t.Errorf("fix %q", f.Fix)
 			}
 		})
+	}
+
+	// A member whose home does not exist yet (a directory user before the
+	// first start): the app runs in a temporary home, which goes again,
+	// and doctor creates nothing; without create_home that is a failure.
+	u, err := user.Lookup(member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(u.HomeDir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Auth.AllowedGroup, cfg.SharedEnv.Enabled, cfg.Spawner.AppName = group, false, config.AppNotebook
+	o := Options{Config: cfg, ConfigPath: "/etc/hubd/hubd.toml", Run: ExecRunner{}}
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "hubd-doctor-home-*"))
+	if f := o.checkSingleUserApp(context.Background(), member); f.Level != OK || !strings.Contains(f.Message, "temporary home") {
+		t.Errorf("member without a home: %+v", f)
+	}
+	if _, err := os.Stat(u.HomeDir); err == nil {
+		t.Error("doctor created the member's home")
+	}
+	if after, _ := filepath.Glob(filepath.Join(os.TempDir(), "hubd-doctor-home-*")); len(after) != len(before) {
+		t.Errorf("temporary homes left behind: %v", after)
+	}
+	o.Config.Spawner.CreateHome = false
+	if f := o.checkSingleUserApp(context.Background(), member); f.Level != Fail || !strings.Contains(f.Message, "does not exist") ||
+		!strings.Contains(f.Fix, "create_home") {
+		t.Errorf("member without a home, create_home off: %+v", f)
 	}
 }

@@ -358,7 +358,12 @@ func TestLDAPNativeBind(t *testing.T) {
 	}
 	// The CA for the hub to read, and the service account's password for
 	// the hub alone.
-	files := t.TempDir()
+	// (t.TempDir's parent is private to root.)
+	files, err := os.MkdirTemp("", "hubtest-e2e-ldapfiles-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(files) })
 	if err := os.Chmod(files, 0o755); err != nil {
 		t.Fatal(err)
 	}
