@@ -47,6 +47,7 @@ func oidcPolicy(o config.OIDC) Policy {
 		AdminGroups:   o.AdminGroups,
 		Accounts:      AccountMode(o.AccountMode),
 		SessionMaxAge: o.SessionMaxAge.D(),
+		Settings:      AdminSettings{Users: "auth.oidc.admin_users", Groups: "auth.oidc.admin_groups", HubGroups: "auth.admin_hub_groups"},
 	}
 }
 
@@ -66,6 +67,7 @@ func pamPolicy(a config.Auth) Policy {
 		AdminHubGroups:   a.AdminHubGroups,
 		OwnAccount:       true,
 		Accounts:         Existing,
+		Settings:         AdminSettings{Users: "auth.admin_users", Groups: "auth.admin_group", HubGroups: "auth.admin_hub_groups"},
 	}
 }
 

@@ -125,7 +125,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), w.cfg.Auth.OIDC.Timeout.D())
 	defer cancel()
-	ext, err := w.sso.Finish(ctx, p, q.Get("code"))
+	ext, idToken, err := w.sso.Finish(ctx, p, q.Get("code"))
 	if err != nil {
 		w.ssoFailed(rw, r, err)
 		return
@@ -135,7 +135,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 		w.ssoFailed(rw, r, err)
 		return
 	}
-	w.startSession(rw, r, acct, p.Next)
+	w.startSession(rw, r, acct, p.Next, idToken)
 }
 
 // ssoFailed is the page for a sign-in that did not work: the reason and
