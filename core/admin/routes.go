@@ -54,6 +54,9 @@ var table = []route{
 	{"POST", "/v1/tokens", true, (*Server).createToken, false},
 	{"DELETE", "/v1/tokens/{id}", true, (*Server).revokeToken, false},
 	{"GET", "/v1/sharedenv", false, (*Server).sharedEnv, false},
+	{"GET", "/v1/users", false, (*Server).listUsers, false},
+	{"POST", "/v1/users/{user}/admin", false, (*Server).setAdmin, false},
+	{"DELETE", "/v1/users/{user}", false, (*Server).deleteUser, false},
 }
 
 // routes builds the mux: one entry per path, dispatching on the method
