@@ -274,7 +274,7 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 		}
 		w.auditWeb(r, u.Name, "logout", u.Name, "")
 		if w.sso != nil && u.Method == sso.Method {
-			if end := w.sso.EndSessionURL(r.Context(), w.absURL(r, target), idToken); end != "" {
+			if end := w.sso.EndSessionURL(r.Context(), w.ssoLoggedOutURL(r), idToken); end != "" {
 				target = end
 			}
 		}
