@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
-	"strconv"
 
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/names"
@@ -22,18 +22,13 @@ const (
 // seen and their servers' state.
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ identity) error {
 	ctx := r.Context()
-	q := r.URL.Query()
-	f := store.UserFilter{Limit: defaultUserPage, NameFilter: q.Get("name")}
-	for key, dst := range map[string]*int{"limit": &f.Limit, "offset": &f.Offset} {
-		v := q.Get(key)
-		if v == "" {
-			continue
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || (key == "limit" && (n < 1 || n > maxUserPage)) {
-			return errorf(http.StatusBadRequest, "%s=%q: give a number (limit from 1 to %d, offset from 0)", key, v, maxUserPage)
-		}
-		*dst = n
+	f := store.UserFilter{NameFilter: r.URL.Query().Get("name")}
+	var err error
+	if f.Limit, err = queryInt(r, "limit", defaultUserPage, 1, maxUserPage); err != nil {
+		return err
+	}
+	if f.Offset, err = queryInt(r, "offset", 0, 0, math.MaxInt); err != nil {
+		return err
 	}
 	users, total, err := s.store.ListUsers(ctx, f)
 	if err != nil {
