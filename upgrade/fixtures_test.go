@@ -30,7 +30,12 @@ var seeds = map[int]func(testing.TB, *sql.DB){
 // what must hold for the rows that fixture held.
 var checks = map[int]func(testing.TB, *sql.DB){
 	1: func(t testing.TB, db *sql.DB) { checkV2(t, db); checkV3(t, db); checkV4(t, db); checkV5(t, db) },
-	2: func(t testing.TB, db *sql.DB) { checkServers(t, db, "idle"); checkV3(t, db); checkV4(t, db); checkV5(t, db) },
+	2: func(t testing.TB, db *sql.DB) {
+		checkServers(t, db, "idle")
+		checkV3(t, db)
+		checkV4(t, db)
+		checkV5(t, db)
+	},
 	3: func(t testing.TB, db *sql.DB) {
 		checkServers(t, db, "idle")
 		var tokens, members, clients int
