@@ -178,7 +178,7 @@ func TestHubtuiAgainstTheRealHub(t *testing.T) {
 		x.waitScreen("Delete the user " + bob + "?")
 		x.run("send-keys", "-t", "t", "-l", bob)
 		x.run("send-keys", "-t", "t", "Enter")
-		x.waitScreen("deleted the user " + bob)
+		x.waitScreen("Deleted the user " + bob + ".")
 		if u, ok := userOf(); ok {
 			t.Errorf("bob is still a user after the delete: %+v", u)
 		}
