@@ -156,7 +156,7 @@ func TestHubtuiAgainstTheRealHub(t *testing.T) {
 			}
 			return wire.User{}, false
 		}
-		x.run("send-keys", "-t", "t", "6")
+		x.run("send-keys", "-t", "t", "7")
 		x.waitScreen("LAST SEEN")
 		x.run("send-keys", "-t", "t", "/")
 		x.run("send-keys", "-t", "t", "-l", bob)
