@@ -30,6 +30,9 @@ type Client interface {
 	RevokeToken(ctx context.Context, id string) (wire.Token, error)
 	Restart(ctx context.Context, reason string) (wire.RestartResult, error)
 	SharedEnv(ctx context.Context) (wire.SharedEnv, error)
+	AllUsers(ctx context.Context, name string) ([]wire.User, error)
+	SetAdmin(ctx context.Context, user string, admin bool) (wire.AdminResult, error)
+	DeleteUser(ctx context.Context, user string) (wire.DeletedUser, error)
 }
 
 var _ Client = (*client.Client)(nil)
@@ -74,6 +77,10 @@ type (
 	tokensMsg struct {
 		tokens wire.Tokens
 		err    error
+	}
+	usersMsg struct {
+		users []wire.User
+		err   error
 	}
 	// tickMsg asks for a refresh of what is on screen.
 	tickMsg struct{}
@@ -121,6 +128,13 @@ func fetchPlan(ctx context.Context, c Client) tea.Cmd {
 func fetchTokens(ctx context.Context, c Client) tea.Cmd {
 	return read(ctx, func(ctx context.Context) (wire.Tokens, error) { return c.Tokens(ctx, "", "") },
 		func(v wire.Tokens, err error) tea.Msg { return tokensMsg{v, err} })
+}
+
+// fetchUsers brings every user, a page at a time: the view filters and
+// sorts them itself.
+func fetchUsers(ctx context.Context, c Client) tea.Cmd {
+	return read(ctx, func(ctx context.Context) ([]wire.User, error) { return c.AllUsers(ctx, "") },
+		func(v []wire.User, err error) tea.Msg { return usersMsg{v, err} })
 }
 
 // eventsPage is how many audit events one fetch brings.

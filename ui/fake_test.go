@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"syscall"
@@ -35,6 +36,9 @@ type fake struct {
 
 	stops    [][]string
 	tokens   []wire.Token
+	users    []wire.User
+	admins   []string // "alice=true" per SetAdmin call
+	deleted  []string
 	issued   []wire.TokenRequest
 	revoked  []string
 	restores []string
@@ -94,6 +98,17 @@ func newFake() *fake {
 			Message: "2 steps are pending. The hub backs the database up first, then applies them in one transaction.",
 		},
 		env: fakeEnv(),
+		users: []wire.User{
+			{Name: "alice", Method: "pam", Account: "linux", Created: now.Add(-60 * 24 * time.Hour), LastSeen: now.Add(-30 * time.Second),
+				Server: "running", ActiveServers: 2},
+			{Name: "bob", Method: "pam", Admin: true, AdminByHand: true, Account: "linux", Created: now.Add(-50 * 24 * time.Hour),
+				LastSeen: now.Add(-190 * time.Minute), Server: "stopped"},
+			{Name: "carol", Method: "oidc", Admin: true, AdminRule: "auth.oidc.admin_groups: lab-admins", Account: "dynamic",
+				Created: now.Add(-3 * 24 * time.Hour), LastSeen: now.Add(-40 * time.Minute), Server: "failed"},
+			{Name: "dave", Method: "oidc", Admin: true, AdminByHand: true, AdminRule: "auth.oidc.admin_users", Account: "linux",
+				Created: now.Add(-26 * time.Hour), LastSeen: now.Add(-2 * time.Hour), Server: "running", Pending: "stop", ActiveServers: 1},
+			{Name: "erin", Account: "linux", Created: now.Add(-10 * time.Minute)},
+		},
 		events: wire.Events{Events: []wire.Event{
 			{ID: 104, Time: now.Add(-3 * time.Minute), Actor: "root", ActorUID: 0, Source: "admin", Action: "server.stop", Target: "erin", Detail: "stopped from hubtui"},
 			{ID: 103, Time: now.Add(-47 * time.Minute), Actor: "alice", ActorUID: 1001, Source: "web", Action: "server.start", Target: "alice", Detail: "default server"},
@@ -158,6 +173,50 @@ func (f *fake) RevokeToken(_ context.Context, id string) (wire.Token, error) {
 	t := f.tokens[i]
 	f.tokens = slices.Delete(f.tokens, i, i+1)
 	return t, nil
+}
+
+func (f *fake) AllUsers(context.Context, string) ([]wire.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.users), f.read(nil)
+}
+
+// SetAdmin grants or revokes admin by hand, answering with the hub's
+// note when a login rule made the user an admin.
+func (f *fake) SetAdmin(_ context.Context, user string, admin bool) (wire.AdminResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.admins = append(f.admins, fmt.Sprintf("%s=%v", user, admin))
+	i := slices.IndexFunc(f.users, func(u wire.User) bool { return u.Name == user })
+	if i < 0 {
+		return wire.AdminResult{}, &client.APIError{Status: 404, Message: "no user " + user + " in the hub"}
+	}
+	u := &f.users[i]
+	var res wire.AdminResult
+	if !admin && u.AdminRule != "" {
+		res.Note = u.AdminRule + " made " + user + " an admin at their last login and will again at their next login: change that rule to make this stick"
+		u.AdminRule = ""
+	}
+	u.Admin, u.AdminByHand = admin, admin
+	res.User = *u
+	return res, nil
+}
+
+// DeleteUser removes a listed user, naming the servers it stopped.
+func (f *fake) DeleteUser(_ context.Context, user string) (wire.DeletedUser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deleted = append(f.deleted, user)
+	i := slices.IndexFunc(f.users, func(u wire.User) bool { return u.Name == user })
+	if i < 0 {
+		return wire.DeletedUser{}, &client.APIError{Status: 404, Message: "no user " + user + " in the hub"}
+	}
+	res := wire.DeletedUser{User: f.users[i], Stopped: []string{}}
+	if res.User.ActiveServers > 0 {
+		res.Stopped = append(res.Stopped, user)
+	}
+	f.users = slices.Delete(f.users, i, i+1)
+	return res, nil
 }
 
 // StopServers stops the servers asked for ("user" or "user/server"):

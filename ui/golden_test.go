@@ -119,6 +119,13 @@ func TestGolden(t *testing.T) {
 		{name: "hub", keys: []string{"6"}},
 		{name: "hub_restart_confirm", keys: []string{"6", "R"}},
 		{name: "hub_repair_needs_root", keys: []string{"6", "f"}},
+		{name: "users", keys: []string{"7"}},
+		{name: "users_readonly", keys: []string{"7", "down", "down", "a", "D"}, readOnly: true},
+		{name: "users_filtered_sorted", keys: []string{"7", "/", "oidc", "enter", "S"}},
+		{name: "users_unmake_admin", keys: []string{"7", "down", "down", "a"}},
+		{name: "users_make_admin", keys: []string{"7", "a"}},
+		{name: "users_delete_confirm", keys: []string{"7", "D", "ali"}},
+		{name: "users_deleted", keys: []string{"7", "D", "alice", "enter"}},
 		{name: "not_running", fake: func(f *fake) { f.whoErr = notRunning }},
 		{name: "permission_denied", fake: func(f *fake) {
 			f.whoErr = &client.SocketPermissionError{Socket: wire.DefaultSocket, Groups: []string{"hubadmin", "hubusers"}}

@@ -42,11 +42,6 @@ func renderHeader(c *Common, status wire.Status, statusErr error, active pageID,
 			}
 		}
 	}
-	who := "you: " + whoText(c.who)
-	bar := fitSegments(segs, " · ", width-ansi.StringWidth(who)-3)
-	gap := max(width-ansi.StringWidth(bar)-ansi.StringWidth(who)-2, 1)
-	line1 := st.Header.Render(ansi.Truncate(" "+bar+strings.Repeat(" ", gap)+who+" ", width, "…"))
-
 	var tabs []string
 	for i, t := range pageTitles {
 		// Brackets mark the current tab without colour too.
@@ -57,20 +52,30 @@ func renderHeader(c *Common, status wire.Status, statusErr error, active pageID,
 		}
 	}
 	line2 := lipgloss.JoinHorizontal(lipgloss.Top, tabs...)
+	who := "you: " + whoText(c.who)
 	if c.readOnly {
 		// Say why when there is room: the flag, or the hub's answer.
 		why := "--readonly"
 		if !c.flagRO {
 			why = string(c.who.Role)
 		}
+		placed := false
 		for _, text := range []string{"READ-ONLY (" + why + ")", "READ-ONLY"} {
 			badge := st.Badge.Render(text)
 			if pad := width - lipgloss.Width(line2) - lipgloss.Width(badge) - 1; pad > 0 {
 				line2 += strings.Repeat(" ", pad) + badge
+				placed = true
 				break
 			}
 		}
+		if !placed {
+			// The tabs fill a narrow screen: the status line says it.
+			who += " READ-ONLY"
+		}
 	}
+	bar := fitSegments(segs, " · ", width-ansi.StringWidth(who)-3)
+	gap := max(width-ansi.StringWidth(bar)-ansi.StringWidth(who)-2, 1)
+	line1 := st.Header.Render(ansi.Truncate(" "+bar+strings.Repeat(" ", gap)+who+" ", width, "…"))
 	return line1 + "\n" + line2
 }
 

@@ -191,17 +191,22 @@ func TestReadOnly(t *testing.T) {
 			waitScreen(t, tm, "nightly")
 			send(tm, "n", "R", "3")
 			waitScreen(t, tm, "Pending")
-			send(tm, "U", "?")
+			send(tm, "U", "7")
+			waitScreen(t, tm, "carol")
+			send(tm, "a", "D", "?")
 			m := quit(t, tm, false)
 
 			if got := f.stopCalls(); len(got) != 0 {
 				t.Errorf("stops = %q in read-only mode", got)
 			}
+			if admins, deleted := f.userCalls(); len(admins)+len(deleted) != 0 {
+				t.Errorf("admin changes %q, deletes %q in read-only mode", admins, deleted)
+			}
 			if m.prompt != nil || m.busy != "" {
 				t.Errorf("prompt %v, busy %q in read-only mode", m.prompt, m.busy)
 			}
 			screen := ansi.Strip(m.Render())
-			for _, gone := range []string{"stop server", "new backup", "restore", "run upgrade"} {
+			for _, gone := range []string{"stop server", "new backup", "restore", "run upgrade", "make/unmake admin", "delete user"} {
 				for _, p := range m.pages {
 					m.help.ShowAll = false
 					short := m.help.View(helpKeysOf(m, p))
@@ -429,5 +434,108 @@ func TestParseTokenRequest(t *testing.T) {
 		if _, err := parseTokenRequest(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func (f *fake) userCalls() (admins, deleted []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.admins), slices.Clone(f.deleted)
+}
+
+func usersOf(m Model) *listView[wire.User] { return m.pages[pageUsers].(*usersPage).list }
+
+// runUsers starts the console on f and opens the users view.
+func runUsers(t *testing.T, f *fake) *teatest.TestModel {
+	t.Helper()
+	tm := run(t, f, false)
+	send(tm, "7")
+	waitScreen(t, tm, "by rules")
+	return tm
+}
+
+// TestUsersMakeAdmin: a on a user who is no admin asks, naming them, and
+// y makes them one by hand.
+func TestUsersMakeAdmin(t *testing.T) {
+	f := newFake()
+	tm := runUsers(t, f)
+	send(tm, "a")
+	waitScreen(t, tm, "Make alice an admin?")
+	send(tm, "y")
+	waitScreen(t, tm, "now an admin")
+	m := quit(t, tm, false)
+	if admins, _ := f.userCalls(); !slices.Equal(admins, []string{"alice=true"}) {
+		t.Errorf("admin changes %q, want [alice=true]", admins)
+	}
+	if m.flash != "alice is now an admin." || m.flashErr {
+		t.Errorf("status line = %q (error %v)", m.flash, m.flashErr)
+	}
+	if u, _ := usersOf(m).selected(); u.Name != "alice" || !u.AdminByHand {
+		t.Errorf("after the refresh the cursor is on %+v", u)
+	}
+}
+
+// TestUsersUnmakeAdminNamesTheRule: unmaking an admin whom a login rule
+// made one says, before and after, that the rule decides at the next
+// login; n changes nothing.
+func TestUsersUnmakeAdminNamesTheRule(t *testing.T) {
+	f := newFake()
+	tm := runUsers(t, f)
+	send(tm, "down", "down", "a", "n", "a")
+	waitScreen(t, tm, "Unmake carol")
+	m := drive(start(f, 80, 24, false), press("7", "down", "down", "a")...)
+	if m.prompt == nil || m.prompt.question != "Unmake carol as an admin?" ||
+		!strings.Contains(m.prompt.note, "auth.oidc.admin_groups: lab-admins made carol an admin at their last login and will again") {
+		t.Fatalf("prompt %+v", m.prompt)
+	}
+	send(tm, "y")
+	waitScreen(t, tm, "no longer")
+	m = quit(t, tm, false)
+	if admins, _ := f.userCalls(); !slices.Equal(admins, []string{"carol=false"}) {
+		t.Errorf("admin changes %q, want [carol=false] (the n changed nothing)", admins)
+	}
+	if !strings.HasPrefix(m.flash, "carol is no longer an admin. Note: auth.oidc.admin_groups: lab-admins made carol an admin") {
+		t.Errorf("status line = %q", m.flash)
+	}
+}
+
+// TestUsersDeleteNeedsTheName: D asks for the user's name; a wrong one
+// changes nothing, the right one stops the servers and deletes the user.
+func TestUsersDeleteNeedsTheName(t *testing.T) {
+	f := newFake()
+	tm := runUsers(t, f)
+	send(tm, "D", "alic", "enter")
+	waitScreen(t, tm, "exactly")
+	if _, deleted := f.userCalls(); len(deleted) != 0 {
+		t.Fatalf("deleted %q on a wrong name", deleted)
+	}
+	send(tm, "e", "enter")
+	waitScreen(t, tm, "deleted the user")
+	m := quit(t, tm, false)
+	if _, deleted := f.userCalls(); !slices.Equal(deleted, []string{"alice"}) {
+		t.Errorf("deleted %q, want [alice]", deleted)
+	}
+	if m.flash != "Stopped the server of alice, then deleted the user alice." {
+		t.Errorf("status line = %q", m.flash)
+	}
+	if slices.ContainsFunc(usersOf(m).items, func(u wire.User) bool { return u.Name == "alice" }) {
+		t.Error("alice is still listed after the delete")
+	}
+}
+
+// TestUsersFilterAndSort: the filter reads every cell; s and S sort.
+func TestUsersFilterAndSort(t *testing.T) {
+	m := start(newFake(), 160, 48, false)
+	m = drive(m, press("7", "/", "dynamic", "enter")...)
+	if got := usersOf(m).shown; len(got) != 1 || got[0].Name != "carol" {
+		t.Errorf("filter dynamic shows %+v", got)
+	}
+	m = drive(m, press("esc", "s", "s", "s", "s")...) // by SEEN: most recent first
+	var names []string
+	for _, u := range usersOf(m).shown {
+		names = append(names, u.Name)
+	}
+	if want := []string{"alice", "carol", "dave", "bob", "erin"}; !slices.Equal(names, want) {
+		t.Errorf("sorted by last seen: %q, want %q", names, want)
 	}
 }

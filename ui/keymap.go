@@ -15,7 +15,7 @@ type KeyMap struct {
 	Help     key.Binding
 	NextPage key.Binding
 	PrevPage key.Binding
-	Pages    key.Binding // 1-6 jump to a page
+	Pages    key.Binding // 1-7 jump to a page
 	Refresh  key.Binding
 
 	// Lists and scrolling.
@@ -53,6 +53,9 @@ type KeyMap struct {
 	RestartHub key.Binding
 	CheckEnv   key.Binding
 	RepairEnv  key.Binding
+	// Users.
+	Admin      key.Binding
+	DeleteUser key.Binding
 
 	// Confirmations.
 	Yes     key.Binding
@@ -71,7 +74,7 @@ func DefaultKeyMap() KeyMap {
 		Help:     b("?", "all keys", "?"),
 		NextPage: b("tab", "next view", "tab"),
 		PrevPage: b("shift+tab", "previous view", "shift+tab"),
-		Pages:    b("1-6", "go to view", "1", "2", "3", "4", "5", "6"),
+		Pages:    b("1-7", "go to view", "1", "2", "3", "4", "5", "6", "7"),
 		Refresh:  b("r", "refresh", "r"),
 
 		Up:          b("↑/k", "up", "up", "k"),
@@ -104,6 +107,9 @@ func DefaultKeyMap() KeyMap {
 		CheckEnv:   b("c", "check env", "c"),
 		RepairEnv:  b("f", "repair env", "f"),
 
+		Admin:      b("a", "make/unmake admin", "a"),
+		DeleteUser: b("D", "delete user", "D", "delete"),
+
 		Yes:     b("y", "yes", "y"),
 		No:      b("n/esc", "no", "n", "esc"),
 		Confirm: b("enter", "confirm", "enter"),
@@ -115,7 +121,7 @@ func DefaultKeyMap() KeyMap {
 // disables them: a disabled binding never matches a key and the help
 // leaves it out, so the two cannot disagree.
 func (k *KeyMap) dangerous() []*key.Binding {
-	return []*key.Binding{&k.Kill, &k.NewBackup, &k.Restore, &k.Upgrade, &k.RepairEnv, &k.RestartHub}
+	return []*key.Binding{&k.Kill, &k.NewBackup, &k.Restore, &k.Upgrade, &k.RepairEnv, &k.RestartHub, &k.Admin, &k.DeleteUser}
 }
 
 // SetReadOnly enables or disables every binding that changes the hub.

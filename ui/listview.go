@@ -162,11 +162,11 @@ func (lv *listView[T]) columns() []table.Column {
 	widths := make([]int, len(lv.cols))
 	fixed, flex := 0, 0
 	for i, c := range lv.cols {
-		if c.flex > 0 {
-			flex += c.flex
+		if c.wide && lv.width < wideScreen {
 			continue
 		}
-		if c.wide && lv.width < wideScreen {
+		if c.flex > 0 {
+			flex += c.flex
 			continue
 		}
 		widths[i] = c.width
@@ -180,7 +180,7 @@ func (lv *listView[T]) columns() []table.Column {
 	}
 	left := avail - fixed
 	for i, c := range lv.cols {
-		if c.flex == 0 {
+		if c.flex == 0 || (c.wide && lv.width < wideScreen) {
 			continue
 		}
 		share := left * c.flex / flex

@@ -12,10 +12,11 @@ const (
 	pageAudit
 	pageTokens
 	pageHub
+	pageUsers
 	numPages
 )
 
-var pageTitles = [numPages]string{"Sessions", "Backups", "Upgrade", "Audit log", "Tokens", "Hub"}
+var pageTitles = [numPages]string{"Sessions", "Backups", "Upgrade", "Audit log", "Tokens", "Hub", "Users"}
 
 // page is one view under a tab. Views mutate themselves (they are held
 // by pointer, as in soft-serve) and ask the root for confirmations and

@@ -1,7 +1,8 @@
 // Package ui is hubtui, the terminal console for a running hubd: the hub
 // status, the active servers (stop one or many), their logs, backups,
-// the database upgrade, the audit log, and the hub itself (restart it,
-// check and repair the shared environment). It talks to the hub only
+// the database upgrade, the audit log, API tokens, the hub itself
+// (restart it, check and repair the shared environment) and the users
+// (make or unmake an admin, delete one). It talks to the hub only
 // through the admin API client, in tea.Cmds, so Update never blocks.
 package ui
 
@@ -75,7 +76,7 @@ func New(o Options) Model {
 		spin: spinner.New(spinner.WithSpinner(spinner.Line)),
 		help: help.New(),
 	}
-	m.pages = [numPages]page{newSessionsPage(c), newBackupsPage(c), newUpgradePage(c), newAuditPage(c), newTokensPage(c), newHubPage(c, o.Repair)}
+	m.pages = [numPages]page{newSessionsPage(c), newBackupsPage(c), newUpgradePage(c), newAuditPage(c), newTokensPage(c), newHubPage(c, o.Repair), newUsersPage(c)}
 	m.help.Styles = c.styles.Help
 	return m
 }
@@ -185,6 +186,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.data(msg.err, pageUpgrade, msg)
 	case eventsMsg:
 		return m.data(msg.err, pageAudit, msg)
+	case usersMsg:
+		return m.data(msg.err, pageUsers, msg)
 	case tokensMsg, tokenIssuedMsg:
 		var err error
 		if tm, ok := msg.(tokensMsg); ok {

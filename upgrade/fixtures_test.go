@@ -23,13 +23,19 @@ var seeds = map[int]func(testing.TB, *sql.DB){
 	2: seedV2,
 	3: seedV3,
 	4: seedV4,
+	5: seedV5,
 }
 
 // checks assert, after upgrading a fixture of a version to the newest,
 // what must hold for the rows that fixture held.
 var checks = map[int]func(testing.TB, *sql.DB){
-	1: func(t testing.TB, db *sql.DB) { checkV2(t, db); checkV3(t, db); checkV4(t, db) },
-	2: func(t testing.TB, db *sql.DB) { checkServers(t, db, "idle"); checkV3(t, db); checkV4(t, db) },
+	1: func(t testing.TB, db *sql.DB) { checkV2(t, db); checkV3(t, db); checkV4(t, db); checkV5(t, db) },
+	2: func(t testing.TB, db *sql.DB) {
+		checkServers(t, db, "idle")
+		checkV3(t, db)
+		checkV4(t, db)
+		checkV5(t, db)
+	},
 	3: func(t testing.TB, db *sql.DB) {
 		checkServers(t, db, "idle")
 		var tokens, members, clients int
@@ -40,6 +46,7 @@ var checks = map[int]func(testing.TB, *sql.DB){
 			t.Errorf("service tokens %d, group members %d, service clients %d; want 1, 1, 1", tokens, members, clients)
 		}
 		checkV4(t, db)
+		checkV5(t, db)
 	},
 	4: func(t testing.TB, db *sql.DB) {
 		checkServers(t, db, "idle")
@@ -47,6 +54,17 @@ var checks = map[int]func(testing.TB, *sql.DB){
 		db.QueryRow(`SELECT method, subject, account FROM identities JOIN users ON users.id = user_id WHERE name = 'carol'`).Scan(&method, &subject, &account)
 		if method != "oidc" || subject != "https://idp.example/#c-0001" || account != "dynamic" {
 			t.Errorf("carol: identity %q %q, account %q; want oidc, her subject, dynamic", method, subject, account)
+		}
+		checkV5(t, db)
+	},
+	5: func(t testing.TB, db *sql.DB) {
+		checkServers(t, db, "idle")
+		var admin, grant bool
+		var rule, idToken string
+		db.QueryRow(`SELECT admin, admin_grant, admin_rule FROM users WHERE name = 'carol'`).Scan(&admin, &grant, &rule)
+		db.QueryRow(`SELECT id_token FROM login_sessions WHERE id = 's3'`).Scan(&idToken)
+		if !admin || !grant || rule != "" || idToken != "eyJ.carol.sig" {
+			t.Errorf("carol: admin %v, grant %v, rule %q, session id_token %q; want an admin by hand and her ID token", admin, grant, rule, idToken)
 		}
 	},
 }

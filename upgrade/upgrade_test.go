@@ -161,6 +161,43 @@ func checkV4(t testing.TB, db *sql.DB) {
 	}
 }
 
+// seedV5 makes carol an admin by hand with a single sign-on session, on
+// the rows of version 4.
+func seedV5(t testing.TB, db *sql.DB) {
+	seedV4(t, db)
+	ts := "2026-03-04T05:06:07.000000Z"
+	exec1(t, db, `UPDATE users SET admin = 1, admin_grant = 1 WHERE id = 3`)
+	exec1(t, db, `INSERT INTO login_sessions (id, user_id, created, expires_at, id_token) VALUES ('s3', 3, ?, ?, 'eyJ.carol.sig')`, ts, ts)
+}
+
+// checkV5 asserts what step 5 must have done: the admins of before keep
+// their flag as decided by the login rules (the next login decides again),
+// nobody is an admin by hand, and earlier sessions have no ID token.
+func checkV5(t testing.TB, db *sql.DB) {
+	t.Helper()
+	rows, err := db.Query(`SELECT name, admin, admin_grant, admin_rule FROM users WHERE id IN (1, 2) ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var n, rule string
+		var admin, grant bool
+		if err := rows.Scan(&n, &admin, &grant, &rule); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %v %v %q", n, admin, grant, rule))
+	}
+	if d := cmp.Diff([]string{`alice true false "login rules"`, `bob false false ""`}, got); d != "" {
+		t.Errorf("admin sources after step 5 (-want +got):\n%s", d)
+	}
+	var idToken string
+	if err := db.QueryRow(`SELECT id_token FROM login_sessions WHERE id = 's1'`).Scan(&idToken); err != nil || idToken != "" {
+		t.Errorf("session s1 after step 5: id_token %q, %v; want empty", idToken, err)
+	}
+}
+
 // checkV2 asserts what step 2 must have done to the seeded rows.
 func checkV2(t testing.TB, db *sql.DB) { checkServers(t, db, "") }
 

@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"account-helper": {"create a single sign-on user's Linux account (run by sudo as root)", cmdAccountHelper},
 		"restart":        {"restart the running hub in place (users' servers keep running)", cmdRestart},
 		"token":          {"create, list and revoke API tokens of users and services", cmdToken},
+		"user":           {"list users, make or unmake an admin, delete a user", cmdUser},
 		"setup":          {"install or repair hubd on this server (idempotent; --dry-run shows the plan)", cmdSetup},
 		"doctor":         {"check the installation and print the fix for each problem", cmdDoctor},
 		"uninstall":      {"remove what setup installed (data kept unless --purge)", cmdUninstall},

@@ -42,8 +42,9 @@ Run `+"`hubd token <action> --help`"+` for an action's flags.
 	return act(ctx, e, args[1:])
 }
 
-// tokenClient parses the flags and returns a client of the running hub.
-func (e *env) tokenClient(fs *flag.FlagSet, args []string, positional int) (*client.Client, int, bool) {
+// socketClient parses the flags and returns a client of the running hub's
+// admin socket.
+func (e *env) socketClient(fs *flag.FlagSet, args []string, positional int) (*client.Client, int, bool) {
 	if code, done := parse(fs, args); done {
 		return nil, code, true
 	}
@@ -71,7 +72,7 @@ owner's scopes. Without --expires-in it does not expire.`)
 	expires := fs.Duration("expires-in", 0, "how long the token is valid, e.g. 720h (0: does not expire)")
 	note := fs.String("note", "", "what the token is for")
 	jsonOut := fs.Bool("json", false, "print the token's model as JSON")
-	c, code, done := e.tokenClient(fs, args, 0)
+	c, code, done := e.socketClient(fs, args, 0)
 	if done {
 		return code
 	}
@@ -113,7 +114,7 @@ or browsers' OAuth tokens). Admins see everyone's; members their own.`)
 	user := fs.String("user", "", "only this user's tokens")
 	service := fs.String("service", "", "only this service's tokens")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	c, code, done := e.tokenClient(fs, args, 0)
+	c, code, done := e.socketClient(fs, args, 0)
 	if done {
 		return code
 	}
@@ -145,7 +146,7 @@ func tokenRevoke(ctx context.Context, e *env, args []string) int {
 	fs := e.flags("token revoke", "token revoke ID", `
 Delete a token by its id (as listed by `+"`hubd token list`"+`, e.g. a12): it
 stops working at once.`)
-	c, code, done := e.tokenClient(fs, args, 1)
+	c, code, done := e.socketClient(fs, args, 1)
 	if done {
 		return code
 	}

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/admin/client"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // BenchmarkSocket100Clients runs 100 clients at once on the real socket,
@@ -80,5 +82,37 @@ func reportLatency(b *testing.B, lat [][]time.Duration, withMax bool) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	if withMax {
 		b.ReportMetric(pct(1), "max-ms")
+	}
+}
+
+// BenchmarkUsersAll fetches every user of a hub with 10 000 of them, a
+// page of 1000 at a time, over the real socket, as hubtui's Users view
+// and hubd user list do.
+func BenchmarkUsersAll(b *testing.B) {
+	e := newTestEnv(b)
+	const n = 10000
+	db := testutil.RawDB(b, e.cfg.Data.DB)
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		if _, err := tx.Exec(`INSERT INTO users (name, admin, admin_rule, created, last_activity, cookie_id) VALUES (?, ?, ?, ?, ?, ?)`,
+			fmt.Sprintf("hubtest-u%05d", i), i%50 == 0, map[bool]string{true: "auth.admin_group: lab"}[i%50 == 0],
+			"2026-03-01T00:00:00.000000Z", "2026-03-15T12:00:00.000000Z", fmt.Sprintf("c%d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	c := &client.Client{Socket: e.cfg.Admin.Socket}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		users, err := c.AllUsers(ctx, "")
+		if err != nil || len(users) != n {
+			b.Fatalf("%d users, %v", len(users), err)
+		}
 	}
 }

@@ -17,13 +17,10 @@ const (
 // events pages the audit log backwards, newest first.
 func (s *Server) events(w http.ResponseWriter, r *http.Request, _ identity) error {
 	q := r.URL.Query()
-	f := store.EventFilter{Limit: defaultEventPage, Action: q.Get("action"), Target: q.Get("target")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxEventPage {
-			return errorf(http.StatusBadRequest, "limit=%q: give a number from 1 to %d", v, maxEventPage)
-		}
-		f.Limit = n
+	f := store.EventFilter{Action: q.Get("action"), Target: q.Get("target")}
+	var err error
+	if f.Limit, err = queryInt(r, "limit", defaultEventPage, 1, maxEventPage); err != nil {
+		return err
 	}
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -88,7 +88,7 @@ type helperResult struct {
 
 // clientHelper makes the call named by envOp ("whoami", "status",
 // "sessions", "backups", "restart", "events", "stop:<user>",
-// "log:<user>") on envSocket.
+// "log:<user>", "users", "admin:<user>", "deluser:<user>") on envSocket.
 func clientHelper() int {
 	c := &client.Client{Socket: os.Getenv(envSocket)}
 	ctx := context.Background()
@@ -114,6 +114,12 @@ func clientHelper() int {
 		_, err = c.StopServer(ctx, arg, "")
 	case "log":
 		_, err = c.ServerLog(ctx, arg, "", 10)
+	case "users":
+		_, err = c.AllUsers(ctx, "")
+	case "admin":
+		_, err = c.SetAdmin(ctx, arg, true)
+	case "deluser":
+		_, err = c.DeleteUser(ctx, arg)
 	default:
 		err = fmt.Errorf("unknown op %q", op)
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -38,12 +37,9 @@ func (s *Server) logTail(w http.ResponseWriter, r *http.Request, who identity) e
 	if who.role != wire.RoleAdmin && name != who.name {
 		return errorf(http.StatusForbidden, "members may only read their own server log; %s is a member", who.actor())
 	}
-	n := defaultLogLines
-	if v := r.URL.Query().Get("lines"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > maxLogLines {
-			return errorf(http.StatusBadRequest, "lines=%q: give a number from 1 to %d", v, maxLogLines)
-		}
+	n, err := queryInt(r, "lines", defaultLogLines, 1, maxLogLines)
+	if err != nil {
+		return err
 	}
 	server := r.URL.Query().Get("server")
 	if server != "" {

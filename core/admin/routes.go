@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +56,9 @@ var table = []route{
 	{"POST", "/v1/tokens", true, (*Server).createToken, false},
 	{"DELETE", "/v1/tokens/{id}", true, (*Server).revokeToken, false},
 	{"GET", "/v1/sharedenv", false, (*Server).sharedEnv, false},
+	{"GET", "/v1/users", false, (*Server).listUsers, false},
+	{"POST", "/v1/users/{user}/admin", false, (*Server).setAdmin, false},
+	{"DELETE", "/v1/users/{user}", false, (*Server).deleteUser, false},
 }
 
 // routes builds the mux: one entry per path, dispatching on the method
@@ -172,6 +177,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// queryInt reads the number of r's query parameter key: def when it is
+// absent, a 400 that says what to give when it is not from lo to hi.
+func queryInt(r *http.Request, key string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err == nil && n >= lo && n <= hi:
+		return n, nil
+	case hi == math.MaxInt:
+		return 0, errorf(http.StatusBadRequest, "%s=%q: give a number from %d up", key, v, lo)
+	}
+	return 0, errorf(http.StatusBadRequest, "%s=%q: give a number from %d to %d", key, v, lo, hi)
 }
 
 // decodeBody reads an optional JSON body into v: empty is fine (v keeps

@@ -22,6 +22,7 @@ import (
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/server"
+	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -143,6 +144,8 @@ func TestSocketPeerCred(t *testing.T) {
 	sock := filepath.Join(socketDir(t), "hubd.sock")
 	e := newTestEnv(t, func(c *config.Config) { c.Admin.Socket = sock })
 	e.user(t, usrMember)
+	const gone = "hubtest-adm-gone"
+	e.user(t, gone)
 
 	root := &client.Client{Socket: sock}
 	me, err := root.WhoAmI(context.Background())
@@ -163,6 +166,11 @@ func TestSocketPeerCred(t *testing.T) {
 		{usrMember, "backups", "access-denied", ""},
 		{usrMember, "stop:" + usrMember, "access-denied", ""},
 		{usrMember, "restart", "ok", ""},
+		{usrMember, "users", "access-denied", ""},
+		{usrMember, "admin:" + usrMember, "access-denied", ""},
+		{usrMember, "deluser:" + gone, "access-denied", ""},
+		{usrAdmin, "users", "ok", ""},
+		{usrAdmin, "deluser:" + gone, "ok", ""},
 		// The outsider is in no group the socket is open to: the kernel
 		// refuses, and the client names the groups to join.
 		{usrOut, "whoami", "socket-permission", ""},
@@ -176,16 +184,25 @@ func TestSocketPeerCred(t *testing.T) {
 			t.Errorf("%s %s: groups named %q", c.account, c.op, res.Groups)
 		}
 	}
-	// The admin's stop is in the audit log with the admin's real uid.
+	// The admin's stop and delete are in the audit log with the admin's
+	// real uid; the member's attempts changed nothing.
 	uid := lookupUID(t, usrAdmin)
-	found := false
-	for _, ev := range e.adminEvents(t) {
-		if ev.Action == "server.stop" && ev.ActorUID == uid && ev.Actor == usrAdmin && ev.Target == usrMember {
-			found = true
+	for _, want := range []struct{ action, target string }{{"server.stop", usrMember}, {"user.delete", gone}} {
+		found := false
+		for _, ev := range e.adminEvents(t) {
+			if ev.Action == want.action && ev.ActorUID == uid && ev.Actor == usrAdmin && ev.Target == want.target {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no audit event for %s's %s with uid %d: %+v", usrAdmin, want.action, uid, e.adminEvents(t))
 		}
 	}
-	if !found {
-		t.Errorf("no audit event for %s's stop with uid %d: %+v", usrAdmin, uid, e.adminEvents(t))
+	if m, err := e.store.UserByName(context.Background(), usrMember); err != nil || m.Admin {
+		t.Errorf("the member after asking to be made an admin: %+v, %v", m, err)
+	}
+	if _, err := e.store.UserByName(context.Background(), gone); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("%s after the admin's delete: %v", gone, err)
 	}
 	if by := e.restarts.by; len(by) != 1 || by[0] != usrMember {
 		t.Errorf("restarts by %v, want [%s]", by, usrMember)

@@ -55,6 +55,7 @@ func ldapPolicy(l config.LDAP) Policy {
 		AllowedGroups: l.AllowedGroups,
 		AdminGroups:   l.AdminGroups,
 		Accounts:      AccountMode(l.AccountMode),
+		Settings:      AdminSettings{Users: "auth.ldap.admin_users", Groups: "auth.ldap.admin_groups", HubGroups: "auth.admin_hub_groups"},
 	}
 }
 
@@ -70,6 +71,7 @@ func oidcPolicy(o config.OIDC) Policy {
 		AdminGroups:   o.AdminGroups,
 		Accounts:      AccountMode(o.AccountMode),
 		SessionMaxAge: o.SessionMaxAge.D(),
+		Settings:      AdminSettings{Users: "auth.oidc.admin_users", Groups: "auth.oidc.admin_groups", HubGroups: "auth.admin_hub_groups"},
 	}
 }
 
@@ -86,6 +88,7 @@ func pamPolicy(a config.Auth) Policy {
 		LinuxGroups:   true,
 		OwnAccount:    true,
 		Accounts:      Existing,
+		Settings:      AdminSettings{Users: "auth.admin_users", Groups: "auth.admin_group", HubGroups: "auth.admin_hub_groups"},
 	}
 }
 

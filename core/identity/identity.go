@@ -32,6 +32,7 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -92,6 +93,9 @@ type Policy struct {
 	// AllowedHubGroups and AdminHubGroups are hub groups (managed with
 	// the groups API, whatever the login method), read from the database.
 	AllowedHubGroups, AdminHubGroups []string
+	// Settings name the configuration keys of AdminUsers, AdminGroups and
+	// AdminHubGroups, so that admins see which one made a user an admin.
+	Settings AdminSettings
 	// OwnAccount: the method checked the Linux account's own credential
 	// (PAM). Otherwise an existing Linux account must be in the members
 	// group before a login may use it.
@@ -103,14 +107,23 @@ type Policy struct {
 	SessionMaxAge time.Duration
 }
 
+// AdminSettings are the configuration keys of a Policy's admin rules,
+// e.g. "auth.oidc.admin_groups".
+type AdminSettings struct {
+	Users, Groups, HubGroups string
+}
+
 // Account is an admitted login.
 type Account struct {
 	// User is the hub's row, as written by Admit (zero from Check).
 	User store.User
 	// Name is the hub user name.
-	Name   string
-	Admin  bool
-	Method string
+	Name string
+	// Admin: the login rules make the user an admin (AdminRule says
+	// which); User.Admin also counts an admin flag granted by hand.
+	Admin     bool
+	AdminRule string
+	Method    string
 	// Dynamic: no Linux account; UID, GID and Home are then zero.
 	Dynamic  bool
 	UID, GID int
@@ -192,7 +205,8 @@ func (a *Admitter) admit(ctx context.Context, ext External, write bool) (Account
 		groups = linux.Groups
 	}
 	hubGroups := a.hubGroups(ctx, p, name)
-	acct.Admin = slices.Contains(p.AdminUsers, name) || intersects(p.AdminGroups, groups) || intersects(p.AdminHubGroups, hubGroups)
+	acct.AdminRule = adminRule(p, name, groups, hubGroups)
+	acct.Admin = acct.AdminRule != ""
 	if !acct.Admin && !slices.Contains(p.AllowedUsers, name) && !intersects(p.AllowedGroups, groups) && !intersects(p.AllowedHubGroups, hubGroups) {
 		return Account{}, a.notAllowed(p, name)
 	}
@@ -211,7 +225,7 @@ func (a *Admitter) admit(ctx context.Context, ext External, write bool) (Account
 	if acct.Dynamic {
 		kind = store.AccountDynamic
 	}
-	acct.User, err = a.o.Store.BindLogin(ctx, store.Login{Name: name, Admin: acct.Admin, Account: kind,
+	acct.User, err = a.o.Store.BindLogin(ctx, store.Login{Name: name, AdminRule: acct.AdminRule, Account: kind,
 		Method: ext.Method, Subject: ext.Subject, Email: ext.Email})
 	switch {
 	case errors.Is(err, store.ErrNameBound):
@@ -222,6 +236,24 @@ func (a *Admitter) admit(ctx context.Context, ext External, write bool) (Account
 		return Account{}, refuse(ErrUnavailable, msgUnavailable, fmt.Errorf("record the login of %s: %w", names.Quote(name), err))
 	}
 	return acct, nil
+}
+
+// adminRule names the rule of p that makes name an admin: the setting,
+// and for a group rule the group ("auth.oidc.admin_groups: lab-admins");
+// "" when none does.
+func adminRule(p Policy, name string, groups, hubGroups []string) string {
+	if slices.Contains(p.AdminUsers, name) {
+		return cmp.Or(p.Settings.Users, "admin_users")
+	}
+	for _, rule := range []struct {
+		setting      string
+		admin, their []string
+	}{{cmp.Or(p.Settings.Groups, "admin_groups"), p.AdminGroups, groups}, {cmp.Or(p.Settings.HubGroups, "admin_hub_groups"), p.AdminHubGroups, hubGroups}} {
+		if i := slices.IndexFunc(rule.admin, func(g string) bool { return slices.Contains(rule.their, g) }); i >= 0 {
+			return rule.setting + ": " + rule.admin[i]
+		}
+	}
+	return ""
 }
 
 // hubGroups are the hub groups of name, when p has hub group rules (a

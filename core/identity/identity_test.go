@@ -118,14 +118,17 @@ func TestRules(t *testing.T) {
 		ext    identity.External
 		kind   error
 		has    string
-		admin  bool
+		admin  string // the rule that makes alice an admin
 	}{
 		{name: "allowed by group", ext: ext("alice", "lab")},
-		{name: "admin by group", ext: ext("alice", "lab-admins"), admin: true},
+		{name: "admin by group", ext: ext("alice", "lab", "lab-admins"), admin: "admin_groups: lab-admins"},
 		{name: "refused by group", ext: ext("alice", "other"), kind: identity.ErrNotAllowed, has: "alice is not in any of the groups"},
 		{name: "no groups claim", ext: ext("alice"), kind: identity.ErrNotAllowed, has: "not in any of the groups"},
 		{name: "allowed by user", change: func(p *identity.Policy) { p.AllowedUsers = []string{"alice"} }, ext: ext("alice")},
-		{name: "admin by user", change: func(p *identity.Policy) { p.AdminUsers = []string{"alice"} }, ext: ext("alice"), admin: true},
+		{name: "admin by user", change: func(p *identity.Policy) { p.AdminUsers = []string{"alice"} }, ext: ext("alice"), admin: "admin_users"},
+		{name: "admin by user, named setting", change: func(p *identity.Policy) {
+			p.AdminUsers, p.Settings.Users = []string{"alice"}, "auth.oidc.admin_users"
+		}, ext: ext("alice", "lab-admins"), admin: "auth.oidc.admin_users"},
 		{name: "not listed", change: func(p *identity.Policy) { p.AllowedGroups = nil }, ext: ext("alice", "lab"), kind: identity.ErrNotAllowed, has: "list of allowed users"},
 		{name: "a group named like the user is no match", ext: ext("alice", "alice"), kind: identity.ErrNotAllowed},
 	} {
@@ -142,8 +145,10 @@ func TestRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if acct.Name != "alice" || acct.Admin != c.admin || acct.UID != 1001 || acct.User.Name != "alice" || acct.User.Admin != c.admin || acct.User.Method != sso {
-				t.Errorf("got %+v, want alice (uid 1001) with admin %v", acct, c.admin)
+			admin := c.admin != ""
+			if acct.Name != "alice" || acct.Admin != admin || acct.AdminRule != c.admin || acct.UID != 1001 || acct.User.Name != "alice" ||
+				acct.User.Admin != admin || acct.User.AdminRule != c.admin || acct.User.Method != sso {
+				t.Errorf("got %+v, want alice (uid 1001) with admin rule %q", acct, c.admin)
 			}
 		})
 	}
@@ -159,6 +164,13 @@ func TestAdminFollowsEachLogin(t *testing.T) {
 	}
 	if a, err := f.admit.Admit(t.Context(), ext("alice", "lab")); err != nil || a.Admin || a.User.Admin {
 		t.Fatalf("second login without the admin group: %+v, %v", a, err)
+	}
+	// An admin by hand stays one whatever the rules say at the next login.
+	if _, err := f.store.SetAdmin(t.Context(), "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := f.admit.Admit(t.Context(), ext("alice", "lab")); err != nil || a.Admin || !a.User.Admin || !a.User.AdminGrant {
+		t.Fatalf("login of an admin by hand: %+v, %v", a, err)
 	}
 	_, err := f.admit.Admit(t.Context(), ext("alice", "other"))
 	wantRefused(t, err, identity.ErrNotAllowed, "not in any of the groups")
@@ -360,6 +372,8 @@ func TestPAMPolicy(t *testing.T) {
 				wantRefused(t, err, c.kind, c.has)
 			} else if err != nil || acct.Name != c.user || acct.Admin != c.admin {
 				t.Errorf("got %+v, %v; want %s with admin %v", acct, err, c.user, c.admin)
+			} else if c.admin && acct.AdminRule != "auth.admin_users" && acct.AdminRule != "auth.admin_group: nogroup" {
+				t.Errorf("admin rule %q does not name the setting", acct.AdminRule)
 			}
 			if !strings.Contains(logs.String(), c.logHas) {
 				t.Errorf("log does not contain %q:\n%s", c.logHas, logs)

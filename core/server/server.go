@@ -552,6 +552,16 @@ func warnLooseConfig(path string, log *slog.Logger) {
 		"file", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "fix", "chmod go-w "+path)
 }
 
+// dynamicWritePaths are the shared paths members write through the members
+// group, which dynamic users' servers must be able to write as well.
+func dynamicWritePaths(cfg config.Config) []string {
+	var out []string
+	if cfg.SharedEnv.Enabled {
+		out = append(out, cfg.SharedEnv.Path)
+	}
+	return out
+}
+
 // NewSpawners builds the spawner that starts new servers, plus every kind
 // that may still own servers recorded in the database.
 func NewSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawner, error) {
@@ -572,8 +582,8 @@ func NewSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawne
 			CPUQuotaPercent: sd.CPUQuotaPercent, TasksMax: sd.TasksMax,
 			PrivateTmp: sd.PrivateTmp, NoNewPrivileges: sd.NoNewPrivileges,
 			ReadOnlyPaths: sd.ReadOnlyPaths, ReadWritePaths: sd.ReadWritePaths, ExtraProperties: sd.ExtraProperties,
-			MembersGroup: cfg.Auth.AllowedGroup,
-			RuntimeDir:   cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), CreateHome: cfg.Spawner.CreateHome, Logger: log,
+			MembersGroup: cfg.Auth.AllowedGroup, DynamicWritePaths: dynamicWritePaths(cfg),
+			RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), CreateHome: cfg.Spawner.CreateHome, Logger: log,
 		})
 		if err != nil {
 			return nil, err

@@ -38,6 +38,12 @@ type SystemdOptions struct {
 	// MembersGroup is the supplementary group of dynamic users' servers
 	// (config auth.allowed_group).
 	MembersGroup string
+	// DynamicWritePaths are what dynamic users' servers may write besides
+	// their home: the shared environment (and the shares root), which
+	// members write through the members group. DynamicUser=yes implies
+	// ProtectSystem=strict, which would leave them read-only. A path that
+	// does not exist is skipped, so a server still starts without it.
+	DynamicWritePaths []string
 	// ExtraProperties are further unit properties in unit-file syntax
 	// ("ProtectSystem" = "strict", "MemoryHigh" = "2G"); see
 	// extraProperties for the ones understood.
@@ -120,6 +126,11 @@ func NewSystemd(o SystemdOptions) (*Systemd, error) {
 	for _, p := range append(append([]string{}, o.ReadOnlyPaths...), o.ReadWritePaths...) {
 		if !filepath.IsAbs(p) {
 			return nil, fmt.Errorf("spawner.systemd read-only/read-write path %q is not absolute", p)
+		}
+	}
+	for _, p := range o.DynamicWritePaths {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("the shared path %q dynamic users write to is not absolute: set it to an absolute path", p)
 		}
 	}
 	extra, err := extraProperties(o.ExtraProperties)

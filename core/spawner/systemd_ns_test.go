@@ -224,7 +224,9 @@ func testSystemdDynamic(t *testing.T, ns *nsSystemd, h *testutil.Host) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp := newTestSystemd(t, ns, SystemdOptions{MembersGroup: members})
+	env := sharedDir(t, g)
+	sp := newTestSystemd(t, ns, SystemdOptions{MembersGroup: members, ReadWritePaths: []string{"/var/tmp"},
+		DynamicWritePaths: []string{env, "/nonexistent-hubtest-shares"}})
 	home := DynamicHome(dyn)
 	t.Cleanup(func() {
 		// The files of the dynamic user live in /var/lib/private.
@@ -268,10 +270,80 @@ func testSystemdDynamic(t *testing.T, ns *nsSystemd, h *testutil.Host) {
 	}
 	sdStopAndCheck(t, ns, sp, dyn, st)
 
+	// The shared environment: writable through the members group, with
+	// the path added to ReadWritePaths; without it, ProtectSystem=strict
+	// leaves it read-only.
+	st = sdStart(t, sp, writer(t, dyn, env))
+	mustContain(t, "systemctl show", showUnit(t, ns, st.Unit), "ProtectSystem=strict",
+		"ReadWritePaths=/var/tmp -"+env+" -/nonexistent-hubtest-shares")
+	if got := writeOutcome(t, ns, home); got != "wrote" {
+		t.Errorf("the dynamic user's server writing the shared environment: %q, want wrote", got)
+	}
+	fi, err := os.Stat(filepath.Join(env, "by-"+dyn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); strconv.Itoa(int(st.Gid)) != g.Gid || fi.Mode().Perm()&0o020 == 0 {
+		t.Errorf("the file it wrote has gid %d and mode %v; want the members group %s, group-writable", st.Gid, fi.Mode(), g.Gid)
+	}
+	sdStopAndCheck(t, ns, sp, dyn, st)
+	os.Remove(filepath.Join(env, "by-"+dyn))
+	bare := newTestSystemd(t, ns, SystemdOptions{MembersGroup: members})
+	st = sdStart(t, bare, writer(t, dyn, env))
+	if got := writeOutcome(t, ns, home); got != "refused" {
+		t.Errorf("without the shared path in ReadWritePaths: %q, want refused (the test would prove nothing)", got)
+	}
+	sdStopAndCheck(t, ns, bare, dyn, st)
+
 	r := sleeper(t, sdAlice)
 	r.Dynamic = true
 	_, err = sp.Start(t.Context(), r)
 	mustContain(t, "start of a dynamic user named like an account", fmt.Sprint(err), "a Linux account of that name exists")
+}
+
+// sharedDir makes a directory like the shared environment: root's,
+// group g's, setgid and group-writable, outside /tmp (dynamic users get a
+// private one).
+func sharedDir(t *testing.T, g *user.Group) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/opt", "hubtest-sd-env-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	gid, _ := strconv.Atoi(g.Gid)
+	if err := os.Chown(dir, 0, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o775|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// writer is a dynamic user's server that tries to write a file into dir
+// and records "wrote" or "refused" in $HOME/outcome.
+func writer(t *testing.T, userName, dir string) Request {
+	r := sleeper(t, userName)
+	r.Dynamic = true
+	r.Command, r.Args = []string{"/bin/sh"}, []string{"-c", `if echo x > "$0/by-$1"; then echo wrote; else echo refused; fi > "$HOME/outcome.new"
+mv "$HOME/outcome.new" "$HOME/outcome"
+exec sleep 600`, dir, userName}
+	return r
+}
+
+// writeOutcome waits for what writer recorded, and removes it for the
+// next run.
+func writeOutcome(t *testing.T, ns *nsSystemd, home string) string {
+	t.Helper()
+	defer ns.exec("rm", "-f", home+"/outcome")
+	var out string
+	waitFor(t, "the server records whether it could write", 30*time.Second, func() (bool, error) {
+		var ok bool
+		out, ok = ns.exec("cat", home+"/outcome")
+		return ok && strings.TrimSpace(out) != "", nil
+	})
+	return strings.TrimSpace(out)
 }
 
 func newTestSystemd(t *testing.T, ns *nsSystemd, o SystemdOptions) *Systemd {

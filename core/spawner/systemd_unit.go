@@ -164,7 +164,9 @@ func (s *Systemd) properties(r Request, l launch, userName, group, envFile strin
 // home (files survive restarts and re-logins), and the members group as a
 // supplementary group so the shared environment works. DynamicUser=yes
 // also turns on systemd's own sandbox (ProtectSystem=strict,
-// ProtectHome=read-only, PrivateTmp, NoNewPrivileges, RemoveIPC).
+// ProtectHome=read-only, PrivateTmp, NoNewPrivileges, RemoveIPC), so the
+// shared paths members write are made writable again; systemd adds them
+// to the configured ReadWritePaths.
 func (s *Systemd) dynamicProperties(userName string) []sddbus.Property {
 	props := []sddbus.Property{
 		prop("DynamicUser", true),
@@ -173,6 +175,13 @@ func (s *Systemd) dynamicProperties(userName string) []sddbus.Property {
 	}
 	if s.o.MembersGroup != "" {
 		props = append(props, prop("SupplementaryGroups", []string{s.o.MembersGroup}))
+	}
+	if len(s.o.DynamicWritePaths) > 0 {
+		paths := make([]string, len(s.o.DynamicWritePaths))
+		for i, p := range s.o.DynamicWritePaths {
+			paths[i] = "-" + p // '-': a missing path is skipped, not a failed start
+		}
+		props = append(props, prop("ReadWritePaths", paths))
 	}
 	return props
 }

@@ -123,39 +123,45 @@ func (c *Client) Begin(ctx context.Context, redirectURL, next string) (string, P
 }
 
 // Finish exchanges the callback's code (PKCE verifier included), verifies
-// the answer and returns who the provider says the person is.
-func (c *Client) Finish(ctx context.Context, p Pending, code string) (identity.External, error) {
+// the answer and returns who the provider says the person is, with the
+// verified ID token ("" for plain OAuth2), which logout sends back as
+// id_token_hint.
+func (c *Client) Finish(ctx context.Context, p Pending, code string) (identity.External, string, error) {
 	ep, err := c.endpoint(ctx)
 	if err != nil {
-		return identity.External{}, err
+		return identity.External{}, "", err
 	}
 	tok, err := c.oauth(ep, p.RedirectURL).Exchange(c.clientContext(ctx), code, oauth2.VerifierOption(p.Verifier))
 	if err != nil {
 		if _, ok := errors.AsType[*oauth2.RetrieveError](err); ok {
-			return identity.External{}, c.rejected(fmt.Errorf("token endpoint refused the code: %w", err))
+			return identity.External{}, "", c.rejected(fmt.Errorf("token endpoint refused the code: %w", err))
 		}
-		return identity.External{}, c.unavailable(fmt.Errorf("token request: %w", err))
+		return identity.External{}, "", c.unavailable(fmt.Errorf("token request: %w", err))
 	}
 	var claims map[string]any
-	subject := ""
+	subject, raw := "", ""
 	if c.openID() {
-		raw, _ := tok.Extra("id_token").(string)
+		raw, _ = tok.Extra("id_token").(string)
 		if raw == "" {
-			return identity.External{}, c.rejected(errors.New("the token response has no id_token"))
+			return identity.External{}, "", c.rejected(errors.New("the token response has no id_token"))
 		}
 		idt, err := c.VerifyIDToken(ctx, raw, p.Nonce)
 		if err != nil {
-			return identity.External{}, err
+			return identity.External{}, "", err
 		}
 		if err := idt.Claims(&claims); err != nil {
-			return identity.External{}, c.rejected(fmt.Errorf("id_token claims: %w", err))
+			return identity.External{}, "", c.rejected(fmt.Errorf("id_token claims: %w", err))
 		}
 		subject = idt.Subject
 	}
 	if err := c.fillFromUserinfo(ctx, tok, claims == nil, &claims, subject); err != nil {
-		return identity.External{}, err
+		return identity.External{}, "", err
 	}
-	return c.external(claims)
+	ext, err := c.external(claims)
+	if err != nil {
+		return identity.External{}, "", err
+	}
+	return ext, raw, nil
 }
 
 // VerifyIDToken checks an ID token's signature against the provider's
@@ -175,8 +181,11 @@ func (c *Client) VerifyIDToken(ctx context.Context, raw, nonce string) (*oidc.ID
 }
 
 // EndSessionURL is where logout sends the browser to end the provider's
-// session ("" when there is none), coming back to back.
-func (c *Client) EndSessionURL(ctx context.Context, back string) string {
+// session ("" when there is none), coming back to back. idToken is the ID
+// token of the login being ended: sent as id_token_hint, it tells the
+// provider whose session to end without asking, and most providers
+// (Hydra, Keycloak) honour post_logout_redirect_uri only with it.
+func (c *Client) EndSessionURL(ctx context.Context, back, idToken string) string {
 	if !c.cfg.LogoutFromProvider {
 		return ""
 	}
@@ -198,6 +207,9 @@ func (c *Client) EndSessionURL(ctx context.Context, back string) string {
 		return ""
 	}
 	q := u.Query()
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+	}
 	q.Set("client_id", c.cfg.ClientID)
 	q.Set("post_logout_redirect_uri", back)
 	u.RawQuery = q.Encode()

@@ -18,17 +18,20 @@ var (
 // Login is one admitted login: the hub user it is for and the identity
 // (login method and subject) it was vouched for by.
 type Login struct {
-	Name    string
-	Admin   bool
-	Account string // AccountLinux or AccountDynamic
-	Method  string
-	Subject string
-	Email   string
+	Name string
+	// AdminRule names the login rule that makes the user an admin, ""
+	// when none does.
+	AdminRule string
+	Account   string // AccountLinux or AccountDynamic
+	Method    string
+	Subject   string
+	Email     string
 }
 
 // BindLogin records a login in one transaction: it creates the user when
 // missing, binds the identity to it on the user's first login, and sets
-// the admin flag, the account kind and the last login. A user has one
+// the admin rule (the user is an admin by it, or by a grant by hand), the
+// account kind and the last login. A user has one
 // identity: a name already bound to another identity gives ErrNameBound,
 // and an identity already bound to another name ErrIdentityBound, so two
 // people are never merged into one user. A user without an identity
@@ -48,8 +51,8 @@ func (s *Store) BindLogin(ctx context.Context, l Login) (User, error) {
 		}
 		err = tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, l.Name).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			res, err := tx.ExecContext(ctx, `INSERT INTO users (name, admin, created, cookie_id, account) VALUES (?, ?, ?, ?, ?)`,
-				l.Name, l.Admin, now, RandomID(16), l.Account)
+			res, err := tx.ExecContext(ctx, `INSERT INTO users (name, admin, admin_rule, created, cookie_id, account) VALUES (?, ?, ?, ?, ?, ?)`,
+				l.Name, l.AdminRule != "", l.AdminRule, now, RandomID(16), l.Account)
 			if err != nil {
 				return err
 			}
@@ -76,7 +79,8 @@ func (s *Store) BindLogin(ctx context.Context, l Login) (User, error) {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE users SET admin = ?, account = ? WHERE id = ?`, l.Admin, l.Account, id)
+		_, err = tx.ExecContext(ctx, `UPDATE users SET admin = (admin_grant OR ? <> ''), admin_rule = ?, account = ? WHERE id = ?`,
+			l.AdminRule, l.AdminRule, l.Account, id)
 		return err
 	})
 	if err != nil {

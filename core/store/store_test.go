@@ -25,12 +25,81 @@ func TestUsersAndDomainErrors(t *testing.T) {
 	if _, err := s.UserByName(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing user: %v; want ErrNotFound", err)
 	}
-	if err := s.SetAdmin(ctx, "nobody", true); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SetAdmin(ctx, "nobody", true); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("SetAdmin on missing user: %v", err)
 	}
 	got, err := s.EnsureUser(ctx, "alice", true)
-	if err != nil || got.ID != u.ID || !got.Admin {
+	if err != nil || got.ID != u.ID || !got.Admin || !got.AdminGrant {
 		t.Fatalf("EnsureUser = %+v, %v", got, err)
+	}
+}
+
+// TestAdminByHandAndByRules: a grant by hand survives logins whose rules
+// say nothing; a revocation takes effect at once, and the rules decide
+// again at the next login.
+func TestAdminByHandAndByRules(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	login := func(rule string) store.User {
+		t.Helper()
+		u, err := s.BindLogin(ctx, store.Login{Name: "carol", AdminRule: rule, Account: store.AccountLinux, Method: "oidc", Subject: "idp#carol"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	want := func(u store.User, admin, grant bool, rule string) {
+		t.Helper()
+		if u.Admin != admin || u.AdminGrant != grant || u.AdminRule != rule {
+			t.Errorf("carol: admin %v, grant %v, rule %q; want %v, %v, %q", u.Admin, u.AdminGrant, u.AdminRule, admin, grant, rule)
+		}
+	}
+	byName := func() store.User {
+		t.Helper()
+		u, err := s.UserByName(ctx, "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	want(login("auth.oidc.admin_groups: lab-admins"), true, false, "auth.oidc.admin_groups: lab-admins")
+	want(login(""), false, false, "")
+
+	before, err := s.SetAdmin(ctx, "carol", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(before, false, false, "")
+	want(byName(), true, true, "")
+	want(login(""), true, true, "")
+
+	want(login("auth.oidc.admin_users"), true, true, "auth.oidc.admin_users")
+	before, err = s.SetAdmin(ctx, "carol", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(before, true, true, "auth.oidc.admin_users")
+	want(byName(), false, false, "")
+	want(login("auth.oidc.admin_users"), true, false, "auth.oidc.admin_users")
+}
+
+// TestSessionIDToken: a session keeps its ID token until logout hands it
+// back.
+func TestSessionIDToken(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	u, _ := s.CreateUser(ctx, "dave", false)
+	if err := s.CreateSession(ctx, store.Session{ID: "s1", UserID: u.ID, ExpiresAt: time.Now().Add(time.Hour), IDToken: "eyJ.dave.sig"}); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := s.EndSession(ctx, "s1"); err != nil || tok != "eyJ.dave.sig" {
+		t.Errorf("EndSession = %q, %v; want the session's ID token", tok, err)
+	}
+	if _, err := s.SessionUser(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the session survived EndSession: %v", err)
+	}
+	if tok, err := s.EndSession(ctx, "s1"); err != nil || tok != "" {
+		t.Errorf("second EndSession = %q, %v; want nothing", tok, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -251,13 +252,16 @@ type Session struct {
 	ExpiresAt  time.Time
 	ClientAddr string
 	UserAgent  string
+	// IDToken is the provider's ID token of a single sign-on ("" for
+	// other logins), for the logout at the provider.
+	IDToken string
 }
 
 // CreateSession records a login.
 func (s *Store) CreateSession(ctx context.Context, sess Session) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO login_sessions (id, user_id, created, expires_at, client_addr, user_agent) VALUES (?, ?, ?, ?, ?, ?)`,
-			sess.ID, sess.UserID, FormatTime(s.now()), FormatTime(sess.ExpiresAt), sess.ClientAddr, sess.UserAgent)
+		_, err := tx.ExecContext(ctx, `INSERT INTO login_sessions (id, user_id, created, expires_at, client_addr, user_agent, id_token) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			sess.ID, sess.UserID, FormatTime(s.now()), FormatTime(sess.ExpiresAt), sess.ClientAddr, sess.UserAgent, sess.IDToken)
 		return err
 	})
 }
@@ -269,15 +273,22 @@ func (s *Store) SessionUser(ctx context.Context, id string) (User, error) {
 	return u, mapErr(err)
 }
 
-// EndSession deletes a login and every token issued under it (logout).
-func (s *Store) EndSession(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+// EndSession deletes a login and every token issued under it (logout),
+// and returns the login's ID token ("" when it had none or is gone).
+func (s *Store) EndSession(ctx context.Context, id string) (string, error) {
+	var idToken string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT id_token FROM login_sessions WHERE id = ?`, id).Scan(&idToken)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE session_id = ?`, id); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM login_sessions WHERE id = ?`, id)
+		_, err = tx.ExecContext(ctx, `DELETE FROM login_sessions WHERE id = ?`, id)
 		return err
 	})
+	return idToken, err
 }
 
 func nullInt(v int64) any {

@@ -12,9 +12,16 @@ import (
 
 // User is a row of users.
 type User struct {
-	ID           int64
-	Name         string
-	Admin        bool
+	ID   int64
+	Name string
+	// Admin is what every check reads: AdminGrant or AdminRule != "".
+	Admin bool
+	// AdminGrant is an admin flag set by hand (hubtui, hubd user admin,
+	// the REST API); it survives logins.
+	AdminGrant bool
+	// AdminRule names the login rule that made the user an admin at their
+	// last login ("" when none did); each login sets it again.
+	AdminRule    string
 	Created      time.Time
 	LastActivity time.Time
 	// CookieID changes to log a user out everywhere.
@@ -34,13 +41,13 @@ const (
 )
 
 // userCols are the columns scanUser reads, from users aliased as u.
-const userCols = `u.id, u.name, u.admin, u.created, u.last_activity, u.cookie_id, u.account,
+const userCols = `u.id, u.name, u.admin, u.admin_grant, u.admin_rule, u.created, u.last_activity, u.cookie_id, u.account,
 	coalesce((SELECT i.method FROM identities i WHERE i.user_id = u.id), '')`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var created, last sql.NullString
-	if err := sc.Scan(&u.ID, &u.Name, &u.Admin, &created, &last, &u.CookieID, &u.Account, &u.Method); err != nil {
+	if err := sc.Scan(&u.ID, &u.Name, &u.Admin, &u.AdminGrant, &u.AdminRule, &created, &last, &u.CookieID, &u.Account, &u.Method); err != nil {
 		return User{}, err
 	}
 	u.Created, u.LastActivity = parseTime(created), parseTime(last)
@@ -54,12 +61,13 @@ func RandomID(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// CreateUser adds a user; ErrConflict when the name is taken.
+// CreateUser adds a user, an admin by hand when admin is set;
+// ErrConflict when the name is taken.
 func (s *Store) CreateUser(ctx context.Context, name string, admin bool) (User, error) {
-	u := User{Name: name, Admin: admin, Created: s.now().UTC(), CookieID: RandomID(16), Account: AccountLinux}
+	u := User{Name: name, Admin: admin, AdminGrant: admin, Created: s.now().UTC(), CookieID: RandomID(16), Account: AccountLinux}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, admin, created, cookie_id) VALUES (?, ?, ?, ?)`,
-			u.Name, u.Admin, FormatTime(u.Created), u.CookieID)
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, admin, admin_grant, created, cookie_id) VALUES (?, ?, ?, ?, ?)`,
+			u.Name, u.Admin, u.AdminGrant, FormatTime(u.Created), u.CookieID)
 		if err != nil {
 			return fmt.Errorf("create user %s: %w", name, err)
 		}
@@ -69,8 +77,8 @@ func (s *Store) CreateUser(ctx context.Context, name string, admin bool) (User, 
 	return u, err
 }
 
-// EnsureUser returns the user, creating it when missing, and sets the
-// admin flag to admin (the admin group decides it on each login).
+// EnsureUser returns the user, creating it when missing, and grants or
+// revokes admin by hand as SetAdmin does.
 func (s *Store) EnsureUser(ctx context.Context, name string, admin bool) (User, error) {
 	u, err := s.UserByName(ctx, name)
 	if err == ErrNotFound {
@@ -83,11 +91,11 @@ func (s *Store) EnsureUser(ctx context.Context, name string, admin bool) (User, 
 	if err != nil {
 		return User{}, err
 	}
-	if u.Admin != admin {
-		if err := s.SetAdmin(ctx, name, admin); err != nil {
+	if u.Admin != admin || u.AdminGrant != admin {
+		if _, err := s.SetAdmin(ctx, name, admin); err != nil {
 			return User{}, err
 		}
-		u.Admin = admin
+		return s.UserByName(ctx, name)
 	}
 	return u, nil
 }
@@ -104,11 +112,26 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 	return u, mapErr(err)
 }
 
-// SetAdmin changes the admin flag; ErrNotFound when the user is unknown.
-func (s *Store) SetAdmin(ctx context.Context, name string, admin bool) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		return expectOne(tx.ExecContext(ctx, `UPDATE users SET admin = ? WHERE name = ?`, admin, name))
+// SetAdmin grants (admin) or revokes admin by hand and returns the user
+// as it was before; ErrNotFound when the user is unknown. A grant
+// survives logins. A revocation takes effect at once, also for an admin
+// the login rules made one (AdminRule of the returned user): those rules
+// decide again at the user's next login.
+func (s *Store) SetAdmin(ctx context.Context, name string, admin bool) (User, error) {
+	var before User
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if before, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.name = ?`, name)); err != nil {
+			return err
+		}
+		if admin {
+			_, err = tx.ExecContext(ctx, `UPDATE users SET admin = 1, admin_grant = 1 WHERE id = ?`, before.ID)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE users SET admin = 0, admin_grant = 0, admin_rule = '' WHERE id = ?`, before.ID)
+		}
+		return err
 	})
+	return before, mapErr(err)
 }
 
 // DeleteUser removes a user with its servers, tokens and sessions.

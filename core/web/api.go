@@ -382,11 +382,12 @@ func (w *Web) apiPatchUser(rw http.ResponseWriter, r *http.Request, c *caller) e
 		if *body.Admin && !c.admin {
 			return apiErrorf(http.StatusForbidden, "only admins may make users admins")
 		}
-		if err := w.store.SetAdmin(r.Context(), u.Name, *body.Admin); err != nil {
+		change, err := w.hub.SetAdmin(r.Context(), u.Name, *body.Admin)
+		if err != nil {
 			return err
 		}
 		u.Admin = *body.Admin
-		w.auditAPI(r.Context(), c, "user.admin", u.Name, strconv.FormatBool(*body.Admin))
+		w.auditAPI(r.Context(), c, "user.admin", u.Name, change.AuditDetail())
 	}
 	jsonReply(rw, http.StatusOK, w.fullUserModel(r.Context(), c, u, false))
 	return nil
@@ -400,10 +401,7 @@ func (w *Web) apiDeleteUser(rw http.ResponseWriter, r *http.Request, c *caller) 
 	if c.is(u) {
 		return apiErrorf(http.StatusBadRequest, "you cannot delete yourself")
 	}
-	if err := w.hub.StopUser(r.Context(), u, "user deleted", c.name()); err != nil {
-		return err
-	}
-	if err := w.store.DeleteUser(r.Context(), u.Name); err != nil {
+	if err := w.hub.DeleteUser(r.Context(), u, "user deleted", c.name()); err != nil {
 		return err
 	}
 	w.auditAPI(r.Context(), c, "user.delete", u.Name, "")

@@ -6,3 +6,6 @@ const (
 	XSRFCookie    = xsrfCookie
 	LoginCookie   = loginCookie
 )
+
+// LoggedOutURL is where a logout at the provider comes back to.
+var LoggedOutURL = loggedOutURL

@@ -209,7 +209,7 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		failed(loginFailure(rw, err))
 		return
 	}
-	w.startSession(rw, r, acct, next)
+	w.startSession(rw, r, acct, next, "")
 }
 
 // loginFailure is the status and sentence for a failed password check or a
@@ -228,8 +228,10 @@ func loginFailure(rw http.ResponseWriter, err error) (int, string) {
 
 // startSession logs an admitted person in, whichever method vouched for
 // them: a session row, the login, session and XSRF cookies, an audit
-// event, and the redirect to next.
-func (w *Web) startSession(rw http.ResponseWriter, r *http.Request, acct identity.Account, next string) {
+// event, and the redirect to next. idToken is a single sign-on's ID
+// token, kept with the session on the hub (never in a cookie) for the
+// logout at the provider.
+func (w *Web) startSession(rw http.ResponseWriter, r *http.Request, acct identity.Account, next, idToken string) {
 	u := acct.User
 	age := w.cfg.Hub.CookieMaxAge.D()
 	if acct.SessionMaxAge > 0 {
@@ -238,7 +240,7 @@ func (w *Web) startSession(rw http.ResponseWriter, r *http.Request, acct identit
 	sid := store.RandomID(16)
 	expires := w.now().Add(age)
 	if err := w.store.CreateSession(r.Context(), store.Session{ID: sid, UserID: u.ID, ExpiresAt: expires,
-		ClientAddr: clientAddr(r), UserAgent: truncate(r.UserAgent(), 256)}); err != nil {
+		ClientAddr: clientAddr(r), UserAgent: truncate(r.UserAgent(), 256), IDToken: idToken}); err != nil {
 		w.log.Error("create session", "err", err)
 		w.errorPage(rw, r, http.StatusServiceUnavailable, "Login failed", "The hub could not record your login. Try again in a moment.")
 		return
@@ -265,12 +267,13 @@ func truncate(s string, n int) string {
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 	target := w.hubPrefix + "login"
 	if u, sid, ok := w.currentUser(r); ok {
-		if err := w.store.EndSession(r.Context(), sid); err != nil {
+		idToken, err := w.store.EndSession(r.Context(), sid)
+		if err != nil {
 			w.log.Warn("end session", "err", err)
 		}
 		w.auditWeb(r, u.Name, "logout", u.Name, "")
 		if w.sso != nil && u.Method == sso.Method {
-			if end := w.sso.EndSessionURL(r.Context(), w.absURL(r, target)); end != "" {
+			if end := w.sso.EndSessionURL(r.Context(), w.ssoLoggedOutURL(r), idToken); end != "" {
 				target = end
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,7 +126,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), w.cfg.Auth.OIDC.Timeout.D())
 	defer cancel()
-	ext, err := w.sso.Finish(ctx, p, q.Get("code"))
+	ext, idToken, err := w.sso.Finish(ctx, p, q.Get("code"))
 	if err != nil {
 		w.ssoFailed(rw, r, err)
 		return
@@ -135,7 +136,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 		w.ssoFailed(rw, r, err)
 		return
 	}
-	w.startSession(rw, r, acct, p.Next)
+	w.startSession(rw, r, acct, p.Next, idToken)
 }
 
 // ssoFailed is the page for a sign-in that did not work: the reason and
@@ -165,6 +166,23 @@ func (w *Web) ssoRedirectURL(r *http.Request) string {
 		return u
 	}
 	return w.absURL(r, w.hubPrefix+"oauth_callback")
+}
+
+// ssoLoggedOutURL is where the provider sends the browser back after
+// ending its session: this hub's login page, next to auth.oidc.redirect_url
+// when that is set (the URL the provider knows the hub by), else as the
+// browser reached the hub. Providers want it registered exactly.
+func (w *Web) ssoLoggedOutURL(r *http.Request) string {
+	return loggedOutURL(w.cfg.Auth.OIDC.RedirectURL, w.absURL(r, w.hubPrefix+"login"))
+}
+
+// loggedOutURL is the login page beside the callback URL redirect, else
+// reached.
+func loggedOutURL(redirect, reached string) string {
+	if base, ok := strings.CutSuffix(redirect, "/oauth_callback"); ok {
+		return base + "/login"
+	}
+	return reached
 }
 
 // absURL is path on this hub as the browser reached it.

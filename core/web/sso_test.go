@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/web"
 	"github.com/hubd/hubd/internal/testlab/oidclab"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // ssoEnv is a hub offering PAM (fake) and single sign-on through a real
@@ -269,4 +271,85 @@ func TestSSOProviderDown(t *testing.T) {
 		t.Errorf("provider gone:\n%s", r.body)
 	}
 	fresh.browser(t).login(t, "alice")
+}
+
+// TestSSOLogoutAtProvider: with logout_from_provider, logout sends the
+// login's ID token (kept on the hub, in no cookie) as id_token_hint, the
+// provider ends its session and sends the browser back to the hub's
+// login page, and the next sign-in shows the provider's login form again
+// although the provider remembers logins.
+func TestSSOLogoutAtProvider(t *testing.T) {
+	idp := oidclab.Start(t, oidclab.Options{EnforcePKCE: true, Remember: true})
+	s := ssoEnvWith(t, idp, func(c *config.Config) { c.Auth.OIDC.LogoutFromProvider = true })
+	idp.RegisterHubLogout(t, idp.Client.ID, s.url)
+	ctx := t.Context()
+	b := s.browser(t)
+	s.signIn(t, b, "hubtest-oidc2", "hubtest-oidc2-pw", "").want(t, http.StatusFound)
+
+	// The ID token is with the session, and in no cookie of the browser.
+	var idToken string
+	if err := testutil.RawDB(t, s.cfg.Data.DB).QueryRow(`SELECT id_token FROM login_sessions`).Scan(&idToken); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(idToken, ".") != 2 {
+		t.Fatalf("session's ID token %q is not a JWT", idToken)
+	}
+	payload := strings.Split(idToken, ".")[1]
+	for _, site := range []string{s.url + "/hub/", s.url + "/", idp.Issuer + "/", idp.LoginURL} {
+		u, _ := url.Parse(site)
+		for _, c := range b.c.Jar.Cookies(u) {
+			if strings.Contains(c.Value, payload) {
+				t.Errorf("cookie %s for %s holds the ID token", c.Name, site)
+			}
+		}
+	}
+
+	// The provider remembers this browser: a sign-in skips its form.
+	if _, err := idp.Follow(ctx, b.c, s.begin(t, b, "").String()); err != nil {
+		t.Fatalf("before the logout, a sign-in of a remembered login: %v", err)
+	}
+
+	r := b.get(t, "/hub/logout").want(t, http.StatusFound)
+	end, err := url.Parse(r.Header.Get("Location"))
+	if err != nil || !strings.HasPrefix(end.String(), idp.EndSessionURL+"?") {
+		t.Fatalf("logout sends the browser to %q, want the provider's end-session endpoint", r.Header.Get("Location"))
+	}
+	q := end.Query()
+	if q.Get("id_token_hint") != idToken || q.Get("client_id") != idp.Client.ID || q.Get("post_logout_redirect_uri") != s.url+"/hub/login" {
+		t.Errorf("end-session parameters %v; want the session's ID token, the client id and the hub's login page", q)
+	}
+	back, err := idp.Follow(ctx, b.c, end.String())
+	if err != nil || back.String() != s.url+"/hub/login" {
+		t.Fatalf("the provider's logout ends at %v, %v; want the hub's login page", back, err)
+	}
+	b.get(t, back.RequestURI()).want(t, http.StatusOK)
+	b.get(t, "/hub/home").want(t, http.StatusFound)
+	var sessions int
+	testutil.RawDB(t, s.cfg.Data.DB).QueryRow(`SELECT count(*) FROM login_sessions`).Scan(&sessions)
+	if sessions != 0 {
+		t.Errorf("%d sessions after the logout, want none", sessions)
+	}
+
+	// The provider forgot the login: the next sign-in shows its form.
+	auth := s.begin(t, b, "")
+	if _, err := idp.Follow(ctx, b.c, auth.String()); !errors.Is(err, oidclab.ErrLoginForm) {
+		t.Fatalf("after the logout, a sign-in: %v; want the provider's login form", err)
+	}
+	s.signIn(t, b, "hubtest-oidc2", "hubtest-oidc2-pw", "").want(t, http.StatusFound)
+	b.get(t, "/hub/home").want(t, http.StatusOK)
+}
+
+// TestLoggedOutURL: behind a proxy (auth.oidc.redirect_url set), the
+// provider sends a logout back beside the registered callback.
+func TestLoggedOutURL(t *testing.T) {
+	reached := "http://127.0.0.1:8000/hub/login"
+	for redirect, want := range map[string]string{
+		"": reached,
+		"https://hub.example.org/jupyter/hub/oauth_callback": "https://hub.example.org/jupyter/hub/login",
+		"https://hub.example.org/custom-callback":            reached,
+	} {
+		if got := web.LoggedOutURL(redirect, reached); got != want {
+			t.Errorf("redirect_url %q: %q, want %q", redirect, got, want)
+		}
+	}
 }

@@ -9,12 +9,10 @@
 // allow named servers and serve the classic Notebook UI (JUPYTERHUB_SINGLEUSER_APP=notebook.notebookapp.NotebookApp).
 // Needs Debian's chromium and `npm install` in test/browser, as hub-login.js.
 'use strict';
-const fs = require('fs');
 const path = require('path');
-const { launch } = require('./chromium');
+const { check } = require('./check');
 
 const STEP_TIMEOUT_MS = 90000; // one navigation or wait (a spawn takes 2-8 s, a kernel start a few more)
-const WATCHDOG_MS = 6 * STEP_TIMEOUT_MS;
 
 const [hubArg, user, password, service, server, shotDir] = process.argv.slice(2);
 if (process.argv.length !== 8) {
@@ -24,36 +22,12 @@ if (process.argv.length !== 8) {
 const hub = new URL(hubArg);
 const base = hub.origin + hub.pathname.replace(/\/+$/, '');
 const basePath = hub.pathname.replace(/\/+$/, '');
-const t0 = Date.now();
-const seconds = () => Math.round((Date.now() - t0) / 100) / 10;
-let profile = null;
-let ctx = null;
-let page = null;
-let finished = false;
 
-function report(obj, code) {
-  if (finished) return;
-  finished = true;
-  process.stdout.write(JSON.stringify(obj) + '\n');
-  process.exitCode = code;
-}
-
-const watchdog = setTimeout(() => {
-  report({ ok: false, error: `watchdog: no result after ${WATCHDOG_MS / 1000} s` }, 1);
-  if (profile) fs.rmSync(profile, { recursive: true, force: true });
-  process.exit(1);
-}, WATCHDOG_MS);
-watchdog.unref();
-
-async function shot(name) {
+async function shot(page, name) {
   await page.screenshot({ path: path.join(shotDir, name), fullPage: true, timeout: 10000 }).catch(() => {});
 }
 
-async function main() {
-  ({ ctx, profile } = await launch({ timeout: 30000 }));
-  ctx.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page = ctx.pages()[0] || (await ctx.newPage());
-
+async function main(page) {
   // Log in, landing on the home page (not the default server's spawn).
   await page.goto(`${base}/hub/login?next=${encodeURIComponent(basePath + '/hub/home')}`);
   await page.fill('#username_input', user);
@@ -65,7 +39,7 @@ async function main() {
   await page.waitForURL((u) => u.pathname === `${basePath}/services/${service}/`);
   const hello = (await page.locator('#whoami').innerText()).trim();
   if (hello !== `Hello, ${user}`) throw new Error(`service page says ${JSON.stringify(hello)}`);
-  await shot('service.png');
+  await shot(page, 'service.png');
 
   // A named server, started from its spawn URL, then a notebook with one cell run in it.
   const prefix = `${basePath}/user/${encodeURIComponent(user)}/${encodeURIComponent(server)}/`;
@@ -90,19 +64,8 @@ async function main() {
   await out.waitFor({ state: 'visible' });
   const cell = (await out.innerText()).trim();
   if (cell !== '42') throw new Error(`cell output ${JSON.stringify(cell)}`);
-  await shot('named-server-cell.png');
-  return { ok: true, service: hello, cell, notebook: nb, url: page.url(), seconds: seconds() };
+  await shot(page, 'named-server-cell.png');
+  return { service: hello, cell, notebook: nb, url: page.url() };
 }
 
-(async () => {
-  try {
-    report(await main(), 0);
-  } catch (e) {
-    const url = page ? page.url() : null;
-    if (page) await shot('failure.png');
-    report({ ok: false, error: String((e && e.message) || e).split('\n')[0], url, seconds: seconds() }, 1);
-  } finally {
-    if (ctx) await ctx.close().catch(() => {});
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
-  }
-})();
+check({ stepTimeoutMs: STEP_TIMEOUT_MS, main, failed: (page) => shot(page, 'failure.png') });

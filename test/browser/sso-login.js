@@ -10,11 +10,9 @@
 // The provider's login form has #username, #password and #submit (internal/testlab/oidclab). Needs Debian's
 // chromium and `npm install` in test/browser, as hub-login.js.
 'use strict';
-const fs = require('fs');
-const { launch } = require('./chromium');
+const { check } = require('./check');
 
 const STEP_TIMEOUT_MS = 90000; // one navigation or wait (a spawn takes 2-8 s, a kernel start a few more)
-const WATCHDOG_MS = 6 * STEP_TIMEOUT_MS;
 
 const [hubArg, providerUser, password, user, shotPath, file] = process.argv.slice(2);
 if (process.argv.length !== 7 && process.argv.length !== 8) {
@@ -24,32 +22,8 @@ if (process.argv.length !== 7 && process.argv.length !== 8) {
 const hub = new URL(hubArg);
 const base = hub.origin + hub.pathname.replace(/\/+$/, '');
 const basePath = hub.pathname.replace(/\/+$/, '');
-const t0 = Date.now();
-const seconds = () => Math.round((Date.now() - t0) / 100) / 10;
-let profile = null;
-let ctx = null;
-let page = null;
-let finished = false;
 
-function report(obj, code) {
-  if (finished) return;
-  finished = true;
-  process.stdout.write(JSON.stringify(obj) + '\n');
-  process.exitCode = code;
-}
-
-const watchdog = setTimeout(() => {
-  report({ ok: false, error: `watchdog: no result after ${WATCHDOG_MS / 1000} s` }, 1);
-  if (profile) fs.rmSync(profile, { recursive: true, force: true });
-  process.exit(1);
-}, WATCHDOG_MS);
-watchdog.unref();
-
-async function main() {
-  ({ ctx, profile } = await launch({ timeout: 30000 }));
-  ctx.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page = ctx.pages()[0] || (await ctx.newPage());
-
+async function main(page) {
   await page.goto(`${base}/hub/login`);
   await page.click('#sso_login');
   await page.fill('#username', providerUser);
@@ -92,18 +66,11 @@ async function main() {
   const m = text.match(/^uid=(\d+) home=(\S+) lines=(\d+)$/);
   if (!m) throw new Error(`cell output ${JSON.stringify(text)}`);
   await page.screenshot({ path: shotPath, fullPage: true, timeout: 10000 }).catch(() => {});
-  return { ok: true, uid: Number(m[1]), home: m[2], lines: Number(m[3]), url: page.url(), seconds: seconds() };
+  return { uid: Number(m[1]), home: m[2], lines: Number(m[3]), url: page.url() };
 }
 
-(async () => {
-  try {
-    report(await main(), 0);
-  } catch (e) {
-    const url = page ? page.url() : null;
-    if (page) await page.screenshot({ path: shotPath, fullPage: true, timeout: 5000 }).catch(() => {});
-    report({ ok: false, error: String((e && e.message) || e).split('\n')[0], url, seconds: seconds() }, 1);
-  } finally {
-    if (ctx) await ctx.close().catch(() => {});
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
-  }
-})();
+check({
+  stepTimeoutMs: STEP_TIMEOUT_MS,
+  main,
+  failed: (page) => page.screenshot({ path: shotPath, fullPage: true, timeout: 5000 }),
+});

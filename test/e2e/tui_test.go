@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/backups"
+	"github.com/hubd/hubd/core/admin/client"
+	"github.com/hubd/hubd/core/admin/wire"
 )
 
 // tmux drives a private tmux server (-L) so the test never touches others.
@@ -128,6 +131,65 @@ func TestHubtuiAgainstTheRealHub(t *testing.T) {
 		screen := x.waitScreen("Upgrade plan")
 		if !strings.Contains(screen, "2") {
 			t.Errorf("upgrade plan does not show the schema version:\n%s", screen)
+		}
+	})
+
+	t.Run("makes a user an admin, then deletes the user", func(t *testing.T) {
+		login := func() {
+			r := newBrowser(t).login(bob, bobPW)
+			r.Body.Close()
+			if r.StatusCode != http.StatusFound {
+				t.Fatalf("bob's login: %d", r.StatusCode)
+			}
+		}
+		login()
+		admin := &client.Client{Socket: socket}
+		userOf := func() (wire.User, bool) {
+			users, err := admin.AllUsers(context.Background(), bob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range users {
+				if u.Name == bob {
+					return u, true
+				}
+			}
+			return wire.User{}, false
+		}
+		x.run("send-keys", "-t", "t", "7")
+		x.waitScreen("LAST SEEN")
+		x.run("send-keys", "-t", "t", "/")
+		x.run("send-keys", "-t", "t", "-l", bob)
+		x.run("send-keys", "-t", "t", "Enter")
+		x.waitScreen(bob + " is not an admin")
+		x.run("send-keys", "-t", "t", "a")
+		x.waitScreen("Make " + bob + " an admin?")
+		x.run("send-keys", "-t", "t", "y")
+		x.waitScreen(bob + " is now an admin.")
+		if u, _ := userOf(); !u.Admin || !u.AdminByHand || u.Method != "pam" {
+			t.Errorf("bob after a: %+v", u)
+		}
+		// An admin by hand stays one through the next login.
+		login()
+		if u, _ := userOf(); !u.Admin {
+			t.Errorf("bob lost admin at his next login: %+v", u)
+		}
+		x.run("send-keys", "-t", "t", "D")
+		x.waitScreen("Delete the user " + bob + "?")
+		x.run("send-keys", "-t", "t", "-l", bob)
+		x.run("send-keys", "-t", "t", "Enter")
+		x.waitScreen("Deleted the user " + bob + ".")
+		if u, ok := userOf(); ok {
+			t.Errorf("bob is still a user after the delete: %+v", u)
+		}
+		x.run("send-keys", "-t", "t", "Escape")
+		if err := waitFor(10*time.Second, func() error {
+			if strings.Contains(x.screen(), "filter: "+bob) {
+				return fmt.Errorf("filter still shown")
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%v; screen:\n%s", err, x.screen())
 		}
 	})
 

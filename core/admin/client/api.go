@@ -177,3 +177,60 @@ func (c *Client) SharedEnv(ctx context.Context) (wire.SharedEnv, error) {
 	var out wire.SharedEnv
 	return out, c.call(ctx, http.MethodGet, "/v1/sharedenv", nil, nil, &out)
 }
+
+// UsersQuery selects a page of users.
+type UsersQuery struct {
+	Offset int    // the NextOffset of the previous page; 0 for the first
+	Limit  int    // default 200, at most 1000
+	Name   string // only names containing this (case-insensitive)
+}
+
+// Users returns one page of the hub's users, in the order they were
+// created (admins only).
+func (c *Client) Users(ctx context.Context, q UsersQuery) (wire.Users, error) {
+	v := url.Values{}
+	if q.Offset > 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Name != "" {
+		v.Set("name", q.Name)
+	}
+	var out wire.Users
+	return out, c.call(ctx, http.MethodGet, "/v1/users", v, nil, &out)
+}
+
+// AllUsers fetches every page of users (admins only).
+func (c *Client) AllUsers(ctx context.Context, name string) ([]wire.User, error) {
+	q := UsersQuery{Limit: 1000, Name: name}
+	var out []wire.User
+	for {
+		page, err := c.Users(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Users...)
+		if page.NextOffset <= q.Offset {
+			// The last page (0), or a hub that would send us round in circles.
+			return out, nil
+		}
+		q.Offset = page.NextOffset
+	}
+}
+
+// SetAdmin grants (admin) or revokes admin by hand (admins only). The
+// answer's Note says what the login rules will do at the user's next
+// login.
+func (c *Client) SetAdmin(ctx context.Context, user string, admin bool) (wire.AdminResult, error) {
+	var out wire.AdminResult
+	return out, c.call(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(user)+"/admin", nil, wire.AdminRequest{Admin: admin}, &out)
+}
+
+// DeleteUser stops the user's servers and deletes the user with their
+// tokens and sessions (admins only); files and Linux accounts stay.
+func (c *Client) DeleteUser(ctx context.Context, user string) (wire.DeletedUser, error) {
+	var out wire.DeletedUser
+	return out, c.call(ctx, http.MethodDelete, "/v1/users/"+url.PathEscape(user), nil, nil, &out)
+}

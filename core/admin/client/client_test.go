@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -140,5 +141,36 @@ func TestStream(t *testing.T) {
 	which = "garbage"
 	if _, err = c.CreateBackup(ctx, "", nil); err == nil {
 		t.Fatal("garbage stream accepted")
+	}
+}
+
+// TestAllUsersFollowsPages: AllUsers asks for the pages the hub names
+// until the last, keeping the name filter.
+func TestAllUsersFollowsPages(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		asked []string
+	)
+	sock := fakeHub(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.RawQuery)
+		mu.Unlock()
+		switch r.URL.Query().Get("offset") {
+		case "":
+			io.WriteString(w, `{"users":[{"name":"al"},{"name":"alf"}],"total":3,"next_offset":2}`)
+		case "2":
+			io.WriteString(w, `{"users":[{"name":"sal"}],"total":3}`)
+		default:
+			t.Errorf("unexpected page %s", r.URL.RawQuery)
+		}
+	})
+	got, err := (&Client{Socket: sock}).AllUsers(context.Background(), "al")
+	if err != nil || len(got) != 3 || got[2].Name != "sal" {
+		t.Fatalf("AllUsers = %+v, %v", got, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"limit=1000&name=al", "limit=1000&name=al&offset=2"}; strings.Join(asked, " ") != strings.Join(want, " ") {
+		t.Errorf("asked for %q, want %q", asked, want)
 	}
 }

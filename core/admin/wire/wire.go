@@ -361,3 +361,65 @@ func (r EnvReport) Remaining() int {
 
 // Healthy reports whether nothing is left to fix or look at.
 func (r EnvReport) Healthy() bool { return r.Remaining() == 0 && r.Errors == 0 }
+
+// User is one hub user in GET /v1/users.
+type User struct {
+	Name string `json:"name"`
+	// Method is the login method of the user's identity ("pam", "oidc");
+	// "" for a user created through the API who has not logged in yet.
+	Method string `json:"method"`
+	// Admin is whether the user is an admin now: by hand, or by the login
+	// rules at their last login.
+	Admin bool `json:"admin"`
+	// AdminByHand is set for an admin made so by an admin (hubtui, hubd
+	// user admin, the REST API): it survives logins.
+	AdminByHand bool `json:"admin_by_hand"`
+	// AdminRule names the login rule that made the user an admin at their
+	// last login ("auth.oidc.admin_groups: lab-admins"), "" when none did.
+	// The rules decide again at every login.
+	AdminRule string `json:"admin_rule,omitempty"`
+	// Account is what the user's servers run as: "linux" (the Linux
+	// account of the same name) or "dynamic" (a systemd dynamic user).
+	Account  string    `json:"account"`
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// Server is the state of the default server (starting, running,
+	// stopping, stopped, failed), "" when it never started.
+	Server string `json:"server,omitempty"`
+	// Pending is "start" or "stop" while the hub is starting or stopping
+	// the default server.
+	Pending string `json:"pending,omitempty"`
+	// ActiveServers counts the servers starting, running or stopping,
+	// named ones included.
+	ActiveServers int `json:"active_servers"`
+}
+
+// Users answers GET /v1/users?offset=N&limit=N&name=TEXT: one page of
+// users in the order they were created, with the total that match.
+type Users struct {
+	Users []User `json:"users"`
+	Total int    `json:"total"`
+	// NextOffset is the offset= of the next page; 0 when this is the last.
+	NextOffset int `json:"next_offset,omitempty"`
+}
+
+// AdminRequest is the body of POST /v1/users/{user}/admin.
+type AdminRequest struct {
+	// Admin grants (true) or revokes (false) admin by hand.
+	Admin bool `json:"admin"`
+}
+
+// AdminResult answers POST /v1/users/{user}/admin.
+type AdminResult struct {
+	User User `json:"user"`
+	// Note says what the login rules will do about the change at the
+	// user's next login, when they will do something.
+	Note string `json:"note,omitempty"`
+}
+
+// DeletedUser answers DELETE /v1/users/{user}: the user as they were and
+// the servers stopped first ("user" or "user/server").
+type DeletedUser struct {
+	User    User     `json:"user"`
+	Stopped []string `json:"stopped"`
+}

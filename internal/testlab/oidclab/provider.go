@@ -29,6 +29,10 @@
 //     the first exchange.
 //   - Cookies ignore ports: Hydra's cookies and a hub's on 127.0.0.1 share
 //     one cookie jar.
+//   - Logout at the end-session endpoint takes post_logout_redirect_uri
+//     only with an id_token_hint (without one it answers invalid_request),
+//     and only a URI registered exactly, port included, on the scheme, host
+//     and port of a redirect URI (RegisterHubLogout).
 package oidclab
 
 import (
@@ -40,6 +44,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,6 +309,33 @@ func (p *Provider) RegisterClient(t testing.TB, c Client) Client {
 		t.Fatalf("oidclab: register client %s: %s: %s", c.ID, resp.Status, b)
 	}
 	return c
+}
+
+// RegisterHubLogout lets a logout through the client return to the hub at
+// hubURL (http://127.0.0.1:<port>): to its login page, /hub/login. Hydra
+// compares post-logout URIs exactly, port included, and wants each on the
+// scheme, host and port of a redirect URI, so the hub's own callback URL
+// is registered too.
+func (p *Provider) RegisterHubLogout(t testing.TB, clientID, hubURL string) {
+	t.Helper()
+	body, _ := json.Marshal([]map[string]any{
+		{"op": "add", "path": "/redirect_uris/-", "value": hubURL + "/hub/oauth_callback"},
+		{"op": "replace", "path": "/post_logout_redirect_uris", "value": []string{hubURL + "/hub/login"}},
+	})
+	req, err := http.NewRequest(http.MethodPatch, p.AdminURL+"/admin/clients/"+url.PathEscape(clientID), bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("oidclab: logout of %s to %s: %v", clientID, hubURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("oidclab: logout of %s to %s: %s: %s", clientID, hubURL, resp.Status, b)
+	}
 }
 
 // AddUser adds a user (or replaces one with the same Username) for the
