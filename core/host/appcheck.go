@@ -181,9 +181,18 @@ func standInHub(version string) (string, *http.Server, error) {
 func (t *trialServer) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, appStartTimeout)
 	defer cancel()
+	var answered time.Time
 	for {
+		// Ready once it answers and has logged what it is (the app logs
+		// its "is running at" line about when it starts answering); an
+		// app that never logs it is given a few seconds.
 		if code, err := t.get(ctx, "api"); err == nil && code == http.StatusOK {
-			return nil
+			if answered.IsZero() {
+				answered = time.Now()
+			}
+			if runningLine.MatchString(t.out.String()) || time.Since(answered) > 5*time.Second {
+				return nil
+			}
 		}
 		select {
 		case <-t.done:
