@@ -31,6 +31,7 @@ type Config struct {
 	Culler    Culler    `toml:"culler"`
 	Backups   Backups   `toml:"backups"`
 	SharedEnv SharedEnv `toml:"shared_env"`
+	Shares    Shares    `toml:"shares"`
 	// Services are programs that use the hub's API with a token of their
 	// own ([[services]] tables), optionally started by the hub and served
 	// under /services/<name>/.
@@ -284,8 +285,9 @@ type LDAP struct {
 
 // Spawner says how user servers are started.
 type Spawner struct {
-	// Kind is "sudo" (mediator through sudo), "systemd" (transient units)
-	// or "local" (same uid as the hub; development and benchmarks only).
+	// Kind is "sudo" (mediator through sudo), "systemd" (transient units),
+	// "docker" (a container per server) or "local" (same uid as the hub;
+	// development and benchmarks only).
 	Kind string `toml:"kind"`
 	// Command is the single-user server, absolute path first.
 	Command []string `toml:"command"`
@@ -345,6 +347,34 @@ type Spawner struct {
 	CreateHome bool `toml:"create_home"`
 	// Systemd holds the settings of kind = "systemd".
 	Systemd Systemd `toml:"systemd"`
+	// Docker holds the settings of kind = "docker".
+	Docker Docker `toml:"docker"`
+}
+
+// Docker holds the container settings of the docker spawner.
+type Docker struct {
+	// The Docker Engine's address, e.g. "unix:///var/run/docker.sock" ("" =
+	// $DOCKER_HOST, else that socket).
+	Host string `toml:"host"`
+	// The image every server runs; it must hold spawner.command.
+	Image string `toml:"image"`
+	// The bridge network the containers join.
+	Network string `toml:"network"`
+	// The address containers reach the hub's API at; the hub listens there
+	// too ("" = the network's gateway).
+	HubIP string `toml:"hub_ip"`
+	// Containers are named <name_prefix>-<user>[-<server>].
+	NamePrefix string `toml:"name_prefix"`
+	// Memory limit per server, e.g. "4G" (0 = none).
+	MemoryMax ByteSize `toml:"memory_max"`
+	// CPU limit per server in percent of one CPU, e.g. 200 (0 = none).
+	CPUQuotaPercent int `toml:"cpu_quota_percent"`
+	// Most processes and threads per server (0 = no limit).
+	PidsMax int `toml:"pids_max"`
+	// Mount the image's root file system read-only (/tmp stays writable).
+	ReadOnlyRoot bool `toml:"read_only_root"`
+	// Further bind mounts, "/host/path:/container/path[:ro]".
+	Mounts []string `toml:"mounts"`
 }
 
 // Systemd holds the transient-unit settings of the systemd spawner.
@@ -445,6 +475,15 @@ type SharedEnv struct {
 	KernelDisplayName string `toml:"kernel_display_name"`
 	// Where system-wide kernel specs live.
 	KernelSpecDirectory string `toml:"kernel_spec_dir"`
+}
+
+// Shares configures the folders shared between chosen members.
+type Shares struct {
+	// The directory holding one folder per share (`hubd share`), and the
+	// public area in <root>/public.
+	Root string `toml:"root"`
+	// Each share's Linux group is <group_prefix><share name>.
+	GroupPrefix string `toml:"group_prefix"`
 }
 
 // Service is one [[services]] table: a program with an API token and the
@@ -580,6 +619,12 @@ func Default() Config {
 				ReadWritePaths:  []string{},
 				ExtraProperties: map[string]string{},
 			},
+			Docker: Docker{
+				Network:    "bridge",
+				NamePrefix: "hubd",
+				PidsMax:    4096,
+				Mounts:     []string{},
+			},
 		},
 		Proxy: Proxy{
 			MaxIdleConnsPerHost:   256,
@@ -613,6 +658,10 @@ func Default() Config {
 			KernelName:          "hubd-shared",
 			KernelDisplayName:   "Shared (hubd)",
 			KernelSpecDirectory: "/usr/local/share/jupyter/kernels",
+		},
+		Shares: Shares{
+			Root:        "/srv/hubd/shares",
+			GroupPrefix: "share-",
 		},
 		Services: []Service{},
 		Roles:    []Role{},

@@ -168,6 +168,9 @@ var (
 	serviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	// roleNameRE is JupyterHub's rule for role names.
 	roleNameRE = regexp.MustCompile(`^[a-z][a-z0-9\-_~.]{1,253}[a-z0-9]$`)
+	// groupPrefixRE leaves room in the 32 characters of a group name for
+	// the share's own name.
+	groupPrefixRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,15}$`)
 )
 
 // builtinRoles cannot be redefined ("user" can: it adds to every user).
@@ -364,7 +367,7 @@ func (c Config) Validate() error {
 	v.methods(c)
 
 	s := c.Spawner
-	v.oneOf("spawner.kind", s.Kind, spawner.KindSudo, spawner.KindSystemd, spawner.KindLocal)
+	v.oneOf("spawner.kind", s.Kind, spawner.KindSudo, spawner.KindSystemd, spawner.KindDocker, spawner.KindLocal)
 	if len(s.Command) == 0 || !filepath.IsAbs(s.Command[0]) {
 		v.add("spawner.command", "must start with an absolute path", "e.g. [\"/usr/bin/jupyterhub-singleuser\"]")
 	}
@@ -414,6 +417,7 @@ func (c Config) Validate() error {
 	for _, p := range s.Systemd.ReadWritePaths {
 		v.absPath("spawner.systemd.read_write_paths", p)
 	}
+	v.docker(s)
 
 	v.atLeast("proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, 1)
 	v.positive("proxy.dial_timeout", c.Proxy.DialTimeout)
@@ -448,12 +452,47 @@ func (c Config) Validate() error {
 		v.add("shared_env.kernel_name", fmt.Sprintf("%q is not a kernel name", c.SharedEnv.KernelName), "letters, digits, '-' and '_'")
 	}
 
+	v.absPath("shares.root", c.Shares.Root)
+	if !groupPrefixRE.MatchString(c.Shares.GroupPrefix) {
+		v.add("shares.group_prefix", fmt.Sprintf("%q cannot start a group name", c.Shares.GroupPrefix), "1 to 16 lowercase letters, digits, '-' and '_', starting with a letter, like \"share-\"")
+	}
+
 	v.servicesAndRoles(c)
 
 	if len(v.problems) > 0 {
 		return &Error{Problems: v.problems}
 	}
 	return nil
+}
+
+// docker checks spawner.docker; the image is required only when docker
+// starts new servers.
+func (v *validator) docker(s Spawner) {
+	d := s.Docker
+	if s.Kind == spawner.KindDocker && d.Image == "" {
+		v.add("spawner.docker.image", "no image for the docker spawner", "name an image that holds spawner.command, e.g. \"quay.io/jupyter/base-notebook:latest\"")
+	}
+	if err := spawner.CheckDockerHost(d.Host); err != nil {
+		v.add("spawner.docker.host", err.Error(), "e.g. \"unix:///var/run/docker.sock\"")
+	}
+	if !spawner.ValidContainerName(d.NamePrefix) {
+		v.add("spawner.docker.name_prefix", fmt.Sprintf("%q is not a container name prefix", d.NamePrefix), "letters, digits, '_', '.' and '-', starting with a letter or digit")
+	}
+	if d.Network == "" || !spawner.ValidContainerName(d.Network) {
+		v.add("spawner.docker.network", fmt.Sprintf("%q is not a network name", d.Network), "e.g. \"bridge\"")
+	}
+	if d.HubIP != "" {
+		if _, err := netip.ParseAddr(d.HubIP); err != nil {
+			v.add("spawner.docker.hub_ip", fmt.Sprintf("%q is not an IP address", d.HubIP), "leave it empty for the network's gateway")
+		}
+	}
+	v.atLeast("spawner.docker.cpu_quota_percent", d.CPUQuotaPercent, 0)
+	v.atLeast("spawner.docker.pids_max", d.PidsMax, 0)
+	for _, m := range d.Mounts {
+		if _, err := spawner.ParseMount(m); err != nil {
+			v.add("spawner.docker.mounts", err.Error(), "write it like \"/data:/data:ro\"")
+		}
+	}
 }
 
 func (v *validator) scopeList(key string, list []string) {

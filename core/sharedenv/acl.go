@@ -20,7 +20,10 @@ const (
 	tagOther    = posixacl.TagOther
 )
 
-const permRWX = posixacl.Read | posixacl.Write | posixacl.Exec
+const (
+	permRWX = posixacl.Read | posixacl.Write | posixacl.Exec
+	permRX  = posixacl.Read | posixacl.Exec
+)
 
 type aclEntry = posixacl.Entry
 
@@ -32,10 +35,16 @@ type acl []aclEntry
 // creator's umask (the kernel then caps the group bits only by the mode
 // passed to open/mkdir), others may read. It has no named entries, so new
 // files keep plain modes and `ls -l` shows the truth.
-var sharedDefaultACL = acl{
-	{Tag: tagUserObj, Perm: permRWX, ID: aclUndefined},
-	{Tag: tagGroupObj, Perm: permRWX, ID: aclUndefined},
-	{Tag: tagOther, Perm: 5, ID: aclUndefined},
+var sharedDefaultACL = defaultACL(permRWX, permRX)
+
+// defaultACL is a default ACL without named entries that gives the owning
+// group and others the permissions given.
+func defaultACL(group, other uint16) acl {
+	return acl{
+		{Tag: tagUserObj, Perm: permRWX, ID: aclUndefined},
+		{Tag: tagGroupObj, Perm: group, ID: aclUndefined},
+		{Tag: tagOther, Perm: other, ID: aclUndefined},
+	}
 }
 
 // encode returns the xattr value of a.
@@ -47,16 +56,17 @@ func decodeACL(b []byte) (acl, error) {
 	return acl(es), err
 }
 
-// groupRWX reports whether a default ACL gives the owning group rwx on
-// what is created below it. With a mask, the mask caps the group too.
-func (a acl) groupRWX() bool {
+// groupHas reports whether a default ACL gives the owning group at least
+// perm on what is created below it. With a mask, the mask caps the group
+// too.
+func (a acl) groupHas(perm uint16) bool {
 	group := false
 	for _, e := range a {
 		switch e.Tag {
 		case tagGroupObj:
-			group = e.Perm&permRWX == permRWX
+			group = e.Perm&perm == perm
 		case tagMask:
-			if e.Perm&permRWX != permRWX {
+			if e.Perm&perm != perm {
 				return false
 			}
 		}
@@ -64,10 +74,10 @@ func (a acl) groupRWX() bool {
 	return group
 }
 
-// withGroupRWX returns a copy of a that grants the owning group rwx,
+// withGroup returns a copy of a that grants the owning group perm,
 // keeping any named entries an administrator added. An ACL without the
-// three required entries is replaced by sharedDefaultACL.
-func (a acl) withGroupRWX() acl {
+// three required entries is replaced by the plain one for perm.
+func (a acl) withGroup(perm uint16) acl {
 	var required int
 	for _, e := range a {
 		if e.Tag == tagUserObj || e.Tag == tagGroupObj || e.Tag == tagOther {
@@ -75,12 +85,12 @@ func (a acl) withGroupRWX() acl {
 		}
 	}
 	if required != 3 {
-		return sharedDefaultACL
+		return defaultACL(perm, permRX)
 	}
 	out := slices.Clone(a)
 	for i := range out {
 		if out[i].Tag == tagGroupObj || out[i].Tag == tagMask {
-			out[i].Perm = permRWX
+			out[i].Perm |= perm
 		}
 	}
 	return out

@@ -81,28 +81,28 @@ func TestEnvACLDecode(t *testing.T) {
 }
 
 func TestEnvACLGroupRWX(t *testing.T) {
-	if !sharedDefaultACL.groupRWX() {
+	if !sharedDefaultACL.groupHas(permRWX) {
 		t.Error("shared default ACL does not grant group rwx")
 	}
-	if styleACL.groupRWX() {
+	if styleACL.groupHas(permRWX) {
 		t.Error("g::r-x counted as group rwx")
 	}
 	maskCaps := acl{{Tag: tagUserObj, Perm: 7, ID: aclUndefined}, {Tag: tagGroupObj, Perm: 7, ID: aclUndefined}, {Tag: tagMask, Perm: 5, ID: aclUndefined}, {Tag: tagOther, Perm: 5, ID: aclUndefined}}
-	if maskCaps.groupRWX() {
+	if maskCaps.groupHas(permRWX) {
 		t.Error("g::rwx under m::r-x counted as group rwx")
 	}
 
-	fixed := styleACL.withGroupRWX()
-	if !fixed.groupRWX() {
-		t.Errorf("withGroupRWX = %+v: group still lacks rwx", fixed)
+	fixed := styleACL.withGroup(permRWX)
+	if !fixed.groupHas(permRWX) {
+		t.Errorf("withGroup = %+v: group still lacks rwx", fixed)
 	}
 	if !bytes.Contains(fixed.encode(), []byte{0x02, 0x00, 0x05, 0x00, 0xd2, 0x04}) {
-		t.Error("withGroupRWX dropped the named user entry")
+		t.Error("withGroup dropped the named user entry")
 	}
 	if styleACL[3].Perm != 5 {
-		t.Error("withGroupRWX changed its receiver")
+		t.Error("withGroup changed its receiver")
 	}
-	if got := (acl{{Tag: tagGroupObj, Perm: 5, ID: aclUndefined}}).withGroupRWX(); !bytes.Equal(got.encode(), sharedACLBytes) {
+	if got := (acl{{Tag: tagGroupObj, Perm: 5, ID: aclUndefined}}).withGroup(permRWX); !bytes.Equal(got.encode(), sharedACLBytes) {
 		t.Errorf("incomplete ACL not replaced: % x", got.encode())
 	}
 }

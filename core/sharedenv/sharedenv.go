@@ -1,8 +1,10 @@
-// Package sharedenv manages the Python environment every member of the hub's
-// group can install into: a venv owned by the group, with setgid
-// directories and a default POSIX ACL granting the group rwx, registered as
-// a system-wide Jupyter kernel. Check finds what drifted from that layout
-// (files moved in with mv or cp, installs made as root) and Repair fixes it.
+// Package sharedenv manages directory trees a group shares: setgid
+// directories and a default POSIX ACL give the group rwx on everything
+// created in them, whoever creates it (Tree). Check finds what drifted
+// from that layout (files moved in with mv or cp, installs made as root)
+// and Repair fixes it. The Python environment every member of the hub's
+// group can install into is one such tree (Env): a venv registered as a
+// system-wide Jupyter kernel; the shares of core/shares are others.
 //
 // Init and Repair change ownership and so run as root; Check and Status
 // only read and work as any user who can read the tree. Members must never
@@ -67,11 +69,102 @@ func OptionsFromConfig(c config.Config, log *slog.Logger) Options {
 	}
 }
 
+// Tree is a directory tree its group shares.
+type Tree struct {
+	Path, Group string
+	// ReadOnly trees give the group read and search only (a member's
+	// folder in the public area); others give rwx.
+	ReadOnly bool
+	Logger   *slog.Logger
+	// Walked, when set, gets the number of paths a check or repair has
+	// seen so far, every tenth of a second and at the end.
+	Walked   func(paths int)
+	setxattr setxattrFunc
+}
+
+func (t *Tree) logger() *slog.Logger {
+	if t.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return t.Logger
+}
+
+// GID is the numeric id of the tree's group.
+func (t *Tree) GID() (uint32, error) {
+	g, err := user.LookupGroup(t.Group)
+	if err != nil {
+		return 0, fmt.Errorf("group %q: %w", t.Group, err)
+	}
+	id, err := strconv.ParseUint(g.Gid, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("group %q has gid %q: %w", t.Group, g.Gid, err)
+	}
+	return uint32(id), nil
+}
+
+// walk checks, or with fix repairs, the whole tree.
+func (t *Tree) walk(ctx context.Context, gid uint32, fix bool, maxExamples int) (Report, error) {
+	set := t.setxattr
+	if set == nil {
+		set = unix.Fsetxattr
+	}
+	w := &walker{ctx: ctx, root: t.Path, gid: gid, readOnly: t.ReadOnly, fix: fix, maxEx: maxExamples, log: t.logger(), setxattr: set, walked: t.Walked}
+	rep, err := w.run()
+	rep.Group = t.Group
+	return rep, err
+}
+
+// Check walks the tree and reports drift from the shared layout, with up
+// to maxExamples paths per kind. It changes nothing.
+func (t *Tree) Check(ctx context.Context, maxExamples int) (Report, error) {
+	gid, err := t.GID()
+	if err != nil {
+		return Report{}, err
+	}
+	return t.walk(ctx, gid, false, maxExamples)
+}
+
+// Repair fixes drift: group ownership, group rw(x) on files, group rwx and
+// setgid on directories, and the default ACL (read and search only in a
+// read-only tree). Symlinks are never followed or changed, and files with
+// several hard links are reported, not changed.
+func (t *Tree) Repair(ctx context.Context, maxExamples int) (Report, error) {
+	gid, err := t.GID()
+	if err != nil {
+		return Report{}, err
+	}
+	return t.walk(ctx, gid, true, maxExamples)
+}
+
+// Create makes the tree's top directory with mode (plus setgid), owned by
+// owner (-1 = root) and the group, with the default ACL, whatever the
+// umask. An existing directory gets the same ownership and mode.
+func (t *Tree) Create(mode os.FileMode, owner int) error {
+	gid, err := t.GID()
+	if err != nil {
+		return err
+	}
+	if err := mkdirAll(t.Path, mode); err != nil {
+		return err
+	}
+	if owner < 0 {
+		owner = 0
+	}
+	if err := os.Lchown(t.Path, owner, int(gid)); err != nil {
+		return fmt.Errorf("chown %s: %w", t.Path, err)
+	}
+	if err := os.Chmod(t.Path, mode|os.ModeSetgid); err != nil {
+		return fmt.Errorf("chmod %s: %w", t.Path, err)
+	}
+	_, err = t.walk(context.Background(), gid, true, 0)
+	return err
+}
+
 // Env is one shared environment.
 type Env struct {
-	opts     Options
-	log      *slog.Logger
-	setxattr setxattrFunc
+	opts Options
+	log  *slog.Logger
+	tree Tree
 }
 
 // New returns the environment described by o; nothing is touched yet.
@@ -80,7 +173,8 @@ func New(o Options) *Env {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Env{opts: o, log: log.With("component", "sharedenv"), setxattr: unix.Fsetxattr}
+	log = log.With("component", "sharedenv")
+	return &Env{opts: o, log: log, tree: Tree{Path: o.Path, Group: o.Group, Logger: log, Walked: o.Walked}}
 }
 
 // PathPrefix is the directory spawned servers get first on PATH, so that
@@ -102,15 +196,11 @@ func (e *Env) progress(msg string) {
 }
 
 func (e *Env) gid() (uint32, error) {
-	g, err := user.LookupGroup(e.opts.Group)
+	gid, err := e.tree.GID()
 	if err != nil {
-		return 0, fmt.Errorf("members group %q: %w: create it (`hubd setup` does) or set auth.allowed_group", e.opts.Group, err)
+		return 0, fmt.Errorf("members %w: create it (`hubd setup` does) or set auth.allowed_group", err)
 	}
-	id, err := strconv.ParseUint(g.Gid, 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("members group %q has gid %q: %w", e.opts.Group, g.Gid, err)
-	}
-	return uint32(id), nil
+	return gid, nil
 }
 
 // walk checks, or with fix repairs, the whole environment.
@@ -119,9 +209,7 @@ func (e *Env) walk(ctx context.Context, fix bool, maxExamples int) (Report, erro
 	if err != nil {
 		return Report{}, err
 	}
-	w := &walker{ctx: ctx, root: e.opts.Path, gid: gid, fix: fix, maxEx: maxExamples, log: e.log, setxattr: e.setxattr, walked: e.opts.Walked}
-	rep, err := w.run()
-	rep.Group = e.opts.Group
+	rep, err := e.tree.walk(ctx, gid, fix, maxExamples)
 	if errors.Is(err, fs.ErrNotExist) {
 		return rep, fmt.Errorf("shared environment %s: %w: create it with `sudo hubd env init` or set shared_env.path", e.opts.Path, err)
 	}

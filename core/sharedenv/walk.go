@@ -26,9 +26,12 @@ import (
 // directory for a symlink mid-walk cannot redirect a repair to /etc.
 
 const (
-	// groupRW and groupRWX are the group bits files and directories need.
+	// groupR, groupRW and groupRWX are group bits files and directories
+	// need.
+	groupR   = 0o040
 	groupRW  = 0o060
 	groupRWX = 0o070
+	groupX   = 0o010
 	anyExec  = 0o111
 
 	statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_GID | unix.STATX_INO |
@@ -49,9 +52,12 @@ type setxattrFunc func(fd int, attr string, data []byte, flags int) error
 // walker checks, and with fix set repairs, the tree under root with a
 // bounded number of goroutines.
 type walker struct {
-	ctx      context.Context
-	root     string
-	gid      uint32
+	ctx  context.Context
+	root string
+	gid  uint32
+	// readOnly trees give the group read (and search) only: a member's
+	// folder in the public area.
+	readOnly bool
 	fix      bool
 	maxEx    int
 	log      *slog.Logger
@@ -310,13 +316,33 @@ func openAt(dirfd int, cname []byte, flags int) (int, error) {
 	return int(fd), nil
 }
 
-// fileWant is the group bits a file needs: read and write, and execute
-// when anyone may execute it (chmod g+rwX).
-func fileWant(mode uint32) uint32 {
-	if mode&anyExec != 0 {
-		return groupRWX
+// fileWant is the group bits a file needs: read and write (read only in
+// a read-only tree), and execute when anyone may execute it (chmod g+rwX).
+func (w *walker) fileWant(mode uint32) uint32 {
+	want := uint32(groupRW)
+	if w.readOnly {
+		want = groupR
 	}
-	return groupRW
+	if mode&anyExec != 0 {
+		want |= groupX
+	}
+	return want
+}
+
+// dirWant is the group bits a directory needs.
+func (w *walker) dirWant() uint32 {
+	if w.readOnly {
+		return groupR | groupX
+	}
+	return groupRWX
+}
+
+// aclWant is the permission the default ACL gives the group.
+func (w *walker) aclWant() uint16 {
+	if w.readOnly {
+		return permRX
+	}
+	return permRWX
 }
 
 // pipMetadata reports files pip writes 0644 on purpose (a temporary file,
@@ -347,7 +373,7 @@ func (k *worker) file(j dirJob, cname []byte) {
 	if k.stx.Gid != k.w.gid {
 		found.add(WrongGroup)
 	}
-	if want := fileWant(mode); mode&want != want && !pipMetadata(j.rel, name) {
+	if want := k.w.fileWant(mode); mode&want != want && !pipMetadata(j.rel, name) {
 		found.add(FileMode)
 	}
 	if found == 0 {
@@ -395,7 +421,7 @@ func (k *worker) fixFile(j dirJob, cname []byte, found kindSet) {
 		// Setuid and setgid bits are dropped: chown drops them anyway, and a
 		// group-writable setuid file would be a hole.
 		mode := uint32(k.stx.Mode)
-		if err := unix.Fchmod(fd, mode&0o777|fileWant(mode)); err != nil {
+		if err := unix.Fchmod(fd, mode&0o777|k.w.fileWant(mode)); err != nil {
 			k.fail(j.rel, name, fmt.Errorf("chmod: %w", err))
 			return
 		}
@@ -410,7 +436,7 @@ func (k *worker) dir(j dirJob) {
 	if k.stx.Gid != k.w.gid {
 		found.add(WrongGroup)
 	}
-	if mode&groupRWX != groupRWX {
+	if want := k.w.dirWant(); mode&want != want {
 		found.add(DirMode)
 	}
 	if mode&unix.S_ISGID == 0 {
@@ -457,7 +483,7 @@ func (k *worker) defaultACL(j dirJob) (acl, bool) {
 	if err != nil {
 		return nil, false // rewritten whole by a repair
 	}
-	return cur, cur.groupRWX()
+	return cur, cur.groupHas(k.w.aclWant())
 }
 
 func (k *worker) fixDir(j dirJob, mode uint32, cur acl, found *kindSet) {
@@ -469,7 +495,7 @@ func (k *worker) fixDir(j dirJob, mode uint32, cur acl, found *kindSet) {
 		k.t.fixed[WrongGroup]++
 	}
 	if found.has(DirMode) || found.has(NoSetgid) {
-		if err := unix.Fchmod(j.fd, mode&0o7777|unix.S_ISGID|groupRWX); err != nil {
+		if err := unix.Fchmod(j.fd, mode&0o7777|unix.S_ISGID|k.w.dirWant()); err != nil {
 			k.fail(j.rel, nil, fmt.Errorf("chmod: %w", err))
 			return
 		}
@@ -480,7 +506,7 @@ func (k *worker) fixDir(j dirJob, mode uint32, cur acl, found *kindSet) {
 		}
 	}
 	if found.has(NoDefaultACL) {
-		err := k.w.setxattr(j.fd, xattrDefaultACL, cur.withGroupRWX().encode(), 0)
+		err := k.w.setxattr(j.fd, xattrDefaultACL, cur.withGroup(k.w.aclWant()).encode(), 0)
 		switch {
 		case errors.Is(err, unix.EOPNOTSUPP):
 			k.w.aclUnsupported()

@@ -198,7 +198,7 @@ func TestEnvDriftClassification(t *testing.T) {
 			t.Fatalf("%s: %v", d, err)
 		}
 		got, _ := decodeACL(buf[:n])
-		if !got.groupRWX() {
+		if !got.groupHas(permRWX) {
 			t.Errorf("%s: default ACL after repair %+v", d, got)
 		}
 	}
@@ -240,7 +240,7 @@ func TestEnvRepairWithoutACLSupport(t *testing.T) {
 	var logs bytes.Buffer
 	env := newTestEnv(root, group, &logs)
 	calls := 0
-	env.setxattr = func(int, string, []byte, int) error { calls++; return unix.EOPNOTSUPP }
+	env.tree.setxattr = func(int, string, []byte, int) error { calls++; return unix.EOPNOTSUPP }
 	rep, err := env.Repair(context.Background(), 5)
 	if err != nil {
 		t.Fatal(err)

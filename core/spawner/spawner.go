@@ -38,6 +38,7 @@ const (
 	KindSudo    = "sudo"
 	KindLocal   = "local"
 	KindSystemd = "systemd"
+	KindDocker  = "docker"
 )
 
 // DefaultHost is where servers started on the hub's own machine listen.
@@ -66,6 +67,19 @@ type Request struct {
 	// Dynamic: the user has no Linux account; only the systemd spawner
 	// can run such a server (a dynamic user), the others refuse it.
 	Dynamic bool
+	// Image is the container image for spawners that run one ("" = the
+	// spawner's own setting).
+	Image string
+	// Shares are the shared folders the user belongs to at this start: a
+	// link ~/shares/<name> for the spawners that run servers on the host,
+	// a mount at the same path in a container.
+	Shares []Share
+}
+
+// Share is one shared folder a server gets.
+type Share struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
 }
 
 // State identifies a started server; it is persisted as JSON in the
@@ -78,10 +92,14 @@ type State struct {
 	PID      int    `json:"pid,omitempty"`
 	PIDStart uint64 `json:"pid_start,omitempty"` // /proc/<pid>/stat starttime: guards against pid reuse
 	Unit     string `json:"unit,omitempty"`
+	// Container and ContainerID name a docker server's container; the
+	// name is checked against the container's labels before any use.
+	Container   string `json:"container,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
 }
 
 // Started reports whether the state names something that was started.
-func (s State) Started() bool { return s.PID != 0 || s.Unit != "" }
+func (s State) Started() bool { return s.PID != 0 || s.Unit != "" || s.Container != "" }
 
 // Addr is host:port, where the hub reaches the server.
 func (s State) Addr() string {
