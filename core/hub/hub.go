@@ -24,6 +24,7 @@ import (
 	"github.com/hubd/hubd/core/metrics"
 	"github.com/hubd/hubd/core/proxy"
 	"github.com/hubd/hubd/core/sharedenv"
+	"github.com/hubd/hubd/core/shares"
 	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 )
@@ -94,6 +95,7 @@ type Hub struct {
 	now      func() time.Time
 	probe    *http.Client
 	metrics  *metrics.Metrics
+	shares   *shares.Manager
 
 	mu       sync.Mutex
 	ops      map[string]*Op // "user/server" → in-flight start or stop
@@ -117,7 +119,8 @@ func New(o Options) *Hub {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Transport:     &http.Transport{DisableKeepAlives: true},
 		},
-		ops: map[string]*Op{},
+		ops:    map[string]*Op{},
+		shares: shares.New(shares.OptionsFromConfig(o.Config, o.Logger)),
 	}
 }
 
@@ -290,12 +293,21 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 	log := h.log.With("user", u.Name, "server", srv.Name)
 	started := h.now()
 	sp := h.spawners[h.cfg.Spawner.Kind]
+	// Shares are looked up at each start: a member removed from one does
+	// not get it again.
+	var memberOf []spawner.Share
+	if u.Account != store.AccountDynamic { // no account, no groups
+		var err error
+		if memberOf, err = h.shares.Of(u.Name); err != nil {
+			log.Warn("cannot list the user's shares; starting without them", "err", err)
+		}
+	}
 	req := spawner.Request{
 		User: u.Name, Server: srv.Name,
 		Command: h.cfg.Spawner.Command, Args: h.cfg.Spawner.Args,
 		Env:        ServerEnv(h.cfg, InternalAPIURL(h.cfg), u.Name, srv.Name, token, srv.Port),
 		WorkingDir: h.cfg.Spawner.WorkingDir, Path: h.serverPath(),
-		Port: srv.Port, LogPath: h.logPath(u.Name, srv.Name),
+		Port: srv.Port, LogPath: h.logPath(u.Name, srv.Name), Shares: memberOf,
 		Dynamic: u.Account == store.AccountDynamic,
 	}
 	startCtx, cancel := context.WithTimeout(ctx, h.cfg.Spawner.StartTimeout.D())
@@ -326,7 +338,7 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 		return h.failStart(op, srv, log, state, fmt.Errorf("record the server as running: %w", err))
 	}
 	took := h.now().Sub(started)
-	log.Info("server ready", "url", prefix, "took", took.Round(time.Millisecond), "pid", state.PID)
+	log.Info("server ready", "url", prefix, "took", took.Round(time.Millisecond), "pid", state.PID, "unit", state.Unit, "container", state.Container)
 	h.audit(context.WithoutCancel(ctx), u.Name, "server.start", auditTarget(u.Name, srv.Name), fmt.Sprintf("ready in %s", took.Round(time.Millisecond)))
 	op.add(Event{Progress: 100, Ready: true, Message: "Server ready at " + prefix, URL: prefix})
 	return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/proxy"
+	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/tick"
 )
@@ -94,7 +95,10 @@ func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 			log.Error("re-attach: record running", "err", err)
 		}
 	}
-	log.Debug("re-attached", "pid", state.PID, "unit", state.Unit)
+	if r, ok := sp.(spawner.Reattacher); ok {
+		r.Reattach(state, h.logPath(srv.User, srv.Name))
+	}
+	log.Debug("re-attached", "pid", state.PID, "unit", state.Unit, "container", state.Container)
 	return true
 }
 

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -79,6 +80,9 @@ const (
 	Public   = "public"
 	Internal = "internal"
 	Admin    = "admin"
+	// Containers is the hub's API where docker servers reach it: the
+	// internal handler on the containers' network gateway.
+	Containers = "containers"
 )
 
 // Server is one running hub.
@@ -108,7 +112,12 @@ type Server struct {
 	tls      *tls.Config // nil: the public listener speaks plain HTTP
 	restarts restarter
 	fresh    *daemon.FreshConns
+	// lnMu guards ln and serving against the containers' listener, which
+	// the docker spawner may open after Start.
+	lnMu     sync.Mutex
 	ln       map[string]net.Listener
+	serving  bool
+	docker   *spawner.Docker
 	http     map[string]*http.Server
 	errc     chan error
 	stopBG   context.CancelFunc
@@ -232,6 +241,33 @@ func (s *Server) build(o Options) error {
 		// Its handler needs the HTTPS port, known once Start has listened.
 		s.http[Redirect] = s.newHTTPServer(nil)
 	}
+	if d, ok := spawners[spawner.KindDocker].(*spawner.Docker); ok {
+		s.docker = d
+		s.http[Containers] = s.newHTTPServer(s.web.Handler(nil))
+		d.OnHubAddr(s.listenForContainers)
+	}
+	return nil
+}
+
+// listenForContainers opens (once) the listener docker servers reach the
+// hub's API at; before Start it only opens it, Start serves it.
+func (s *Server) listenForContainers(addr string) error {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	if s.ln[Containers] != nil {
+		return nil
+	}
+	ln, err := s.listeners.Listen(Containers, addr)
+	if err != nil {
+		return fmt.Errorf("listen for containers at %s (spawner.docker.hub_ip): %w", addr, err)
+	}
+	s.ln[Containers] = ln
+	if s.serving {
+		srv := s.http[Containers]
+		srv.ConnState = s.fresh.Hook
+		go func() { s.errc <- srv.Serve(ln) }()
+	}
+	s.log.Info("listening for containers", "addr", ln.Addr().String())
 	return nil
 }
 
@@ -270,6 +306,13 @@ func (s *Server) Start(ctx context.Context) error {
 	if r := s.http[Redirect]; r != nil {
 		r.Handler = redirectHandler(s.Addr(Public))
 	}
+	if s.docker != nil {
+		// Before the re-attach: running containers report to the hub.
+		// An engine that is down now is asked again at the next start.
+		if _, err := s.docker.HubAddr(ctx); err != nil {
+			s.log.Error("docker servers cannot reach the hub until the engine answers", "err", err)
+		}
+	}
 	res, err := s.hub.Reattach(ctx)
 	if err != nil {
 		return err
@@ -291,15 +334,22 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.watchMetrics()
 	s.errc = make(chan error, len(s.http))
+	s.lnMu.Lock()
 	for name, srv := range s.http {
+		ln := s.ln[name]
+		if ln == nil {
+			continue // the containers' listener, once the engine answers
+		}
 		srv.ConnState = s.fresh.Hook
 		if srv.TLSConfig != nil {
 			// ServeTLS adds HTTP/2; the certificate is in TLSConfig.
-			go func() { s.errc <- srv.ServeTLS(s.ln[name], "", "") }()
+			go func() { s.errc <- srv.ServeTLS(ln, "", "") }()
 			continue
 		}
-		go func() { s.errc <- srv.Serve(s.ln[name]) }()
+		go func() { s.errc <- srv.Serve(ln) }()
 	}
+	s.serving = true
+	s.lnMu.Unlock()
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBG = stop
 	s.goBG(func() {
@@ -337,9 +387,11 @@ func (s *Server) goBG(f func()) {
 	go func() { defer s.bg.Done(); f() }()
 }
 
-// Addr is the address a listener (Public, Internal) is bound to, "" before
-// Start.
+// Addr is the address a listener (Public, Internal, Containers) is bound
+// to, "" before Start.
 func (s *Server) Addr(name string) string {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
 	if ln := s.ln[name]; ln != nil {
 		return ln.Addr().String()
 	}
@@ -408,9 +460,13 @@ func (s *Server) restart(ctx context.Context, by string) error {
 	s.log.Info("restarting the hub in place; user servers keep running", "requested_by", by, "binary", s.exe)
 	s.notify.Reloading()
 	hand := map[string]net.Listener{Public: s.ln[Public], Internal: s.ln[Internal], Admin: s.admin.Listener()}
-	if ln := s.ln[Redirect]; ln != nil {
-		hand[Redirect] = ln
+	s.lnMu.Lock()
+	for _, name := range []string{Redirect, Containers} {
+		if ln := s.ln[name]; ln != nil {
+			hand[name] = ln
+		}
 	}
+	s.lnMu.Unlock()
 	handover, err := daemon.PrepareHandover(hand)
 	if err != nil {
 		s.log.Error("restart: cannot hand the listeners over; stopping instead", "err", err)
@@ -423,10 +479,13 @@ func (s *Server) restart(ctx context.Context, by string) error {
 	// request before Shutdown, which would drop it unanswered. Serve
 	// returns only after registering every connection it accepted, so
 	// wait for both before counting fresh ones.
+	s.lnMu.Lock()
+	open := len(s.ln)
 	for _, ln := range s.ln {
 		ln.Close()
 	}
-	for range s.http {
+	s.lnMu.Unlock()
+	for range open {
 		select {
 		case <-s.errc:
 		case <-time.After(2 * time.Second):
@@ -476,9 +535,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // called.
 func (s *Server) Close() error {
 	var err error
+	s.lnMu.Lock()
 	for _, ln := range s.ln {
 		ln.Close()
 	}
+	s.lnMu.Unlock()
 	if s.proxy != nil {
 		s.proxy.Close()
 	}
@@ -592,8 +653,33 @@ func NewSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawne
 		// Servers started through sudo before a switch to systemd stay
 		// stoppable; building the sudo spawner costs nothing.
 		out[spawner.KindSudo] = sudo()
+	case spawner.KindDocker:
+		d, err := NewDocker(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		out[spawner.KindDocker] = d
+		out[spawner.KindSudo] = sudo()
 	default:
 		return nil, fmt.Errorf("spawner.kind %q is not available in this build", cfg.Spawner.Kind)
 	}
 	return out, nil
+}
+
+// NewDocker builds the docker spawner from spawner.docker; containers
+// reach the hub on the internal listener's port.
+func NewDocker(cfg config.Config, log *slog.Logger) (*spawner.Docker, error) {
+	d := cfg.Spawner.Docker
+	_, port, _ := net.SplitHostPort(cfg.Hub.InternalListen)
+	hubPort, _ := strconv.Atoi(port)
+	env := ""
+	if cfg.SharedEnv.Enabled {
+		env = cfg.SharedEnv.Path
+	}
+	return spawner.NewDocker(spawner.DockerOptions{
+		Host: d.Host, Image: d.Image, Network: d.Network, HubIP: d.HubIP, HubPort: hubPort,
+		NamePrefix: d.NamePrefix, MemoryMax: int64(d.MemoryMax), CPUQuotaPercent: d.CPUQuotaPercent,
+		PidsMax: d.PidsMax, ReadOnlyRoot: d.ReadOnlyRoot, Mounts: d.Mounts, SharedEnv: env,
+		StopTimeout: cfg.Spawner.StopTimeout.D(), Logger: log,
+	})
 }

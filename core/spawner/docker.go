@@ -88,12 +88,22 @@ type Docker struct {
 
 	mu      sync.Mutex
 	hubIP   string
+	onHub   func(addr string) error
 	follows map[string]context.CancelFunc // container id → its log follower
 }
 
+// OnHubAddr registers what HubAddr calls with the address once it knows
+// it: the hub opens its listener for containers there.
+func (d *Docker) OnHubAddr(f func(addr string) error) {
+	d.mu.Lock()
+	d.onHub = f
+	d.mu.Unlock()
+}
+
 var (
-	_ Spawner = (*Docker)(nil)
-	_ Watcher = (*Docker)(nil)
+	_ Spawner    = (*Docker)(nil)
+	_ Watcher    = (*Docker)(nil)
+	_ Reattacher = (*Docker)(nil)
 )
 
 // Mount is one bind mount of spawner.docker.mounts.
@@ -283,7 +293,16 @@ func (d *Docker) HubAddr(ctx context.Context) (string, error) {
 		d.hubIP = ip
 		d.mu.Unlock()
 	}
-	return netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(d.o.HubPort)).String(), nil
+	addr := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(d.o.HubPort)).String()
+	d.mu.Lock()
+	on := d.onHub
+	d.mu.Unlock()
+	if on != nil {
+		if err := on(addr); err != nil {
+			return "", err
+		}
+	}
+	return addr, nil
 }
 
 // ContainerName is the container of a user's server:
@@ -350,6 +369,13 @@ func (d *Docker) Start(ctx context.Context, r Request) (State, error) {
 	cfg, host, err := d.containerConfig(r, l, acct, image, hub)
 	if err != nil {
 		return State{}, startFailed(err)
+	}
+	for _, sh := range r.Shares {
+		if sh.Name == publicShare {
+			if err := ensurePublicFolder(sh.Path, acct.name, acct.uid); err != nil {
+				d.log.Warn("the user's folder in the public area", "user", r.User, "err", err)
+			}
+		}
 	}
 	if err := d.removeLeftover(ctx, name); err != nil {
 		return State{}, startFailed(err)
@@ -601,13 +627,13 @@ func (d *Docker) failure(name string, s *container.State) (string, int) {
 		if d.o.MemoryMax > 0 {
 			limit = fmt.Sprintf("its memory limit of %d MiB (raise spawner.docker.memory_max)", d.o.MemoryMax>>20)
 		}
-		return fmt.Sprintf("container %s was killed by the OOM killer for going over %s", name, limit), s.ExitCode
+		return fmt.Sprintf("container %s was killed by the OOM killer for going over %s (exit code %d)", name, limit, s.ExitCode), s.ExitCode
 	case s.Error != "":
 		return fmt.Sprintf("container %s could not run: %s", name, s.Error), s.ExitCode
 	case s.Status == container.StateCreated:
 		return fmt.Sprintf("container %s was created but never ran", name), -1
 	}
-	return fmt.Sprintf("container %s exited", name), s.ExitCode
+	return fmt.Sprintf("container %s exited with code %d", name, s.ExitCode), s.ExitCode
 }
 
 // inspect finds the recorded container and checks it is the user's

@@ -58,6 +58,7 @@ type helperRequest struct {
 	WorkingDir string            `json:"working_dir,omitempty"`
 	Path       string            `json:"path,omitempty"`
 	Port       int               `json:"port,omitempty"`
+	Shares     []Share           `json:"shares,omitempty"`
 
 	// stop, status
 	PID       int    `json:"pid,omitempty"`
@@ -232,6 +233,9 @@ func helperStart(req helperRequest, acct account, out *os.File, stdin io.Reader,
 	// umask is per process, which is fine here: the helper does nothing
 	// else.
 	syscall.Umask(0o002)
+	for _, err := range linkShares(acct.home, acct.name, req.Shares) {
+		log.Warn("shares", "err", err)
+	}
 	log.Info("starting server", "user", acct.name, "command", l.argv[0], "port", req.Port, "dir", l.dir)
 	s, err := startServer(l, out)
 	if err != nil {

@@ -146,6 +146,13 @@ type Watcher interface {
 	Watch(s State) (exited <-chan Status, stop func())
 }
 
+// Reattacher is implemented by spawners that resume work for a server
+// they find running after a hub restart (copying its output into its
+// log).
+type Reattacher interface {
+	Reattach(s State, logPath string)
+}
+
 // Spawner starts, stops and polls single-user servers.
 type Spawner interface {
 	// Start returns once the process is started (HTTP readiness is the

@@ -145,7 +145,7 @@ func startRequest(r Request) helperRequest {
 	return helperRequest{
 		V: protocolVersion, Action: actionStart, User: r.User,
 		Command: r.Command, Args: r.Args, Env: r.Env,
-		WorkingDir: r.WorkingDir, Path: r.Path, Port: r.Port,
+		WorkingDir: r.WorkingDir, Path: r.Path, Port: r.Port, Shares: r.Shares,
 	}
 }
 
