@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"upgrade-db":     {"upgrade the database schema (takes a backup first)", cmdUpgradeDB},
 		"backup":         {"create, list, verify, restore and prune backups", cmdBackup},
 		"env":            {"create and check the shared package environment", cmdEnv},
+		"share":          {"create and change folders shared between members, and the public area", cmdShare},
 		"spawn-helper":   {"start or stop a user's server (run by sudo as that user)", cmdSpawnHelper},
 		"account-helper": {"create a single sign-on user's Linux account (run by sudo as root)", cmdAccountHelper},
 		"restart":        {"restart the running hub in place (users' servers keep running)", cmdRestart},
