@@ -33,6 +33,11 @@ type Client interface {
 	AllUsers(ctx context.Context, name string) ([]wire.User, error)
 	SetAdmin(ctx context.Context, user string, admin bool) (wire.AdminResult, error)
 	DeleteUser(ctx context.Context, user string) (wire.DeletedUser, error)
+	Shares(ctx context.Context) (wire.Shares, error)
+	CreateShare(ctx context.Context, req wire.ShareRequest) (wire.Share, error)
+	ChangeShareMembers(ctx context.Context, name string, req wire.ShareMembers) (wire.Share, error)
+	DeleteShare(ctx context.Context, name string, purge bool) error
+	CheckShare(ctx context.Context, name string, repair bool) (wire.ShareCheck, error)
 }
 
 var _ Client = (*client.Client)(nil)

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -123,6 +124,15 @@ func (d *detailPage) facts() [][2]string {
 	}
 	if s.Unit != "" {
 		f = append(f, [2]string{"Unit", clean(s.Unit)})
+	}
+	if s.Container != "" {
+		// The cgroup's figures: PID is the hub's, not the container's.
+		f = slices.DeleteFunc(f, func(kv [2]string) bool { return kv[0] == "PID" })
+		id := s.ContainerID
+		if len(id) > 12 {
+			id = id[:12]
+		}
+		f = append(f, [2]string{"Container", clean(s.Container) + " " + orDash(clean(id))})
 	}
 	if s.GPUMemoryBytes != nil {
 		f = append(f, [2]string{"GPU memory", gpuText(s)})

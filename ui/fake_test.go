@@ -46,9 +46,11 @@ type fake struct {
 	verifies []string
 
 	// The hub view (hub_test.go).
-	env      wire.SharedEnv
-	checks   int
-	restarts int
+	env         wire.SharedEnv
+	checks      int
+	restarts    int
+	shares      wire.Shares
+	shareChecks []string
 }
 
 func newFake() *fake {
@@ -298,3 +300,57 @@ func (f *fake) Events(_ context.Context, q client.EventsQuery) (wire.Events, err
 
 // notRunning is the error the client gives when nobody listens.
 var notRunning = &client.NotRunningError{Socket: wire.DefaultSocket, Err: syscall.ECONNREFUSED}
+
+func (f *fake) Shares(context.Context) (wire.Shares, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.shares
+	out.Shares = slices.Clone(out.Shares)
+	return out, f.read(nil)
+}
+
+// CreateShare lists a new share with its members.
+func (f *fake) CreateShare(_ context.Context, req wire.ShareRequest) (wire.Share, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if req.Public {
+		f.shares.Public = "/srv/hubd/shares/public"
+		return wire.Share{Name: "public", Path: f.shares.Public}, nil
+	}
+	s := wire.Share{Name: req.Name, Path: "/srv/hubd/shares/" + req.Name, Group: "share-" + req.Name, Members: req.Members}
+	f.shares.Shares = append(f.shares.Shares, s)
+	return s, nil
+}
+
+func (f *fake) ChangeShareMembers(_ context.Context, name string, req wire.ShareMembers) (wire.Share, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.shares.Shares, func(s wire.Share) bool { return s.Name == name })
+	if i < 0 {
+		return wire.Share{}, &client.APIError{Status: 404, Message: "there is no share " + name}
+	}
+	s := &f.shares.Shares[i]
+	s.Members = append(s.Members, req.Add...)
+	s.Members = slices.DeleteFunc(s.Members, func(m string) bool { return slices.Contains(req.Remove, m) })
+	return *s, nil
+}
+
+func (f *fake) DeleteShare(_ context.Context, name string, _ bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shares.Shares = slices.DeleteFunc(f.shares.Shares, func(s wire.Share) bool { return s.Name == name })
+	return nil
+}
+
+// CheckShare finds one moved file, which a repair fixes.
+func (f *fake) CheckShare(_ context.Context, name string, repair bool) (wire.ShareCheck, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shareChecks = append(f.shareChecks, fmt.Sprint(name, " ", repair))
+	r := wire.ShareReport{Path: "/srv/hubd/shares/" + name, Files: 3, Dirs: 1,
+		Problems: map[string]int{"file-mode": 1}, Examples: map[string][]string{"file-mode": {"/srv/hubd/shares/" + name + "/draft.txt"}}}
+	if repair {
+		r.Fixed = map[string]int{"file-mode": 1}
+	}
+	return wire.ShareCheck{Reports: []wire.ShareReport{r}}, nil
+}

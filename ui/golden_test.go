@@ -126,6 +126,16 @@ func TestGolden(t *testing.T) {
 		{name: "users_make_admin", keys: []string{"7", "a"}},
 		{name: "users_delete_confirm", keys: []string{"7", "D", "ali"}},
 		{name: "users_deleted", keys: []string{"7", "D", "alice", "enter"}},
+		{name: "shares", keys: []string{"8"}, fake: func(f *fake) {
+			f.shares = wire.Shares{Public: "/srv/hubd/shares/public", Shares: []wire.Share{
+				{Name: "genomics", Path: "/srv/hubd/shares/genomics", Group: "share-genomics", Members: []string{"alice", "bob"}},
+				{Name: "thesis", Path: "/srv/hubd/shares/thesis", Group: "share-thesis", Members: []string{}},
+			}}
+		}},
+		{name: "shares_check", keys: []string{"8", "n", "proj alice bob", "enter", "c"}},
+		{name: "shares_readonly_hub", keys: []string{"8"}, fake: func(f *fake) {
+			f.shares = wire.Shares{Shares: []wire.Share{}, ReadOnly: "the hub runs as hub, not root, so it cannot create groups or change ownership: change shares with `sudo hubd share ...` on the server"}
+		}},
 		{name: "not_running", fake: func(f *fake) { f.whoErr = notRunning }},
 		{name: "permission_denied", fake: func(f *fake) {
 			f.whoErr = &client.SocketPermissionError{Socket: wire.DefaultSocket, Groups: []string{"hubadmin", "hubusers"}}

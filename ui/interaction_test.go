@@ -539,3 +539,50 @@ func TestUsersFilterAndSort(t *testing.T) {
 		t.Errorf("sorted by last seen: %q, want %q", names, want)
 	}
 }
+
+func TestSharesCreateChangeCheckRepair(t *testing.T) {
+	f := newFake()
+	tm := run(t, f, false)
+	send(tm, "8")
+	waitScreen(t, tm, "No shares")
+	send(tm, "n")
+	waitScreen(t, tm, "name user")
+	tm.Send(tea.PasteMsg{Content: "proj alice bob"})
+	send(tm, "enter")
+	waitScreen(t, tm, "Created proj")
+	send(tm, "d")
+	waitScreen(t, tm, "Remove from proj")
+	tm.Send(tea.PasteMsg{Content: "bob"})
+	send(tm, "enter")
+	waitScreen(t, tm, "Members of proj: alice")
+	send(tm, "c")
+	waitScreen(t, tm, "1 file-mode (e.g. /srv/hubd/shares/proj/draft.txt)")
+	send(tm, "f")
+	waitScreen(t, tm, "Repaired proj")
+	quit(t, tm, false)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.shares.Shares) != 1 || !slices.Equal(f.shares.Shares[0].Members, []string{"alice"}) {
+		t.Errorf("shares %+v", f.shares.Shares)
+	}
+	if !slices.Equal(f.shareChecks, []string{"proj false", "proj true"}) {
+		t.Errorf("checks %v", f.shareChecks)
+	}
+}
+
+// A read-only console cannot change shares, but may check them.
+func TestSharesReadOnly(t *testing.T) {
+	f := newFake()
+	f.shares.Shares = []wire.Share{{Name: "proj", Path: "/srv/hubd/shares/proj", Group: "share-proj", Members: []string{"alice"}}}
+	tm := run(t, f, true)
+	send(tm, "8")
+	waitScreen(t, tm, "share-proj")
+	send(tm, "n", "a", "x", "f", "c")
+	waitScreen(t, tm, "file-mode")
+	quit(t, tm, true)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Equal(f.shareChecks, []string{"proj false"}) {
+		t.Errorf("a read-only console ran %v", f.shareChecks)
+	}
+}

@@ -56,6 +56,13 @@ type KeyMap struct {
 	// Users.
 	Admin      key.Binding
 	DeleteUser key.Binding
+	// Shares.
+	NewShare     key.Binding
+	AddMember    key.Binding
+	RemoveMember key.Binding
+	CheckShare   key.Binding
+	RepairShare  key.Binding
+	DeleteShare  key.Binding
 
 	// Confirmations.
 	Yes     key.Binding
@@ -74,7 +81,7 @@ func DefaultKeyMap() KeyMap {
 		Help:     b("?", "all keys", "?"),
 		NextPage: b("tab", "next view", "tab"),
 		PrevPage: b("shift+tab", "previous view", "shift+tab"),
-		Pages:    b("1-7", "go to view", "1", "2", "3", "4", "5", "6", "7"),
+		Pages:    b("1-8", "go to view", "1", "2", "3", "4", "5", "6", "7", "8"),
 		Refresh:  b("r", "refresh", "r"),
 
 		Up:          b("↑/k", "up", "up", "k"),
@@ -110,6 +117,13 @@ func DefaultKeyMap() KeyMap {
 		Admin:      b("a", "make/unmake admin", "a"),
 		DeleteUser: b("D", "delete user", "D", "delete"),
 
+		NewShare:     b("n", "new share", "n"),
+		AddMember:    b("a", "add members", "a"),
+		RemoveMember: b("d", "remove members", "d"),
+		CheckShare:   b("c", "check", "c"),
+		RepairShare:  b("f", "repair", "f"),
+		DeleteShare:  b("x", "delete", "x", "delete"),
+
 		Yes:     b("y", "yes", "y"),
 		No:      b("n/esc", "no", "n", "esc"),
 		Confirm: b("enter", "confirm", "enter"),
@@ -121,7 +135,8 @@ func DefaultKeyMap() KeyMap {
 // disables them: a disabled binding never matches a key and the help
 // leaves it out, so the two cannot disagree.
 func (k *KeyMap) dangerous() []*key.Binding {
-	return []*key.Binding{&k.Kill, &k.NewBackup, &k.Restore, &k.Upgrade, &k.RepairEnv, &k.RestartHub, &k.Admin, &k.DeleteUser}
+	return []*key.Binding{&k.Kill, &k.NewBackup, &k.Restore, &k.Upgrade, &k.RepairEnv, &k.RestartHub, &k.Admin, &k.DeleteUser,
+		&k.NewShare, &k.AddMember, &k.RemoveMember, &k.RepairShare, &k.DeleteShare}
 }
 
 // SetReadOnly enables or disables every binding that changes the hub.

@@ -22,6 +22,8 @@ type opDoneMsg struct {
 	// envRepaired says the shared environment was repaired, so the hub
 	// view checks it again.
 	envRepaired bool
+	// report is a share check's summary, for the shares view to show.
+	report string
 }
 
 // progressMsg is one step of a streamed operation; next waits for the

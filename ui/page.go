@@ -13,10 +13,11 @@ const (
 	pageTokens
 	pageHub
 	pageUsers
+	pageShares
 	numPages
 )
 
-var pageTitles = [numPages]string{"Sessions", "Backups", "Upgrade", "Audit log", "Tokens", "Hub", "Users"}
+var pageTitles = [numPages]string{"Sessions", "Backups", "Upgrade", "Audit log", "Tokens", "Hub", "Users", "Shares"}
 
 // page is one view under a tab. Views mutate themselves (they are held
 // by pointer, as in soft-serve) and ask the root for confirmations and

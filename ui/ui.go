@@ -76,7 +76,8 @@ func New(o Options) Model {
 		spin: spinner.New(spinner.WithSpinner(spinner.Line)),
 		help: help.New(),
 	}
-	m.pages = [numPages]page{newSessionsPage(c), newBackupsPage(c), newUpgradePage(c), newAuditPage(c), newTokensPage(c), newHubPage(c, o.Repair), newUsersPage(c)}
+	m.pages = [numPages]page{newSessionsPage(c), newBackupsPage(c), newUpgradePage(c), newAuditPage(c), newTokensPage(c),
+		newHubPage(c, o.Repair), newUsersPage(c), newSharesPage(c)}
 	m.help.Styles = c.styles.Help
 	return m
 }
@@ -199,6 +200,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		cmd := m.pages[pageHub].Update(msg)
 		m.unreachable(msg.err)
 		return cmd
+	case sharesMsg:
+		return m.data(msg.err, pageShares, msg)
 	}
 	return nil
 }

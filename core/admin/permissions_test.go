@@ -84,6 +84,14 @@ func TestPermissions(t *testing.T) {
 		{"POST", "/v1/users/" + m + "/admin", `{"admin":false}`, ok, ok, forbidden, true},
 		// A successful delete is in TestDeleteUser: here the user must stay.
 		{"DELETE", "/v1/users/hubtest-adm-nobody", "", http.StatusNotFound, http.StatusNotFound, forbidden, false},
+		// Shares: the hub under test runs as root; a refused name is 400
+		// (the shares package's own tests make real ones).
+		{"GET", "/v1/shares", "", ok, ok, forbidden, false},
+		{"POST", "/v1/shares", `{"name":"Not A Name"}`, http.StatusBadRequest, http.StatusBadRequest, forbidden, false},
+		{"POST", "/v1/shares/" + archive + "/members", `{"add":["` + m + `"]}`, http.StatusBadRequest, http.StatusBadRequest, forbidden, false},
+		{"DELETE", "/v1/shares/" + archive, "", http.StatusBadRequest, http.StatusBadRequest, forbidden, false},
+		{"POST", "/v1/shares/" + archive + "/check", "", http.StatusBadRequest, http.StatusBadRequest, forbidden, false},
+		{"POST", "/v1/shares/" + archive + "/repair", "", http.StatusBadRequest, http.StatusBadRequest, forbidden, false},
 		{"GET", "/v1/nope", "", http.StatusNotFound, http.StatusNotFound, http.StatusNotFound, false},
 		{"DELETE", "/v1/status", "", http.StatusMethodNotAllowed, http.StatusMethodNotAllowed, http.StatusMethodNotAllowed, false},
 	}

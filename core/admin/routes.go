@@ -59,6 +59,12 @@ var table = []route{
 	{"GET", "/v1/users", false, (*Server).listUsers, false},
 	{"POST", "/v1/users/{user}/admin", false, (*Server).setAdmin, false},
 	{"DELETE", "/v1/users/{user}", false, (*Server).deleteUser, false},
+	{"GET", "/v1/shares", false, (*Server).listShares, false},
+	{"POST", "/v1/shares", false, (*Server).createShare, false},
+	{"POST", "/v1/shares/{name}/members", false, (*Server).changeShareMembers, false},
+	{"DELETE", "/v1/shares/{name}", false, (*Server).deleteShare, false},
+	{"POST", "/v1/shares/{name}/check", false, (*Server).checkShare, true},
+	{"POST", "/v1/shares/{name}/repair", false, (*Server).repairShare, true},
 }
 
 // routes builds the mux: one entry per path, dispatching on the method

@@ -33,6 +33,7 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/metrics"
+	"github.com/hubd/hubd/core/shares"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/version"
 )
@@ -83,6 +84,7 @@ type Server struct {
 	hubUID    int
 	mux       *http.ServeMux
 	procs     *procSampler
+	shares    *shares.Manager
 	gpu       *gpuProbe
 	active    fresh[[]store.Server]
 	counts    fresh[counts]
@@ -125,9 +127,10 @@ func NewServer(o Options) *Server {
 		cfg: o.Config, store: o.Store, hub: o.Hub, restarter: o.Restarter, access: access.New(o.Config, o.Store, o.Now),
 		log: o.Logger.With("component", "admin"), started: o.StartTime,
 		listeners: o.Listeners, now: o.Now, hubUID: os.Getuid(), l: o.Listener,
-		procs: newProcSampler(o.Now),
-		gpu:   newGPUProbe("nvidia-smi", o.Now),
-		reads: newFairSlots(readSlots), writes: newFairSlots(writeSlots),
+		procs:  newProcSampler(o.Now),
+		shares: shares.New(shares.OptionsFromConfig(o.Config, o.Logger)),
+		gpu:    newGPUProbe("nvidia-smi", o.Now),
+		reads:  newFairSlots(readSlots), writes: newFairSlots(writeSlots),
 		bodyTimeout: o.BodyTimeout, backupSlot: make(chan struct{}, 1),
 	}
 	s.mux = s.routes()

@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/hub"
@@ -58,8 +60,10 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request, who identity) 
 		var st spawner.State
 		// An unreadable state is a server still starting ("{}"): no pid yet.
 		_ = json.Unmarshal([]byte(srv.SpawnerState), &st)
-		sess.PID, sess.Unit = st.PID, st.Unit
-		if snap != nil && st.PID > 0 {
+		sess.PID, sess.Unit, sess.Container, sess.ContainerID = st.PID, st.Unit, st.Container, st.ContainerID
+		if u, ok := s.hub.Spawner(st.Kind).(spawner.Usager); ok && st.Started() {
+			s.usage(r, u, srv.User, st, &sess, &out)
+		} else if snap != nil && st.PID > 0 {
 			tree := snap.tree(st.PID, st.PIDStart)
 			sess.Procs, sess.RSSBytes = len(tree.pids), tree.rss
 			if len(tree.pids) > 0 {
@@ -77,4 +81,22 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request, who identity) 
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// usageTimeout bounds one container's usage read: the list must answer
+// even when the engine is slow.
+const usageTimeout = 2 * time.Second
+
+// usage fills a session's figures from a spawner that measures its
+// servers itself (a container's cgroup).
+func (s *Server) usage(r *http.Request, u spawner.Usager, user string, st spawner.State, sess *wire.Session, out *wire.Sessions) {
+	ctx, cancel := context.WithTimeout(r.Context(), usageTimeout)
+	defer cancel()
+	use, err := u.Usage(ctx, user, st)
+	if err != nil {
+		out.Warnings = append(out.Warnings, sess.User+": "+err.Error())
+		return
+	}
+	sess.ContainerID = use.ID
+	sess.Procs, sess.CPUPercent, sess.RSSBytes = int(use.Pids), use.CPUPercent, int64(use.MemoryBytes)
 }

@@ -124,6 +124,9 @@ func New(o Options) *Hub {
 	}
 }
 
+// Spawner is the spawner of a kind, nil when the hub runs none of it.
+func (h *Hub) Spawner(kind string) spawner.Spawner { return h.spawners[kind] }
+
 func opKey(user, server string) string { return user + "/" + server }
 
 // Pending returns the in-flight start or stop of a server, if any.

@@ -90,6 +90,7 @@ type Docker struct {
 	hubIP   string
 	onHub   func(addr string) error
 	follows map[string]context.CancelFunc // container id → its log follower
+	cpu     map[string]cpuSample          // container id → its last CPU sample
 }
 
 // OnHubAddr registers what HubAddr calls with the address once it knows
@@ -104,6 +105,7 @@ var (
 	_ Spawner    = (*Docker)(nil)
 	_ Watcher    = (*Docker)(nil)
 	_ Reattacher = (*Docker)(nil)
+	_ Usager     = (*Docker)(nil)
 )
 
 // Mount is one bind mount of spawner.docker.mounts.
@@ -217,6 +219,7 @@ func NewDocker(o DockerOptions) (*Docker, error) {
 		o: o, api: api, mounts: mounts, hubIP: o.HubIP,
 		log:     o.Logger.With("component", "spawner", "kind", KindDocker),
 		follows: map[string]context.CancelFunc{},
+		cpu:     map[string]cpuSample{},
 	}, nil
 }
 
@@ -704,6 +707,9 @@ func (d *Docker) Stop(ctx context.Context, userName string, st State, timeout ti
 	if _, err := d.api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", st.Container, d.engineError(err))
 	}
+	d.mu.Lock()
+	delete(d.cpu, c.ID)
+	d.mu.Unlock()
 	d.log.Info("server stopped", "user", userName, "container", st.Container)
 	return nil
 }
@@ -737,42 +743,66 @@ func (d *Docker) removeLeftover(ctx context.Context, name string) error {
 	return nil
 }
 
-// Stats are a container's cgroup figures, as the engine reports them.
-type Stats struct {
+// Usage is a server's resource use, as its container's cgroup has it.
+type Usage struct {
+	// ID is the container's full id.
 	ID          string
-	MemoryBytes uint64
+	MemoryBytes uint64 // in use, without the page cache the kernel may drop
 	MemoryLimit uint64
-	// CPUPercent is of one CPU, over the engine's sampling interval.
+	// CPUPercent is the CPU used since the previous Usage call for this
+	// container (the lifetime average on the first); 100 = one core.
 	CPUPercent float64
 	Pids       uint64
 }
 
-// Stats reads one sample of a server container's CPU, memory and pids.
-func (d *Docker) Stats(ctx context.Context, userName string, st State) (Stats, error) {
+// cpuSample is a container's CPU time at one moment.
+type cpuSample struct {
+	ns uint64
+	at time.Time
+}
+
+// Usage reads one sample of a server container's cgroup: memory, pids,
+// and the CPU since the last sample (one-shot reads answer at once, where
+// the engine's own CPU figure waits a second for a second sample).
+func (d *Docker) Usage(ctx context.Context, userName string, st State) (Usage, error) {
 	c, err := d.inspect(ctx, userName, st)
 	if err != nil {
-		return Stats{}, err
+		return Usage{}, err
 	}
 	if c == nil {
-		return Stats{}, fmt.Errorf("container %s is gone", st.Container)
+		return Usage{}, fmt.Errorf("container %s is gone", st.Container)
 	}
-	res, err := d.api.ContainerStats(ctx, c.ID, client.ContainerStatsOptions{IncludePreviousSample: true})
+	res, err := d.api.ContainerStats(ctx, c.ID, client.ContainerStatsOptions{})
 	if err != nil {
-		return Stats{}, d.engineError(err)
+		return Usage{}, d.engineError(err)
 	}
 	defer res.Body.Close()
 	var s container.StatsResponse
 	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-		return Stats{}, fmt.Errorf("read the stats of %s: %w", st.Container, err)
+		return Usage{}, fmt.Errorf("read the usage of %s: %w", st.Container, err)
 	}
-	out := Stats{ID: c.ID, MemoryBytes: s.MemoryStats.Usage, MemoryLimit: s.MemoryStats.Limit, Pids: s.PidsStats.Current}
-	if cpu, sys := float64(s.CPUStats.CPUUsage.TotalUsage)-float64(s.PreCPUStats.CPUUsage.TotalUsage),
-		float64(s.CPUStats.SystemUsage)-float64(s.PreCPUStats.SystemUsage); cpu > 0 && sys > 0 {
-		online := float64(s.CPUStats.OnlineCPUs)
-		if online == 0 {
-			online = 1
+	mem := s.MemoryStats.Usage
+	// What `docker stats` shows: the page cache is not the server's.
+	for _, k := range []string{"inactive_file", "total_inactive_file"} {
+		if v, ok := s.MemoryStats.Stats[k]; ok && v < mem {
+			mem -= v
+			break
 		}
-		out.CPUPercent = cpu / sys * online * 100
+	}
+	out := Usage{ID: c.ID, MemoryBytes: mem, MemoryLimit: s.MemoryStats.Limit, Pids: s.PidsStats.Current}
+	now := cpuSample{ns: s.CPUStats.CPUUsage.TotalUsage, at: time.Now()}
+	d.mu.Lock()
+	prev, ok := d.cpu[c.ID]
+	d.cpu[c.ID] = now
+	d.mu.Unlock()
+	if !ok && c.State != nil {
+		// The first sample: the average since the container started.
+		if started, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil {
+			prev, ok = cpuSample{at: started}, true
+		}
+	}
+	if ok && now.at.After(prev.at) && now.ns >= prev.ns {
+		out.CPUPercent = float64(now.ns-prev.ns) / float64(now.at.Sub(prev.at).Nanoseconds()) * 100
 	}
 	return out, nil
 }

@@ -227,9 +227,9 @@ func TestDocker(t *testing.T) {
 		if ps, err := again.Poll(ctx, dkAlice, st); err != nil || !ps.Running {
 			t.Errorf("Poll after a restart: %+v %v", ps, err)
 		}
-		stats, err := again.Stats(ctx, dkAlice, st)
-		if err != nil || stats.MemoryBytes == 0 || stats.MemoryLimit != 256<<20 || stats.Pids == 0 {
-			t.Errorf("Stats %+v %v", stats, err)
+		use, err := again.Usage(ctx, dkAlice, st)
+		if err != nil || use.MemoryBytes == 0 || use.MemoryLimit != 256<<20 || use.Pids == 0 || use.CPUPercent <= 0 || !strings.HasPrefix(use.ID, field(rec, "Id").(string)) {
+			t.Errorf("Usage %+v %v", use, err)
 		}
 		// Someone else's name: never stopped, never reported as running.
 		if ps, err := again.Poll(ctx, "hubtest-dk-mallory", st); err != nil || ps.Running {

@@ -153,6 +153,13 @@ type Reattacher interface {
 	Reattach(s State, logPath string)
 }
 
+// Usager is implemented by spawners that measure a server's resource use
+// themselves (a container's cgroup) rather than through its process
+// session.
+type Usager interface {
+	Usage(ctx context.Context, user string, s State) (Usage, error)
+}
+
 // Spawner starts, stops and polls single-user servers.
 type Spawner interface {
 	// Start returns once the process is started (HTTP readiness is the

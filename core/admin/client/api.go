@@ -234,3 +234,40 @@ func (c *Client) DeleteUser(ctx context.Context, user string) (wire.DeletedUser,
 	var out wire.DeletedUser
 	return out, c.call(ctx, http.MethodDelete, "/v1/users/"+url.PathEscape(user), nil, nil, &out)
 }
+
+// Shares lists the shares and says whether the hub can change them.
+func (c *Client) Shares(ctx context.Context) (wire.Shares, error) {
+	var out wire.Shares
+	return out, c.call(ctx, http.MethodGet, "/v1/shares", nil, nil, &out)
+}
+
+// CreateShare creates a share with its first members, or the public area.
+func (c *Client) CreateShare(ctx context.Context, req wire.ShareRequest) (wire.Share, error) {
+	var out wire.Share
+	return out, c.call(ctx, http.MethodPost, "/v1/shares", nil, req, &out)
+}
+
+// ChangeShareMembers adds and removes members of a share.
+func (c *Client) ChangeShareMembers(ctx context.Context, name string, req wire.ShareMembers) (wire.Share, error) {
+	var out wire.Share
+	return out, c.call(ctx, http.MethodPost, "/v1/shares/"+url.PathEscape(name)+"/members", nil, req, &out)
+}
+
+// DeleteShare removes a share; one that holds files only with purge.
+func (c *Client) DeleteShare(ctx context.Context, name string, purge bool) error {
+	q := url.Values{}
+	if purge {
+		q.Set("purge", "true")
+	}
+	return c.call(ctx, http.MethodDelete, "/v1/shares/"+url.PathEscape(name), q, nil, nil)
+}
+
+// CheckShare checks a share (or "public"), or with repair fixes it.
+func (c *Client) CheckShare(ctx context.Context, name string, repair bool) (wire.ShareCheck, error) {
+	action := "/check"
+	if repair {
+		action = "/repair"
+	}
+	var out wire.ShareCheck
+	return out, c.call(ctx, http.MethodPost, "/v1/shares/"+url.PathEscape(name)+action, nil, nil, &out)
+}

@@ -92,9 +92,14 @@ type Session struct {
 	Spawner       string    `json:"spawner"`
 	PID           int       `json:"pid,omitempty"`
 	Unit          string    `json:"unit,omitempty"`
-	// Procs is how many processes the server's session holds (sid = the
-	// server's pid); 0 when the spawner does not run servers as a
-	// process session (systemd units) or the process is gone.
+	// Container is a docker server's container (name) and ContainerID its
+	// id; its figures below are its cgroup's.
+	Container   string `json:"container,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
+	// Procs is how many processes the server's session (or container)
+	// holds (sid = the server's pid); 0 when the spawner does not run
+	// servers as a process session (systemd units) or the process is
+	// gone.
 	Procs int `json:"procs"`
 	// CPUPercent is the CPU use of the whole session since the hub last
 	// sampled it (about the last second or two when polled), or over
@@ -422,4 +427,56 @@ type AdminResult struct {
 type DeletedUser struct {
 	User    User     `json:"user"`
 	Stopped []string `json:"stopped"`
+}
+
+// Share is one folder shared between chosen members.
+type Share struct {
+	Name    string   `json:"name"`
+	Path    string   `json:"path"`
+	Group   string   `json:"group"`
+	Members []string `json:"members"`
+}
+
+// Shares answers GET /v1/shares.
+type Shares struct {
+	Shares []Share `json:"shares"`
+	// Public is the public area's path, "" when there is none yet.
+	Public string `json:"public,omitempty"`
+	// ReadOnly says why this hub cannot change shares (it does not run as
+	// root), "" when it can.
+	ReadOnly string `json:"read_only,omitempty"`
+}
+
+// ShareRequest is the body of POST /v1/shares: a share with its first
+// members, or (Public) the public area.
+type ShareRequest struct {
+	Name    string   `json:"name,omitempty"`
+	Members []string `json:"members,omitempty"`
+	Public  bool     `json:"public,omitempty"`
+}
+
+// ShareMembers is the body of POST /v1/shares/{name}/members.
+type ShareMembers struct {
+	Add    []string `json:"add,omitempty"`
+	Remove []string `json:"remove,omitempty"`
+}
+
+// ShareReport is a check or repair of one tree: a share, or one member's
+// folder in the public area. Problems, Examples and Fixed are keyed by
+// the kind of drift ("wrong-group", "file-mode", ...).
+type ShareReport struct {
+	Path     string              `json:"path"`
+	Group    string              `json:"group"`
+	Files    int                 `json:"files"`
+	Dirs     int                 `json:"dirs"`
+	Problems map[string]int      `json:"problems"`
+	Examples map[string][]string `json:"examples,omitempty"`
+	Fixed    map[string]int      `json:"fixed,omitempty"`
+	Errors   int                 `json:"errors"`
+	Healthy  bool                `json:"healthy"`
+}
+
+// ShareCheck answers POST /v1/shares/{name}/check and .../repair.
+type ShareCheck struct {
+	Reports []ShareReport `json:"reports"`
 }
