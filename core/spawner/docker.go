@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"os"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -479,8 +480,13 @@ func (d *Docker) containerConfig(r Request, l launch, acct account, image, hub s
 		ExposedPorts: network.PortSet{port: {}},
 		StopSignal:   "SIGTERM",
 	}
+	// The engine would create a missing bind source as root: a home
+	// must exist, a shared environment that does not is left out.
+	if fi, err := os.Stat(acct.home); err != nil || !fi.IsDir() {
+		return nil, nil, fmt.Errorf("the home directory %s of %s is missing: create it (mkhomedir) before the server starts", acct.home, acct.name)
+	}
 	binds := []string{acct.home + ":" + acct.home}
-	if d.o.SharedEnv != "" {
+	if fi, err := os.Stat(d.o.SharedEnv); d.o.SharedEnv != "" && err == nil && fi.IsDir() {
 		binds = append(binds, d.o.SharedEnv+":"+d.o.SharedEnv)
 	}
 	for _, s := range r.Shares {

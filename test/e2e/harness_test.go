@@ -38,6 +38,8 @@ const (
 	sudoers   = "/etc/sudoers.d/hubtest-e2e"
 	binDir    = "/usr/local/libexec/hubtest-e2e"
 	helperBin = binDir + "/hubd"
+	// sharePrefix starts the groups of the shares tests make.
+	sharePrefix = "hubtest-e2s-"
 )
 
 // env is the shared fixture: built once in TestMain.
@@ -249,6 +251,8 @@ func writeHubConfig(dir string, extra ...string) (path, public string, err error
 		`dir = "/var/backups/hubd"`, `dir = "`+dir+`/backups"`,
 		`log_level = "info"`, `log_level = "debug"`,
 		`poll_interval = "30s"`, `poll_interval = "1s"`,
+		`root = "/srv/hubd/shares"`, `root = "`+dir+`/shares"`,
+		`group_prefix = "share-"`, `group_prefix = "`+sharePrefix+`"`,
 	)...)
 	// The classic Notebook is chosen on purpose (spawner.app's default):
 	// with python3-jupyter-server installed, jupyterhub-singleuser would
@@ -381,5 +385,12 @@ func cleanupHost() {
 	os.RemoveAll(binDir)
 	for _, u := range []string{alice, bob, carol, hubUser} {
 		_ = exec.Command("pkill", "-KILL", "-u", u).Run()
+	}
+	// The groups of the shares tests made, even when one failed midway.
+	out, _ := exec.Command("getent", "group").Output()
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if g, _, _ := strings.Cut(line, ":"); strings.HasPrefix(g, sharePrefix) {
+			_ = exec.Command("groupdel", g).Run()
+		}
 	}
 }
