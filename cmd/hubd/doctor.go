@@ -13,6 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hubd/hubd/core/host"
+	"github.com/hubd/hubd/core/server"
+	"github.com/hubd/hubd/core/spawner"
 )
 
 func cmdDoctor(ctx context.Context, e *env, args []string) int {
@@ -23,7 +25,9 @@ the sudo rule (run as the hub user, without a password), the single-user
 server (run as a member), the ports, the admin socket and the age of the
 newest backup. When accounts also come from a directory (LDAP, SSSD): its
 daemon, whether the directory answers, nslcd's time limits, and the hub's
-groups resolving with their members, each lookup timed. With --user, also log that user in through PAM (the password
+groups resolving with their members, each lookup timed. With the docker
+spawner: the engine, the image and who may use the engine's socket. With
+--user, also log that user in through PAM (the password
 is asked on the terminal, or read from stdin when it is not one).
 
 Each finding is one line, OK, WARN or FAIL, with the command that fixes it.
@@ -49,6 +53,14 @@ The exit code is 1 when anything FAILs. Run as root.`)
 		return e.fail("%v", err)
 	}
 	d := host.DoctorOptions{User: *userName, Now: time.Now()}
+	if o.Config.Spawner.Kind == spawner.KindDocker {
+		dk, err := server.NewDocker(o.Config, nil)
+		if err != nil {
+			return e.fail("%v", err)
+		}
+		defer dk.Close()
+		d.Docker = dk
+	}
 	if d.User != "" {
 		if d.Password, err = readPassword(e, "Password for "+d.User+": "); err != nil {
 			return e.fail("read the password: %v", err)

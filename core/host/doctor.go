@@ -59,6 +59,8 @@ type DoctorOptions struct {
 	Now time.Time
 	// PortTimeout bounds each connection to a port or socket.
 	PortTimeout time.Duration
+	// Docker is the docker spawner, when the configuration uses it.
+	Docker DockerChecker
 }
 
 // backupMaxAge is when the newest backup counts as stale.
@@ -97,6 +99,9 @@ func Doctor(ctx context.Context, o Options, d DoctorOptions) []Finding {
 		{"hub.listen", o.Config.Hub.Listen}, {"hub.internal_listen", o.Config.Hub.InternalListen},
 	} {
 		out = append(out, o.checkPort(ctx, l.key, l.addr, d.PortTimeout))
+	}
+	if d.Docker != nil {
+		out = append(out, o.checkDocker(ctx, d.Docker)...)
 	}
 	return append(out, o.checkSocket(ctx, d.PortTimeout), o.checkBackups(d.Now))
 }
