@@ -310,6 +310,48 @@ func TestDockerSpawner(t *testing.T) {
 		stopServer(t, a, alice)
 	})
 
+	t.Run("MissingImageAndEngineDown", func(t *testing.T) {
+		good, err := os.ReadFile(h.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restartWith := func(old, repl string) {
+			t.Helper()
+			h.stop()
+			if err := os.WriteFile(h.config, []byte(strings.Replace(string(good), old, repl, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.start(); err != nil {
+				t.Fatalf("the hub does not start: %v\n%s", err, h.logTail())
+			}
+		}
+		t.Cleanup(func() {
+			h.stop()
+			os.WriteFile(h.config, good, 0o644)
+			h.start()
+		})
+		spawnFails := func(want string) {
+			t.Helper()
+			readAll(a.do("GET", "/hub/spawn", nil, nil))
+			if err := waitFor(30*time.Second, func() error {
+				if page := readAll(a.do("GET", "/hub/home", nil, nil)); !strings.Contains(page, want) {
+					return fmt.Errorf("home page: %.400s", page)
+				}
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}
+		restartWith(fmt.Sprintf("image = %q", e.SingleuserImage), `image = "hubtest/missing:1"`)
+		spawnFails("image hubtest/missing:1 is not on the Docker Engine")
+
+		restartWith(fmt.Sprintf("host = %q", e.Host), `host = "unix:///run/hubtest-no-docker.sock"`)
+		spawnFails("the Docker Engine at unix:///run/hubtest-no-docker.sock does not answer")
+		// The sudo hub beside it does not care.
+		b := memberWithServer(t, bob, bobPW)
+		openTree(t, b, bob)
+	})
+
 	t.Run("NoContainerLeftBehind", func(t *testing.T) {
 		if left := h.containers(t); len(left) > 0 {
 			t.Errorf("containers left after every server stopped: %v", left)
