@@ -403,8 +403,8 @@ func (d *Docker) Start(ctx context.Context, r Request) (State, error) {
 		return State{}, startFailed(fmt.Errorf("inspect container %s: %w", name, d.engineError(err)))
 	}
 	if !ins.Container.State.Running {
-		out := d.waitOutput(lg)
-		reason, code := d.failure(name, ins.Container.State)
+		reason, code := d.failure(ins.Container)
+		out := d.output(ctx, created.ID)
 		d.remove(name)
 		return State{}, &StartError{Reason: reason, ExitCode: code, Output: out}
 	}
@@ -418,17 +418,17 @@ func (d *Docker) Start(ctx context.Context, r Request) (State, error) {
 	return st, nil
 }
 
-// waitOutput gives the log follower a moment to copy the last lines of a
-// container that exited at once.
-func (d *Docker) waitOutput(lg *serverLog) string {
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		if out := lg.tail(); out != "" {
-			return out
-		}
-		time.Sleep(pollEvery)
+// output is the last lines a container wrote, from the engine, for the
+// error of a server that exited.
+func (d *Docker) output(ctx context.Context, id string) string {
+	rc, err := d.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(tailLines)})
+	if err != nil {
+		return ""
 	}
-	return ""
+	defer rc.Close()
+	var b strings.Builder
+	_, _ = stdcopy.StdCopy(&limitedWriter{w: &b, n: tailBytes}, &limitedWriter{w: &b, n: tailBytes}, rc)
+	return strings.TrimSpace(b.String())
 }
 
 func short(id string) string { return id[:min(12, len(id))] }
@@ -496,7 +496,12 @@ func (d *Docker) containerConfig(r Request, l launch, acct account, image, hub s
 		binds = append(binds, m.bind())
 	}
 	umask := uint32(0o002)
+	// The engine's init (tini) is PID 1: the server gets SIGTERM as on
+	// the host (a PID 1 without handlers ignores it, so every stop would
+	// wait for the SIGKILL) and its kernels' zombies are reaped.
+	initProc := true
 	host := &container.HostConfig{
+		Init:         &initProc,
 		Binds:        binds,
 		NetworkMode:  container.NetworkMode(d.o.Network),
 		PortBindings: network.PortMap{port: {{HostIP: netip.MustParseAddr(DefaultHost)}}},
@@ -614,19 +619,25 @@ func (d *Docker) Watch(st State) (<-chan Status, func()) {
 		case <-ctx.Done():
 			return
 		}
-		ins, err := d.api.ContainerInspect(context.WithoutCancel(ctx), st.ContainerID, client.ContainerInspectOptions{})
+		bg := context.WithoutCancel(ctx)
+		ins, err := d.api.ContainerInspect(bg, st.ContainerID, client.ContainerInspectOptions{})
 		if err != nil {
 			exited <- Status{ExitCode: -1, Reason: "container " + st.Container + " is gone"}
 			return
 		}
-		reason, code := d.failure(st.Container, ins.Container.State)
-		exited <- Status{ExitCode: code, Reason: reason}
+		reason, code := d.failure(ins.Container)
+		exited <- Status{ExitCode: code, Reason: reason, Output: d.output(bg, st.ContainerID)}
 	}()
 	return exited, cancel
 }
 
-// failure explains a container that is not running, with its exit code.
-func (d *Docker) failure(name string, s *container.State) (string, int) {
+// failure explains a container that is not running, with its exit code
+// and image.
+func (d *Docker) failure(c container.InspectResponse) (string, int) {
+	name, s := strings.TrimPrefix(c.Name, "/"), c.State
+	if c.Config != nil {
+		name += " (image " + c.Config.Image + ")"
+	}
 	if s == nil {
 		return "container " + name + " has no state", -1
 	}
@@ -683,7 +694,7 @@ func (d *Docker) Poll(ctx context.Context, userName string, st State) (Status, e
 	if c.State != nil && c.State.Running {
 		return Status{Running: true, ExitCode: -1}, nil
 	}
-	reason, code := d.failure(st.Container, c.State)
+	reason, code := d.failure(*c)
 	d.remove(st.Container)
 	return Status{ExitCode: code, Reason: reason}, nil
 }

@@ -293,9 +293,29 @@ func TestDocker(t *testing.T) {
 	t.Run("CommandNotInImage", func(t *testing.T) {
 		r := l.request("broken")
 		r.Image = dockerlab.BrokenImage
-		_, err := d.Start(ctx, r)
-		if err == nil || !strings.Contains(err.Error(), dockerlab.BrokenImage) || !strings.Contains(err.Error(), "python3") {
-			t.Errorf("Start of a command the image lacks: %v", err)
+		// The engine's init starts and then fails to run the command: the
+		// start, or the watch right after it, says so.
+		var reason, out string
+		st, err := d.Start(ctx, r)
+		if se, ok := errors.AsType[*StartError](err); ok {
+			reason, out = se.Reason, se.Output
+		} else if err != nil {
+			t.Fatal(err)
+		} else {
+			exited, stop := d.Watch(st)
+			defer stop()
+			select {
+			case ps := <-exited:
+				reason, out = ps.Reason, ps.Output
+			case <-time.After(30 * time.Second):
+				t.Fatal("no exit reported")
+			}
+			if ps, err := d.Poll(ctx, dkAlice, st); err != nil || ps.Running {
+				t.Errorf("Poll: %+v %v", ps, err)
+			}
+		}
+		if !strings.Contains(reason, dockerlab.BrokenImage) || !strings.Contains(out, "/usr/bin/python3") {
+			t.Errorf("a command the image lacks: %q, output %q", reason, out)
 		}
 		if out, _ := l.e.Docker("ps", "-aq"); out != "" {
 			t.Errorf("a failed start left containers: %s", out)

@@ -67,7 +67,7 @@ type sudoHost struct {
 
 var host sudoHost
 
-func (s *sudoHost) get(t *testing.T) *sudoHost {
+func (s *sudoHost) get(t testing.TB) *sudoHost {
 	t.Helper()
 	s.once.Do(func() { s.used = true; s.err = s.setup() })
 	if s.err != nil {

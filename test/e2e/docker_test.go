@@ -232,9 +232,9 @@ func TestDockerSpawner(t *testing.T) {
 		kernel := startKernel(t, a, alice)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		// The server itself (pid 1 in the container) is made the OOM
-		// killer's first choice, so going over the limit ends the container.
-		_, _ = a.execute(ctx, alice, kernel, "open('/proc/1/oom_score_adj', 'w').write('1000'); b = bytearray(600 << 20)")
+		// The server itself (the kernel's parent) is made the OOM killer's
+		// first choice, so going over the limit ends the container.
+		_, _ = a.execute(ctx, alice, kernel, "import os; open('/proc/%d/oom_score_adj' % os.getppid(), 'w').write('1000'); b = bytearray(600 << 20)")
 		var page string
 		if err := waitFor(30*time.Second, func() error {
 			page = readAll(a.do("GET", "/hub/home", nil, nil))
