@@ -2,7 +2,6 @@ package spawner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,28 +114,6 @@ func (l *dockerLab) request(server string, command ...string) Request {
 	}
 }
 
-func (l *dockerLab) inspect(t *testing.T, name string) map[string]any {
-	t.Helper()
-	out, err := l.e.Docker("inspect", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []map[string]any
-	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 {
-		t.Fatalf("docker inspect %s: %v", name, err)
-	}
-	return recs[0]
-}
-
-func field(rec map[string]any, path ...string) any {
-	var v any = rec
-	for _, p := range path {
-		m, _ := v.(map[string]any)
-		v = m[p]
-	}
-	return v
-}
-
 func get(addr, path string) (string, error) {
 	resp, err := http.Get("http://" + addr + path)
 	if err != nil {
@@ -179,8 +156,8 @@ func TestDocker(t *testing.T) {
 		if fmt.Sprint(fst.Uid) != l.acct.Uid || fmt.Sprint(fst.Gid) != l.acct.Gid {
 			t.Errorf("the home file is owned by %d:%d, want %s:%s", fst.Uid, fst.Gid, l.acct.Uid, l.acct.Gid)
 		}
-		rec := l.inspect(t, st.Container)
-		pid := int(field(rec, "State", "Pid").(float64))
+		rec := l.e.Inspect(t, st.Container)
+		pid := int(dockerlab.Field(rec, "State", "Pid").(float64))
 		uid, gid, groups, _ := (testutil.Proc{PID: pid}).IDs()
 		if uid != l.acct.Uid || gid != l.acct.Gid || !slices.Contains(groups, l.group.Gid) {
 			t.Errorf("the server runs as %s:%s groups %v, want %s:%s with %s", uid, gid, groups, l.acct.Uid, l.acct.Gid, l.group.Gid)
@@ -196,17 +173,17 @@ func TestDocker(t *testing.T) {
 			{[]string{"HostConfig", "ReadonlyRootfs"}, true},
 			{[]string{"Config", "Labels", LabelUser}, dkAlice},
 		} {
-			if got := field(rec, c.path...); got != c.want {
+			if got := dockerlab.Field(rec, c.path...); got != c.want {
 				t.Errorf("%s = %v, want %v", strings.Join(c.path, "."), got, c.want)
 			}
 		}
-		if got := fmt.Sprint(field(rec, "HostConfig", "CapDrop")); got != "[ALL]" {
+		if got := fmt.Sprint(dockerlab.Field(rec, "HostConfig", "CapDrop")); got != "[ALL]" {
 			t.Errorf("CapDrop %s", got)
 		}
-		if got := fmt.Sprint(field(rec, "HostConfig", "SecurityOpt")); got != "[no-new-privileges]" {
+		if got := fmt.Sprint(dockerlab.Field(rec, "HostConfig", "SecurityOpt")); got != "[no-new-privileges]" {
 			t.Errorf("SecurityOpt %s", got)
 		}
-		for port, binds := range field(rec, "HostConfig", "PortBindings").(map[string]any) {
+		for port, binds := range dockerlab.Field(rec, "HostConfig", "PortBindings").(map[string]any) {
 			for _, b := range binds.([]any) {
 				if ip := b.(map[string]any)["HostIp"]; ip != "127.0.0.1" {
 					t.Errorf("port %s published on %v, want 127.0.0.1 only", port, ip)
@@ -228,7 +205,7 @@ func TestDocker(t *testing.T) {
 			t.Errorf("Poll after a restart: %+v %v", ps, err)
 		}
 		use, err := again.Usage(ctx, dkAlice, st)
-		if err != nil || use.MemoryBytes == 0 || use.MemoryLimit != 256<<20 || use.Pids == 0 || use.CPUPercent <= 0 || !strings.HasPrefix(use.ID, field(rec, "Id").(string)) {
+		if err != nil || use.MemoryBytes == 0 || use.MemoryLimit != 256<<20 || use.Pids == 0 || use.CPUPercent <= 0 || !strings.HasPrefix(use.ID, dockerlab.Field(rec, "Id").(string)) {
 			t.Errorf("Usage %+v %v", use, err)
 		}
 		// Someone else's name: never stopped, never reported as running.

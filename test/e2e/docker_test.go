@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/internal/testlab/dockerlab"
 )
 
@@ -32,39 +30,12 @@ const dockerShare = "proj"
 
 func startDockerHub(t *testing.T, e *dockerlab.Engine) *dockerHub {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "hubtest-e2e-docker-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups", dir + "/run"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	base, err := os.ReadFile(env.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := spawner.FreePort()
-	internal, _ := spawner.FreePort()
-	h := &dockerHub{dir: dir, public: fmt.Sprintf("http://127.0.0.1:%d", pub), e: e}
-	set := func(key, value string) {
-		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
-		if len(re.FindAll(base, -1)) != 1 {
-			t.Fatalf("the shared config has not exactly one %s line", key)
-		}
-		base = re.ReplaceAll(base, []byte(key+" = "+value))
-	}
-	set("listen", fmt.Sprintf(`"127.0.0.1:%d"`, pub))
-	set("internal_listen", fmt.Sprintf(`"127.0.0.1:%d"`, internal))
-	set("db", `"`+dir+`/data/hubd.sqlite"`)
-	set("cookie_secret_file", `"`+dir+`/data/cookie_secret"`)
-	set("log_dir", `"`+dir+`/logs"`)
-	set("runtime_dir", `"`+dir+`/run"`)
-	set("socket", `"`+dir+`/run/hubd.sock"`)
-	set("dir", `"`+dir+`/backups"`)
-	set("kind", `"docker"`)
+	dir, cfg, public := secondHub(t, "hubtest-e2e-docker-", 0, 0)
+	h := &dockerHub{dir: dir, public: public, e: e}
+	// The shares stay the shared hub's: both hubs' servers see them.
+	cfg = strings.Replace(cfg, `root = "`+dir+`/shares"`, `root = "`+env.dataDir+`/shares"`, 1)
+	cfg = strings.Replace(cfg, `kind = "sudo"`, `kind = "docker"`, 1)
+	base := []byte(cfg)
 	section := regexp.MustCompile(`(?s)\[spawner\.docker\]\n.*?\n\n`)
 	if !section.Match(base) {
 		t.Fatal("the shared config has no [spawner.docker] section")
@@ -98,20 +69,6 @@ pids_max = 256
 	return h
 }
 
-func (h *dockerHub) logTail() string {
-	b, _ := os.ReadFile(h.log)
-	if len(b) > 8000 {
-		b = b[len(b)-8000:]
-	}
-	return string(b)
-}
-
-// hubd runs the hubd CLI as root against this hub's configuration.
-func (h *dockerHub) hubd(args ...string) (string, error) {
-	out, err := exec.Command(helperBin, append(args, "--config", h.config)...).CombinedOutput()
-	return string(out), err
-}
-
 // containers lists the engine's containers: name → id.
 func (h *dockerHub) containers(t *testing.T) map[string]string {
 	t.Helper()
@@ -126,19 +83,6 @@ func (h *dockerHub) containers(t *testing.T) map[string]string {
 		}
 	}
 	return m
-}
-
-func (h *dockerHub) inspect(t *testing.T, name string) map[string]any {
-	t.Helper()
-	out, err := h.e.Docker("inspect", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []map[string]any
-	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 {
-		t.Fatalf("docker inspect %s: %v", name, err)
-	}
-	return recs[0]
 }
 
 // runCell starts a kernel on name's server and runs code in it over the
@@ -174,8 +118,8 @@ func TestDockerSpawner(t *testing.T) {
 
 	t.Run("ServerInAContainerAsTheMember", func(t *testing.T) {
 		startServer(t, a, alice, alicePW)
-		rec := h.inspect(t, container)
-		pid := int(rec["State"].(map[string]any)["Pid"].(float64))
+		rec := e.Inspect(t, container)
+		pid := int(dockerlab.Field(rec, "State", "Pid").(float64))
 		if got := procUID(pid); got != aliceAcct.Uid {
 			t.Errorf("the container's server runs as uid %s, want %s", got, aliceAcct.Uid)
 		}

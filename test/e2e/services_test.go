@@ -135,27 +135,6 @@ scopes = ["list:services", "read:services", "list:users", "read:users"]
 	return h
 }
 
-func (h *servicesHub) logTail() string {
-	b, _ := os.ReadFile(h.log)
-	if len(b) > 8000 {
-		b = b[len(b)-8000:]
-	}
-	return string(b)
-}
-
-// hubd runs a hubd command against this hub as root (an admin of its
-// socket).
-func (h *servicesHub) hubd(args ...string) (string, error) {
-	var out, errb bytes.Buffer
-	cmd := exec.Command(helperBin, append(args, "--config", h.config)...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if err != nil {
-		return out.String(), fmt.Errorf("%w: %s", err, errb.String())
-	}
-	return out.String(), nil
-}
-
 // api calls the hub's REST API with a token.
 func (h *servicesHub) api(t *testing.T, method, path, token string, body any) (int, []byte) {
 	t.Helper()

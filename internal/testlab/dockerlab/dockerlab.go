@@ -15,6 +15,7 @@ package dockerlab
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -188,6 +189,30 @@ func (e *Engine) PID() int { return e.daemon.Pid() }
 // trimmed stdout.
 func (e *Engine) Docker(args ...string) (string, error) {
 	return testlab.Run(e.Env(), append([]string{Docker}, args...)...)
+}
+
+// Inspect returns one container's `docker inspect` record.
+func (e *Engine) Inspect(t testing.TB, id string) map[string]any {
+	t.Helper()
+	out, err := e.Docker("inspect", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []map[string]any
+	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 {
+		t.Fatalf("docker inspect %s: %v\n%s", id, err, out)
+	}
+	return recs[0]
+}
+
+// Field walks an inspect record: Field(rec, "State", "Pid").
+func Field(rec map[string]any, path ...string) any {
+	var v any = rec
+	for _, p := range path {
+		m, _ := v.(map[string]any)
+		v = m[p]
+	}
+	return v
 }
 
 // Env is the environment that points a docker client at the lab engine.

@@ -1,7 +1,6 @@
 package dockerlab_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,29 +19,6 @@ import (
 )
 
 const member = "hubtest-dockeru"
-
-// inspect returns one container's `docker inspect` record.
-func inspect(t *testing.T, e *dockerlab.Engine, id string) map[string]any {
-	t.Helper()
-	out, err := e.Docker("inspect", id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []map[string]any
-	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 {
-		t.Fatalf("docker inspect %s: %v\n%s", id, err, out)
-	}
-	return recs[0]
-}
-
-func field(rec map[string]any, path ...string) any {
-	var v any = rec
-	for _, p := range path {
-		m, _ := v.(map[string]any)
-		v = m[p]
-	}
-	return v
-}
 
 func TestEngine(t *testing.T) {
 	testutil.NeedRoot(t)
@@ -95,8 +71,8 @@ func TestEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec := inspect(t, e, id)
-			if m := field(rec, "HostConfig", "Memory"); m != float64(256<<20) {
+			rec := e.Inspect(t, id)
+			if m := dockerlab.Field(rec, "HostConfig", "Memory"); m != float64(256<<20) {
 				t.Errorf("memory limit %v, want %d", m, 256<<20)
 			}
 			published, err := e.Docker("port", id, "8888")
@@ -128,7 +104,7 @@ func TestEngine(t *testing.T) {
 			if fmt.Sprint(st.Uid) != u.Uid || fmt.Sprint(st.Gid) != u.Gid {
 				t.Errorf("the file the container wrote in the home is owned by %d:%d, want %s", st.Uid, st.Gid, ids)
 			}
-			cpid := int(field(rec, "State", "Pid").(float64))
+			cpid := int(dockerlab.Field(rec, "State", "Pid").(float64))
 			if uid, gid, _, _ := (testutil.Proc{PID: cpid}).IDs(); uid != u.Uid || gid != u.Gid {
 				t.Errorf("the container's process runs as %s:%s, want %s", uid, gid, ids)
 			}
@@ -158,9 +134,9 @@ func TestEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec := inspect(t, e, id)
-			if field(rec, "State", "OOMKilled") != true || code != "137" {
-				t.Errorf("over its memory limit: OOMKilled=%v exit %s, want true and 137", field(rec, "State", "OOMKilled"), code)
+			rec := e.Inspect(t, id)
+			if dockerlab.Field(rec, "State", "OOMKilled") != true || code != "137" {
+				t.Errorf("over its memory limit: OOMKilled=%v exit %s, want true and 137", dockerlab.Field(rec, "State", "OOMKilled"), code)
 			}
 		})
 
@@ -169,7 +145,7 @@ func TestEngine(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "hubtest-missing") {
 				t.Errorf("docker run %s: %v, want a failure to start /hubtest-missing", dockerlab.BrokenImage, err)
 			}
-			if state := field(inspect(t, e, "hubtest-broken"), "State", "Status"); state != "created" {
+			if state := dockerlab.Field(e.Inspect(t, "hubtest-broken"), "State", "Status"); state != "created" {
 				t.Errorf("the broken container is %v, want created (never started)", state)
 			}
 		})
