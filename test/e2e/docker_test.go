@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,32 +29,27 @@ const dockerShare = "proj"
 
 func startDockerHub(t *testing.T, e *dockerlab.Engine) *dockerHub {
 	t.Helper()
-	dir, cfg, public := secondHub(t, "hubtest-e2e-docker-", 0, 0)
-	h := &dockerHub{dir: dir, public: public, e: e}
-	// The shares stay the shared hub's: both hubs' servers see them.
-	cfg = strings.Replace(cfg, `root = "`+dir+`/shares"`, `root = "`+env.dataDir+`/shares"`, 1)
-	cfg = strings.Replace(cfg, `kind = "sudo"`, `kind = "docker"`, 1)
-	base := []byte(cfg)
-	section := regexp.MustCompile(`(?s)\[spawner\.docker\]\n.*?\n\n`)
-	if !section.Match(base) {
-		t.Fatal("the shared config has no [spawner.docker] section")
-	}
-	base = section.ReplaceAll(base, []byte(fmt.Sprintf(`[spawner.docker]
-host = %q
-image = %q
-name_prefix = "hubtest-e2e"
-memory_max = "384M"
-cpu_quota_percent = 100
-pids_max = 256
-
-`, e.Host, e.SingleuserImage)))
-	h.config = filepath.Join(dir, "hubd.toml")
-	if err := os.WriteFile(h.config, base, 0o644); err != nil {
+	dir, err := os.MkdirTemp("", "hubtest-e2e-docker-")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(helperBin, "config", "check", "--config", h.config).CombinedOutput(); err != nil {
-		t.Fatalf("docker hub config: %s", out)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if _, _, err := makeHubDirs(dir); err != nil {
+		t.Fatal(err)
 	}
+	cfg, public, err := writeHubConfig(dir,
+		`kind = "sudo"`, `kind = "docker"`,
+		// The shares stay the shared hub's: both hubs' servers see them.
+		`root = "/srv/hubd/shares"`, `root = "`+env.dataDir+`/shares"`,
+		"[spawner.docker]\nhost = \"\"\nimage = \"\"\n", fmt.Sprintf("[spawner.docker]\nhost = %q\nimage = %q\n", e.Host, e.SingleuserImage),
+		`name_prefix = "hubd"`, `name_prefix = "hubtest-e2e"`,
+		"memory_max = \"0\"\ncpu_quota_percent = 0\npids_max = 4096", "memory_max = \"384M\"\ncpu_quota_percent = 100\npids_max = 256",
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &dockerHub{dir: dir, public: "http://" + public, config: cfg, e: e}
+	// Root: the engine's socket is root's.
 	h.hubProcess = &hubProcess{config: h.config, log: filepath.Join(dir, "hubd.log"), public: h.public}
 	if err := h.start(); err != nil {
 		t.Fatalf("start the docker hub: %v\n%s", err, h.logTail())

@@ -6,13 +6,13 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -353,46 +353,6 @@ func (p *hubProcess) stop() {
 			p.kill9()
 		}
 	}
-}
-
-// secondHub makes the data directories of another hub beside the shared
-// one, owned by uid:gid, and returns them with the shared hub's
-// configuration moved there and onto free loopback ports, for the caller
-// to change further.
-func secondHub(t *testing.T, prefix string, uid, gid int) (dir, cfg, public string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups", dir + "/run"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(d, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	base, err := os.ReadFile(env.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := spawner.FreePort()
-	internal, _ := spawner.FreePort()
-	cfg = strings.ReplaceAll(string(base), env.dataDir, dir)
-	cfg = regexp.MustCompile(`(?m)^listen = .*$`).ReplaceAllString(cfg, fmt.Sprintf(`listen = "127.0.0.1:%d"`, pub))
-	cfg = regexp.MustCompile(`(?m)^internal_listen = .*$`).ReplaceAllString(cfg, fmt.Sprintf(`internal_listen = "127.0.0.1:%d"`, internal))
-	return dir, cfg, fmt.Sprintf("http://127.0.0.1:%d", pub)
-}
-
-// logTail is the end of the hub's log.
-func (h *hubProcess) logTail() string {
-	b, _ := os.ReadFile(h.log)
-	if len(b) > 8000 {
-		b = b[len(b)-8000:]
-	}
-	return string(b)
 }
 
 // hubd runs a hubd command as root against this hub's configuration
