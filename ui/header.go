@@ -42,16 +42,11 @@ func renderHeader(c *Common, status wire.Status, statusErr error, active pageID,
 			}
 		}
 	}
-	var tabs []string
-	for i, t := range pageTitles {
-		// Brackets mark the current tab without colour too.
-		if pageID(i) == active {
-			tabs = append(tabs, st.ActiveTab.Render(fmt.Sprintf("[%d %s]", i+1, t)))
-		} else {
-			tabs = append(tabs, st.Tab.Render(fmt.Sprintf(" %d %s ", i+1, t)))
-		}
+	line2 := renderTabs(st, active, false)
+	if lipgloss.Width(line2) > width {
+		// A narrow screen: the other tabs by number only.
+		line2 = renderTabs(st, active, true)
 	}
-	line2 := lipgloss.JoinHorizontal(lipgloss.Top, tabs...)
 	who := "you: " + whoText(c.who)
 	if c.readOnly {
 		// Say why when there is room: the flag, or the hub's answer.
@@ -77,6 +72,23 @@ func renderHeader(c *Common, status wire.Status, statusErr error, active pageID,
 	gap := max(width-ansi.StringWidth(bar)-ansi.StringWidth(who)-2, 1)
 	line1 := st.Header.Render(ansi.Truncate(" "+bar+strings.Repeat(" ", gap)+who+" ", width, "…"))
 	return line1 + "\n" + line2
+}
+
+// renderTabs draws the tab bar; brackets mark the current tab without
+// colour too. short leaves the titles of the other tabs out.
+func renderTabs(st Styles, active pageID, short bool) string {
+	var tabs []string
+	for i, t := range pageTitles {
+		switch {
+		case pageID(i) == active:
+			tabs = append(tabs, st.ActiveTab.Render(fmt.Sprintf("[%d %s]", i+1, t)))
+		case short:
+			tabs = append(tabs, st.Tab.Render(fmt.Sprintf(" %d ", i+1)))
+		default:
+			tabs = append(tabs, st.Tab.Render(fmt.Sprintf(" %d %s ", i+1, t)))
+		}
+	}
+	return lipgloss.JoinHorizontal(lipgloss.Top, tabs...)
 }
 
 func whoText(w wire.WhoAmI) string {

@@ -224,7 +224,8 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 	if err != nil {
 		return State{}, startFailed(err)
 	}
-	if s.o.CreateHome {
+	// A dynamic user's home is its StateDirectory, which systemd makes.
+	if s.o.CreateHome && !r.Dynamic {
 		if err := createHome(ctx, acct); err != nil {
 			return State{}, startFailed(err)
 		}

@@ -174,6 +174,11 @@ func TestHubtuiAgainstTheRealHub(t *testing.T) {
 		if u, _ := userOf(); !u.Admin {
 			t.Errorf("bob lost admin at his next login: %+v", u)
 		}
+		// Earlier tests may have left bob's server running; the delete's
+		// message names a stopped server, so start from none.
+		if _, err := admin.StopServer(context.Background(), bob, "before the delete test"); err != nil {
+			t.Fatal(err)
+		}
 		x.run("send-keys", "-t", "t", "D")
 		x.waitScreen("Delete the user " + bob + "?")
 		x.run("send-keys", "-t", "t", "-l", bob)
