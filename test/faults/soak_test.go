@@ -372,28 +372,19 @@ func refusedUpgrade(h *childHub, user string, l *soakLoad) {
 	}
 }
 
-// quiet waits for the hub to settle after the clients hung up and
-// returns the sample it settled at: the same open files and goroutines
-// for longer than the proxy keeps an idle upstream connection.
+// quiet measures the hub at rest once the clients hung up: the lowest
+// open-file and goroutine counts over a window longer than the proxy
+// keeps an idle upstream connection and the poller's interval, so
+// background work in flight does not count.
 func quiet(t *testing.T, sample func(time.Duration, *soakLoad) soakSample, l *soakLoad) soakSample {
 	t.Helper()
-	var last soakSample
-	same := 0
-	testutil.WaitFor(t, "the hub to settle", func() bool {
+	low := sample(0, l)
+	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); {
+		time.Sleep(250 * time.Millisecond) // the sampling interval
 		s := sample(0, l)
-		if s.fds == last.fds && s.goroutines == last.goroutines {
-			same++
-		} else {
-			same = 0
-		}
-		last = s
-		if same >= 10 {
-			return true
-		}
-		time.Sleep(500 * time.Millisecond) // the sampling interval
-		return false
-	})
-	return last
+		low.fds, low.goroutines, low.rss = min(low.fds, s.fds), min(low.goroutines, s.goroutines), s.rss
+	}
+	return low
 }
 
 // soakVerdict holds the numbers the goals are judged on.
