@@ -488,7 +488,9 @@ func (h *Hub) stop(ctx context.Context, u store.User, server, reason, by string)
 	if !srv.Active() {
 		return nil
 	}
-	if err := h.store.SetStopping(ctx, srv.ID); err != nil {
+	if err := h.store.SetStopping(ctx, srv.ID); errors.Is(err, store.ErrNotFound) {
+		return nil // it ended meanwhile, and the poller recorded why
+	} else if err != nil {
 		return err
 	}
 	h.routes.Delete(ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server))

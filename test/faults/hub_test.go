@@ -25,8 +25,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,10 +79,15 @@ type seen struct {
 	Header  http.Header `json:"header"`
 	Body    int         `json:"body"` // bytes of request body read
 	Request int         `json:"request"`
+	// Paths are all the paths this server was asked for so far.
+	Paths []string `json:"paths"`
 }
 
 // mockServer stands in for jupyterhub-singleuser: every request is answered
-// with what the server saw, as JSON; websockets echo each message.
+// with what the server saw, as JSON, except paths ending in /hang (no
+// answer until the client goes) and /reset (half a body, then a reset);
+// a websocket gets what the server saw as its first message, then an echo
+// of each message. "stubborn…" servers ignore SIGTERM.
 func mockServer() int {
 	mode := os.Getenv(envMode)
 	switch {
@@ -93,6 +99,8 @@ func mockServer() int {
 		defer stop()
 		<-ctx.Done()
 		return 0
+	case strings.HasPrefix(mode, "stubborn"):
+		signal.Ignore(syscall.SIGTERM)
 	}
 	u, err := url.Parse(os.Getenv("JUPYTERHUB_SERVICE_URL"))
 	if err != nil {
@@ -105,18 +113,37 @@ func mockServer() int {
 		return 1
 	}
 	user := os.Getenv("JUPYTERHUB_USER")
-	var n atomic.Int64
+	var (
+		mu    sync.Mutex
+		paths []string
+	)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		count := n.Add(1)
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			echoWebsocket(w, r)
-			return
-		}
+		mu.Lock()
+		paths = append(paths, r.URL.EscapedPath())
+		s := seen{User: user, Path: r.URL.EscapedPath(), Host: r.Host, Header: r.Header, Request: len(paths), Paths: slices.Clone(paths)}
+		mu.Unlock()
 		body, _ := io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(seen{User: user, Path: r.URL.EscapedPath(), Host: r.Host, Header: r.Header, Body: int(body), Request: int(count)})
+		s.Body = int(body)
+		switch {
+		case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
+			echoWebsocket(w, r, s)
+		case strings.HasSuffix(r.URL.Path, "/hang"):
+			<-r.Context().Done()
+		case strings.HasSuffix(r.URL.Path, "/reset"):
+			w.Header().Set("Content-Length", strconv.Itoa(1<<20))
+			_, _ = w.Write(make([]byte, 64<<10))
+			rc := http.NewResponseController(w)
+			_ = rc.Flush()
+			if c, _, err := rc.Hijack(); err == nil {
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			}
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(s)
+		}
 	})}
 	go func() { <-ctx.Done(); srv.Close() }()
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
@@ -126,15 +153,23 @@ func mockServer() int {
 	return 0
 }
 
-// echoWebsocket sends every message back until the peer goes. Origins are
-// not checked here: the hub passes them on, and what the server does with
-// them is the server's business (see docs/faults.md, item 15).
-func echoWebsocket(w http.ResponseWriter, r *http.Request) {
+// echoWebsocket reports what the server saw, then sends every message back
+// until the peer goes, and says so in the server's log. Origins are not
+// checked here: the hub passes them on, and what the server does with them
+// is the server's business (docs/faults.md, item 15).
+func echoWebsocket(w http.ResponseWriter, r *http.Request, s seen) {
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
 	}
-	defer c.CloseNow()
+	defer func() {
+		c.CloseNow()
+		fmt.Println("mock server: websocket ended")
+	}()
+	first, _ := json.Marshal(s)
+	if err := c.Write(r.Context(), websocket.MessageText, first); err != nil {
+		return
+	}
 	for {
 		typ, b, err := c.Read(r.Context())
 		if err != nil {
