@@ -99,8 +99,6 @@ func mockServer() int {
 		defer stop()
 		<-ctx.Done()
 		return 0
-	case strings.HasPrefix(mode, "stubborn"):
-		signal.Ignore(syscall.SIGTERM)
 	}
 	u, err := url.Parse(os.Getenv("JUPYTERHUB_SERVICE_URL"))
 	if err != nil {
@@ -119,6 +117,9 @@ func mockServer() int {
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if strings.HasPrefix(mode, "stubborn") {
+		signal.Ignore(syscall.SIGTERM)
+	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		paths = append(paths, r.URL.EscapedPath())
@@ -238,6 +239,7 @@ type hub struct {
 	url      string // public base URL
 	internal string // internal base URL
 	logs     *testutil.LogBuffer
+	down     bool // shut down already
 }
 
 // hubOptions change what startHub builds.
@@ -284,6 +286,13 @@ func startHub(t *testing.T, o hubOptions, tune ...func(*config.Config)) *hub {
 	for _, f := range tune {
 		f(&cfg)
 	}
+	return runHub(t, cfg, o)
+}
+
+// runHub starts a hub on cfg (a second hub on the state of a first one
+// that was shut down, for instance).
+func runHub(t *testing.T, cfg config.Config, o hubOptions) *hub {
+	t.Helper()
 	if o.auth == nil {
 		o.auth = fakeAuth{}
 	}
@@ -301,23 +310,33 @@ func startHub(t *testing.T, o hubOptions, tune ...func(*config.Config)) *hub {
 	h.srv = srv
 	h.url, h.internal = "http://"+srv.Addr(server.Public), "http://"+srv.Addr(server.Internal)
 	t.Cleanup(func() {
-		users, _, err := srv.Store().ListUsers(ctx, store.UserFilter{Limit: 10000})
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, u := range users {
-			if err := srv.Hub().Stop(ctx, u, "", "test cleanup", "test"); err != nil {
-				t.Errorf("cleanup: stop %s: %v", u.Name, err)
+		if !h.down {
+			users, _, err := srv.Store().ListUsers(ctx, store.UserFilter{Limit: 10000})
+			if err != nil {
+				t.Errorf("cleanup: %v", err)
 			}
-		}
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+			for _, u := range users {
+				if err := srv.Hub().Stop(ctx, u, "", "test cleanup", "test"); err != nil {
+					t.Errorf("cleanup: stop %s: %v", u.Name, err)
+				}
+			}
+			h.shutdown(t)
 		}
 		if t.Failed() {
 			t.Logf("hub log:\n%s", h.logs.String())
 		}
 	})
 	return h
+}
+
+// shutdown stops the hub as `hubd serve` does on SIGTERM: its servers
+// keep running.
+func (h *hub) shutdown(t *testing.T) {
+	t.Helper()
+	h.down = true
+	if err := h.srv.Shutdown(context.Background()); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
 }
 
 // user returns the user, creating it ("admin…" as an admin).
