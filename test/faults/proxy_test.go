@@ -155,10 +155,10 @@ func TestRequestSmuggling(t *testing.T) {
 			"0\r\n\r\n" + smuggled,
 		"TE and CL": "POST /user/alice/x HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding: chunked\r\nContent-Length: 50\r\n\r\n" +
 			"0\r\n\r\n" + smuggled,
-		"two CLs":     "POST /user/alice/x HTTP/1.1\r\nHost: hub\r\nContent-Length: 0\r\nContent-Length: "+n+"\r\n\r\n" + smuggled,
-		"TE identity": "POST /user/alice/x HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding: identity\r\nContent-Length: "+n+"\r\n\r\n" + smuggled,
+		"two CLs":     "POST /user/alice/x HTTP/1.1\r\nHost: hub\r\nContent-Length: 0\r\nContent-Length: " + n + "\r\n\r\n" + smuggled,
+		"TE identity": "POST /user/alice/x HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding: identity\r\nContent-Length: " + n + "\r\n\r\n" + smuggled,
 		"obs-fold":    "POST /user/alice/x HTTP/1.1\r\nHost: hub\r\nContent-Length: 0\r\nX-A: a\r\n b\r\n\r\n" + smuggled,
-		"bare LF":     "POST /user/alice/x HTTP/1.1\nHost: hub\nContent-Length: "+n+"\n\n" + smuggled,
+		"bare LF":     "POST /user/alice/x HTTP/1.1\nHost: hub\nContent-Length: " + n + "\n\n" + smuggled,
 		"TE chunked, space": "POST /user/alice/x HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding : chunked\r\n\r\n" +
 			"0\r\n\r\n" + smuggled,
 	} {
