@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,7 +29,6 @@ import (
 	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/testutil"
-	"log/slog"
 )
 
 // Item 8: hostile user names typed into the login form, checked by the
