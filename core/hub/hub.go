@@ -300,7 +300,12 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 	}
 	startCtx, cancel := context.WithTimeout(ctx, h.cfg.Spawner.StartTimeout.D())
 	state, err := sp.Start(startCtx, req)
+	timedOut := startCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil
 	cancel()
+	if err != nil && timedOut {
+		return h.failStart(op, srv, log, state, fmt.Errorf("the server did not start within spawner.start_timeout (%s)%s: %w",
+			h.cfg.Spawner.StartTimeout.D(), h.logHint(u.Name), err))
+	}
 	if err != nil {
 		return h.failStart(op, srv, log, state, fmt.Errorf("the server could not start: %w", err))
 	}

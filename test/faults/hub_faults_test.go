@@ -237,6 +237,40 @@ func TestStubbornServerIsKilled(t *testing.T) {
 	}
 }
 
+// hungSpawner stands in for a spawner whose start never comes back (a
+// D-Bus call or a helper that hangs): Start waits for its context.
+type hungSpawner struct{ spawner.Spawner }
+
+func (hungSpawner) Start(ctx context.Context, _ spawner.Request) (spawner.State, error) {
+	<-ctx.Done()
+	return spawner.State{}, ctx.Err()
+}
+
+// Item 20: a start that never finishes ends at spawner.start_timeout as a
+// failed server with the reason, no route and no start left pending; the
+// user can start again.
+func TestStartTimeout(t *testing.T) {
+	h := startHub(t, hubOptions{spawners: map[string]spawner.Spawner{spawner.KindLocal: hungSpawner{spawner.NewLocal(spawner.LocalOptions{})}}},
+		func(c *config.Config) { c.Spawner.StartTimeout = config.Duration(time.Second) })
+	tok := h.token(t, "alice")
+	r := h.api(t, http.MethodPost, "/users/alice/server", tok, nil)
+	if r.StatusCode < 400 {
+		t.Fatalf("a start that never finished: %d %s", r.StatusCode, r.body)
+	}
+	ctx := context.Background()
+	srv, err := h.srv.Store().Server(ctx, h.user(t, "alice").ID, "")
+	if err != nil || srv.State != store.StateFailed || !strings.Contains(srv.StopReason, "start_timeout") {
+		t.Errorf("after the start timed out: %s %q %v", srv.State, srv.StopReason, err)
+	}
+	if h.srv.Hub().Pending("alice", "") != nil {
+		t.Error("the start is still pending")
+	}
+	if r := do(t, newClient(t), http.MethodGet, h.url+"/user/alice/api/x", nil); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("route after a timed-out start: %d", r.StatusCode)
+	}
+	t.Logf("answer: %d %s; recorded: %q", r.StatusCode, r.body, srv.StopReason)
+}
+
 // Item 21: JSON bodies are bounded in what they may ask for, and a
 // repeated key counts once (the last, as JSON decoders agree).
 func TestJSONBodiesThroughHub(t *testing.T) {

@@ -38,6 +38,7 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/names"
 	"github.com/hubd/hubd/core/server"
+	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/testutil"
 )
@@ -244,8 +245,9 @@ type hub struct {
 
 // hubOptions change what startHub builds.
 type hubOptions struct {
-	auth auth.Authenticator // nil: fakeAuth
-	now  func() time.Time   // nil: time.Now
+	auth     auth.Authenticator         // nil: fakeAuth
+	now      func() time.Time           // nil: time.Now
+	spawners map[string]spawner.Spawner // nil: from the configuration
 }
 
 // hubConfig is a hub in a temporary directory on free loopback ports, with
@@ -298,7 +300,7 @@ func runHub(t *testing.T, cfg config.Config, o hubOptions) *hub {
 	}
 	h := &hub{cfg: cfg, logs: &testutil.LogBuffer{}}
 	ctx := context.Background()
-	srv, err := server.New(ctx, server.Options{Config: cfg, Authenticator: o.auth, Now: o.now,
+	srv, err := server.New(ctx, server.Options{Config: cfg, Authenticator: o.auth, Now: o.now, Spawners: o.spawners,
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
