@@ -169,6 +169,9 @@ func newChildHub(t testing.TB, tune ...func(*config.Config)) *childHub {
 		if t.Failed() {
 			b, _ := os.ReadFile(h.logs.Name())
 			t.Logf("hub log (last 8 KiB):\n%s", tail(b, 8<<10))
+			if keep := os.Getenv("HUBD_FAULTS_KEEP_LOGS"); keep != "" {
+				_ = os.WriteFile(filepath.Join(keep, t.Name()+"-hubd.log"), b, 0o644)
+			}
 		}
 	})
 	return h

@@ -106,6 +106,7 @@ func TestSoak(t *testing.T) {
 		// must be noticed within the run.
 		c.Proxy.IdleConnTimeout = config.Duration(3 * time.Second)
 		c.Spawner.PollInterval = config.Duration(5 * time.Second)
+		c.Hub.LogLevel = "info"
 	})
 	p := h.start(t)
 	admin := &client.Client{Socket: h.cfg.Admin.Socket}
@@ -338,7 +339,8 @@ func chaos(ctx context.Context, h *childHub, api *http.Client, users []string, l
 				break
 			}
 			if time.Now().After(deadline) {
-				l.fail("chaos: restart %s: %d %s %v", user, code, body, err)
+				_, model, _ := h.call(api, http.MethodGet, "/users/"+user+"?include_stopped_servers=1", "", "")
+				l.fail("chaos: restart %s: %d %s %v; the hub's model: %s", user, code, body, err, model)
 				break
 			}
 			refusedUpgrade(h, user, l)
