@@ -1,4 +1,4 @@
-package admin
+package admin_test
 
 import (
 	"bufio"
@@ -9,9 +9,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hubd/hubd/core/admin"
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/internal/version"
 )
+
+// browserShaped is the admin server's rule, restated: any sign of a
+// browser (Origin, Referer, Sec-Fetch-Mode, a Host other than the
+// socket's).
+func browserShaped(r *http.Request) bool {
+	return r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "" || r.Header.Get("Sec-Fetch-Mode") != "" ||
+		(r.Host != "" && r.Host != wire.Host)
+}
 
 // FuzzRequest decodes fuzzed bytes as net/http would read them off the
 // socket and serves them as a refused peer, a member or (for reads only)
@@ -40,23 +49,20 @@ func FuzzRequest(f *testing.F) {
 		if err != nil {
 			return // net/http answers 400 itself (TestMalformedInput)
 		}
-		id := []identity{
-			{uid: 4242, why: "not a member"},
-			{uid: 4243, name: "member", role: wire.RoleMember, why: "test member"},
-			{uid: 0, name: "root", role: wire.RoleAdmin, why: "uid 0"},
-		}[int(who)%3]
-		if id.role == wire.RoleAdmin && r.Method != http.MethodGet {
+		roles := []wire.Role{"", wire.RoleMember, wire.RoleAdmin}
+		role := roles[int(who)%3]
+		if role == wire.RoleAdmin && r.Method != http.MethodGet {
 			return // admin writes act on the hub (backups, restores): not fuzzed
 		}
-		r = r.WithContext(withIdentity(r.Context(), id))
+		id := admin.NewIdentity(4242+int(who)%3, "peer", role, "fuzzed peer")
 		rec := httptest.NewRecorder()
-		e.srv.ServeHTTP(rec, r)
+		e.srv.ServeAs(rec, r, id)
 		h := rec.Header()
 		if h.Get(wire.VersionHeader) != version.Version || h.Get("X-Frame-Options") != "DENY" || h.Get("Cache-Control") != "no-store" {
 			t.Fatalf("%q: answer headers %v", raw, h)
 		}
 		if rec.Code >= 500 {
-			t.Fatalf("%q as %s: status %d: %s", raw, id.why, rec.Code, rec.Body)
+			t.Fatalf("%q as %q: status %d: %s", raw, role, rec.Code, rec.Body)
 		}
 		if rec.Code >= 400 {
 			var we wire.Error
@@ -64,13 +70,13 @@ func FuzzRequest(f *testing.F) {
 				t.Fatalf("%q: refusal %d is not the JSON error shape: %s", raw, rec.Code, rec.Body)
 			}
 		}
-		if why := browserShaped(r); why != "" && (rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "web browser")) {
-			t.Fatalf("%q (%s): status %d, want the browser refusal", raw, why, rec.Code)
+		if browserShaped(r) && (rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "web browser")) {
+			t.Fatalf("%q: status %d, want the browser refusal", raw, rec.Code)
 		}
-		if id.role == "" && rec.Code != http.StatusForbidden {
+		if role == "" && rec.Code != http.StatusForbidden {
 			t.Fatalf("%q from a refused peer: status %d", raw, rec.Code)
 		}
-		if id.role == wire.RoleMember && rec.Code/100 == 2 && r.Method != http.MethodGet && r.URL.Path != "/v1/restart" {
+		if role == wire.RoleMember && rec.Code/100 == 2 && r.Method != http.MethodGet && r.URL.Path != "/v1/restart" {
 			t.Fatalf("%q: a member changed something: %d %s", raw, rec.Code, rec.Body)
 		}
 	})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // The crash loop runs HUBD_CRASHLOOP_ROUNDS rounds (default 5 here;
@@ -256,13 +257,7 @@ func reapOrphans(t *testing.T, round int, a *acked) int {
 	t.Helper()
 	left := mocksuProcs()
 	for _, pid := range left {
-		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		user := ""
-		for _, kv := range strings.Split(string(env), "\x00") {
-			if v, ok := strings.CutPrefix(kv, "JUPYTERHUB_USER="); ok {
-				user = v
-			}
-		}
+		user := testutil.Environ(pid)["JUPYTERHUB_USER"]
 		a.mu.Lock()
 		state := a.servers[user]
 		a.mu.Unlock()

@@ -208,15 +208,10 @@ func TestServerEnvironmentIsBuilt(t *testing.T) {
 	if len(pids) != 1 {
 		t.Fatalf("alice's server processes: %v", pids)
 	}
-	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pids[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range strings.Split(string(env), "\x00") {
-		k, v, _ := strings.Cut(kv, "=")
+	for k, v := range testutil.Environ(pids[0]) {
 		switch {
 		case k == "PYTHONPATH" || k == "LD_PRELOAD" || k == "BASH_ENV" || strings.Contains(v, "hubtest-evil"):
-			t.Errorf("the server got %s", kv)
+			t.Errorf("the server got %s=%s", k, v)
 		case k == "PATH" && v != h.cfg.Spawner.Path:
 			t.Errorf("PATH %q, want the configured %q", v, h.cfg.Spawner.Path)
 		}

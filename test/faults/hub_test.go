@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,6 +37,7 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/names"
 	"github.com/hubd/hubd/core/server"
+	"github.com/hubd/hubd/core/server/servertest"
 	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/internal/testutil"
@@ -184,41 +184,13 @@ func echoWebsocket(w http.ResponseWriter, r *http.Request, s seen) {
 }
 
 // serverProcs lists the pids of this run's mock servers, of one user or
-// (user "") of all; zombies are gone already.
+// (user "") of all.
 func serverProcs(user string) []int {
-	want := [][]byte{[]byte(envRun + "=" + runID + "\x00")}
+	want := []string{envRun + "=" + runID}
 	if user != "" {
-		want = append(want, []byte("JUPYTERHUB_USER="+user+"\x00"))
+		want = append(want, "JUPYTERHUB_USER="+user)
 	}
-	return procsWhere(func(pid string) bool {
-		env, err := os.ReadFile(filepath.Join("/proc", pid, "environ"))
-		if err != nil {
-			return false
-		}
-		for _, w := range want {
-			if !bytes.Contains(env, w) {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// procsWhere lists the live (not zombie) processes for which match holds.
-func procsWhere(match func(pid string) bool) []int {
-	dirs, _ := os.ReadDir("/proc")
-	var out []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil || pid == os.Getpid() || !match(d.Name()) {
-			continue
-		}
-		if stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat")); err == nil && bytes.Contains(stat, []byte(") Z ")) {
-			continue
-		}
-		out = append(out, pid)
-	}
-	return out
+	return testutil.Procs(testutil.WithEnv(want...))
 }
 
 // fakeAuth stands in for PAM where PAM is not what a test is about: any
@@ -250,33 +222,12 @@ type hubOptions struct {
 	spawners map[string]spawner.Spawner // nil: from the configuration
 }
 
-// hubConfig is a hub in a temporary directory on free loopback ports, with
-// the local spawner running this test binary.
+// hubConfig is servertest's hub, with this package's mock server and
+// without the shared environment (servers get exactly spawner.path).
 func hubConfig(t *testing.T) config.Config {
 	t.Helper()
-	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Hub.Listen = "127.0.0.1:0"
-	cfg.Hub.InternalListen = "127.0.0.1:0"
-	cfg.Hub.LogLevel = "debug"
-	cfg.Data.DB = filepath.Join(dir, "hubd.sqlite")
-	cfg.Data.CookieSecretFile = filepath.Join(dir, "cookie_secret")
-	cfg.Data.LogDir = filepath.Join(dir, "logs")
-	cfg.Data.RuntimeDir = dir
-	cfg.Admin.Socket = filepath.Join(dir, "hubd.sock")
-	cfg.Backups.Dir = filepath.Join(dir, "backups")
+	cfg := servertest.Config(t, map[string]string{envRole: "server", envRun: runID, envMode: "{username}"})
 	cfg.SharedEnv.Enabled = false
-	cfg.Spawner.Kind = "local"
-	cfg.Spawner.Command = []string{exe}
-	cfg.Spawner.WorkingDir = dir
-	cfg.Spawner.Environment = map[string]string{envRole: "server", envRun: runID, envMode: "{username}"}
-	cfg.Spawner.StartTimeout = config.Duration(10 * time.Second)
-	cfg.Spawner.HTTPTimeout = config.Duration(10 * time.Second)
-	cfg.Spawner.StopTimeout = config.Duration(5 * time.Second)
 	return cfg
 }
 

@@ -81,10 +81,13 @@ func mocksuProcs() []int {
 	if bins.mocksu == "" {
 		return nil
 	}
-	return procsWhere(func(pid string) bool {
-		exe, err := os.Readlink(filepath.Join("/proc", pid, "exe"))
-		return err == nil && exe == bins.mocksu
-	})
+	return testutil.Procs(isMocksu)
+}
+
+// isMocksu keeps the mock servers of this run's child hubs.
+func isMocksu(p testutil.Proc) bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.PID))
+	return err == nil && exe == bins.mocksu
 }
 
 // childHub is the data and configuration of a hub run as `hubd serve`

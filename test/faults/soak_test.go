@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -315,10 +314,8 @@ func chaos(ctx context.Context, h *childHub, api *http.Client, users []string, l
 			}
 			l.stopped.Add(1)
 		} else {
-			pids := procsWhere(func(pid string) bool {
-				exe, _ := os.Readlink(filepath.Join("/proc", pid, "exe"))
-				env, _ := os.ReadFile(filepath.Join("/proc", pid, "environ"))
-				return exe == bins.mocksu && strings.Contains(string(env), "JUPYTERHUB_USER="+user+"\x00")
+			pids := testutil.Procs(func(p testutil.Proc) bool {
+				return isMocksu(p) && testutil.WithEnv("JUPYTERHUB_USER="+user)(p)
 			})
 			for _, pid := range pids {
 				if p, err := os.FindProcess(pid); err == nil {
