@@ -69,6 +69,7 @@ func TestCrashLoop(t *testing.T) {
 		}
 		rounds = n
 	}
+	version := gitDescribe() // of the code under test, before anyone edits the tree
 	h := newChildHub(t)
 	tr := &http.Transport{MaxIdleConnsPerHost: 32}
 	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -121,7 +122,7 @@ func TestCrashLoop(t *testing.T) {
 	t.Logf("%d rounds: %d writes sent, %d acknowledged (%d users, %d tokens, %d servers running, %d stopped), %d verified after restarts, integrity_check ok %d times, %d servers orphaned by interrupted starts",
 		tot.rounds, tot.tried, tot.users+tot.tokens+tot.running+tot.stopped, tot.users, tot.tokens, tot.running, tot.stopped, tot.verified, tot.integrityOK, tot.orphans)
 	if path := os.Getenv(envCrashReport); path != "" && !t.Failed() {
-		if err := os.WriteFile(path, []byte(crashReport(tot)), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(crashReport(tot, version)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -286,7 +287,7 @@ func stopAll(t *testing.T, h *childHub, c *http.Client) {
 	}
 }
 
-func crashReport(tot crashTotals) string {
+func crashReport(tot crashTotals, version string) string {
 	var b strings.Builder
 	acks := tot.users + tot.tokens + tot.running + tot.stopped
 	var minKill, maxKill time.Duration
@@ -298,7 +299,7 @@ func crashReport(tot crashTotals) string {
 	}
 	fmt.Fprintf(&b, "# hubd crash loop, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "| what | value |\n|---|---|\n")
-	fmt.Fprintf(&b, "| machine | %s |\n| go | %s |\n| hubd | %s |\n", machine(), runtime.Version(), gitDescribe())
+	fmt.Fprintf(&b, "| machine | %s |\n| go | %s |\n| hubd | %s |\n", machine(), runtime.Version(), version)
 	fmt.Fprintf(&b, "| sqlite | modernc.org/sqlite (go.mod), WAL |\n")
 	fmt.Fprintf(&b, "| how | each round: `hubd serve` (local spawner, bench/cmd/mocksu) as a child process; 16 API clients create users, a token for each, and start (then some stop) servers; SIGKILL %s–%s after the writes began (random); `PRAGMA integrity_check` on the database; restart; every acknowledged write checked through the API; all servers stopped |\n", minKill.Round(time.Millisecond), maxKill.Round(time.Millisecond))
 	fmt.Fprintf(&b, "| reproduce | `make crashloop` (`CRASHLOOP_ROUNDS=N` to change the count; `make test` runs 5 rounds) |\n\n")

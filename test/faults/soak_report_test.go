@@ -20,7 +20,7 @@ import (
 
 // writeSoakReport writes <prefix>.md (machine, load, samples, verdict) and
 // <prefix>.png (RSS, open files and goroutines over time).
-func writeSoakReport(prefix string, duration, interval time.Duration, churners int, samples []soakSample, v soakVerdict, l *soakLoad) error {
+func writeSoakReport(prefix, version string, duration, interval time.Duration, churners int, samples []soakSample, v soakVerdict, l *soakLoad) error {
 	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func writeSoakReport(prefix string, duration, interval time.Duration, churners i
 	fmt.Fprintf(&b, "| what | value |\n|---|---|\n")
 	fmt.Fprintf(&b, "| machine | %s |\n", machine())
 	fmt.Fprintf(&b, "| go | %s |\n", runtime.Version())
-	fmt.Fprintf(&b, "| hubd | %s |\n", gitDescribe())
+	fmt.Fprintf(&b, "| hubd | %s |\n", version)
 	fmt.Fprintf(&b, "| duration | %s, sampled every %s |\n", duration, interval)
 	fmt.Fprintf(&b, "| load | proxied GETs at ~200/s from 8 clients to 10 mock servers (bench/cmd/mocksu, local spawner); %d websockets churning (open, echo 2–9 messages over a few seconds, close); every 2 s one server stopped through the API or killed with SIGKILL behind the hub's back, 5+ websockets aimed at it, then started again |\n", churners)
 	fmt.Fprintf(&b, "| reproduce | `make soak` (`SOAK_MINUTES=N` to shorten) |\n\n")

@@ -93,6 +93,7 @@ func TestSoak(t *testing.T) {
 		}
 		minutes = f
 	}
+	version := gitDescribe() // of the code under test, before anyone edits the tree
 	duration := time.Duration(minutes * float64(time.Minute))
 	interval := min(time.Minute, duration/10)
 	churners := 20
@@ -217,7 +218,7 @@ func TestSoak(t *testing.T) {
 		t.Errorf("mock servers left after stop-all and the hub's exit: %v", left)
 	}
 	if prefix := os.Getenv(envSoakReport); prefix != "" {
-		if err := writeSoakReport(prefix, duration, interval, churners, samples, v, l); err != nil {
+		if err := writeSoakReport(prefix, version, duration, interval, churners, samples, v, l); err != nil {
 			t.Fatal(err)
 		}
 	}
