@@ -304,7 +304,7 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 	cancel()
 	if err != nil && timedOut {
 		return h.failStart(op, srv, log, state, fmt.Errorf("the server did not start within spawner.start_timeout (%s)%s: %w",
-			h.cfg.Spawner.StartTimeout.D(), h.logHint(u.Name), err))
+			h.cfg.Spawner.StartTimeout.D(), h.logHint(u.Name, srv.Name), err))
 	}
 	if err != nil {
 		return h.failStart(op, srv, log, state, fmt.Errorf("the server could not start: %w", err))

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,7 +22,6 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/admin/client"
-	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/server"
 	"github.com/hubd/hubd/core/spawner"
@@ -41,11 +39,7 @@ func TestLoginNamesThroughRealAuth(t *testing.T) {
 	cfg.Auth.PAMService = "hubtest-faults-nosuch"
 	cfg.Auth.FailuresPerAddress = 1000
 	cfg.Auth.FailuresPerUser = 1000
-	login, err := auth.New(cfg.Auth, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := runHub(t, cfg, hubOptions{auth: login})
+	h := runHub(t, cfg, hubOptions{pam: true})
 	for _, name := range []string{"", "/", " hubtest-nosuch ", "HUBTEST-NOSUCH", "a\x00b", "a\nlevel=ERROR msg=forged", "\x1b[31mred",
 		"..", "-x", "--help", "аlice", `DOMAIN\user`, "root", "daemon", strings.Repeat("n", 100<<10), strings.Repeat("m", 2<<20)} {
 		b := h.browser(t)
@@ -102,34 +96,42 @@ func TestClockJumps(t *testing.T) {
 	check("fifteen days on", false, false)
 }
 
-// Item 7: scopes with a filter hubd does not know grant nothing on their
-// own; there is no group or role API to grant oneself more, and no named
-// servers to rename a default server into.
+// Item 7: admin scopes limited to a group create neither users nor
+// groups and make nobody an admin; a member can neither change groups nor
+// find a roles API; named servers cannot be renamed, and stopped ones
+// count against the limit until they are deleted.
 func TestNoEscalationPaths(t *testing.T) {
-	h := startHub(t, hubOptions{})
+	h := startHub(t, hubOptions{}, func(c *config.Config) {
+		c.Spawner.NamedServers = true
+		c.Spawner.NamedServerLimitPerUser = 1
+	})
 	admin := h.token(t, "admin")
 	h.user(t, "bob")
+	h.api(t, http.MethodPost, "/groups/staff", admin, nil).want(t, http.StatusCreated)
+	h.api(t, http.MethodPost, "/groups/staff/users", admin, map[string]any{"users": []string{"bob"}}).want(t, http.StatusOK)
 	var tok struct {
 		Token string `json:"token"`
 	}
-	r := h.api(t, http.MethodPost, "/users/admin/tokens", admin, map[string]any{"scopes": []string{"admin:users!group=staff", "admin:groups"}})
-	if r.StatusCode == http.StatusCreated {
-		r.json(t, &tok)
-		h.api(t, http.MethodPost, "/users", tok.Token, map[string]any{"usernames": []string{"mallory"}}).want(t, http.StatusForbidden)
-		h.api(t, http.MethodPatch, "/users/bob", tok.Token, map[string]any{"admin": true}).want(t, http.StatusForbidden, http.StatusNotFound)
-	} else {
-		r.want(t, http.StatusForbidden, http.StatusBadRequest)
-	}
+	h.api(t, http.MethodPost, "/users/admin/tokens", admin, map[string]any{"scopes": []string{"admin:users!group=staff", "admin:groups!group=staff"}}).
+		want(t, http.StatusCreated).json(t, &tok)
+	h.api(t, http.MethodPost, "/users", tok.Token, map[string]any{"usernames": []string{"mallory"}}).want(t, http.StatusForbidden)
+	h.api(t, http.MethodPost, "/users/mallory", tok.Token, nil).want(t, http.StatusForbidden)
+	h.api(t, http.MethodPost, "/groups/newgroup", tok.Token, nil).want(t, http.StatusForbidden)
+	h.api(t, http.MethodPatch, "/users/bob", tok.Token, map[string]any{"admin": true}).want(t, http.StatusForbidden)
+
 	bob := h.token(t, "bob")
 	for _, c := range []struct{ method, path string }{
-		{http.MethodGet, "/groups"}, {http.MethodPost, "/groups/staff"}, {http.MethodPost, "/groups/staff/users"},
-		{http.MethodGet, "/roles"}, {http.MethodPost, "/roles"}, {http.MethodPatch, "/users/bob/servers/x"},
+		{http.MethodPost, "/groups/staff/users"}, {http.MethodDelete, "/groups/staff/users"}, {http.MethodPost, "/groups/mine"},
+		{http.MethodPut, "/groups/staff/properties"}, {http.MethodGet, "/roles"}, {http.MethodPost, "/roles"},
+		{http.MethodPatch, "/users/bob/servers/one"},
 	} {
-		if r := h.api(t, c.method, c.path, bob, "{}"); r.StatusCode < 400 {
-			t.Errorf("%s %s: status %d", c.method, c.path, r.StatusCode)
+		if r := h.api(t, c.method, c.path, bob, `{"users": ["bob"]}`); r.StatusCode < 400 {
+			t.Errorf("%s %s as a member: status %d", c.method, c.path, r.StatusCode)
 		}
 	}
-	h.api(t, http.MethodPost, "/users/bob/servers/renamed", bob, nil).want(t, http.StatusBadRequest)
+	h.api(t, http.MethodPost, "/users/bob/servers/one", bob, nil).want(t, http.StatusCreated, http.StatusAccepted)
+	h.api(t, http.MethodDelete, "/users/bob/servers/one", bob, nil).want(t, http.StatusNoContent, http.StatusAccepted)
+	h.api(t, http.MethodPost, "/users/bob/servers/two", bob, nil).want(t, http.StatusBadRequest)
 	if u := h.user(t, "bob"); u.Admin {
 		t.Error("bob became an admin")
 	}
@@ -426,7 +428,7 @@ func TestDamagedDatabaseRefused(t *testing.T) {
 	}
 	f.Close()
 	before, _ := os.ReadFile(h.cfg.Data.DB)
-	srv, err := server.New(context.Background(), server.Options{Config: h.cfg, Authenticator: fakeAuth{}})
+	srv, err := server.New(context.Background(), server.Options{Config: h.cfg, Password: fakeAuth{}, Accounts: fakeAccounts{}})
 	if err == nil {
 		srv.Close()
 		t.Fatal("a hub started on a damaged database")

@@ -35,6 +35,7 @@ import (
 
 	"github.com/hubd/hubd/core/auth"
 	"github.com/hubd/hubd/core/config"
+	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/names"
 	"github.com/hubd/hubd/core/server"
 	"github.com/hubd/hubd/core/server/servertest"
@@ -194,15 +195,35 @@ func serverProcs(user string) []int {
 }
 
 // fakeAuth stands in for PAM where PAM is not what a test is about: any
-// valid name logs in with the password "pw-<name>"; "admin…" are admins.
+// valid name logs in with the password "pw-<name>".
 type fakeAuth struct{}
 
-func (fakeAuth) Login(_ context.Context, username, password, _ string) (auth.User, error) {
+func (fakeAuth) Check(_ context.Context, username, password, _ string) (identity.External, error) {
 	name := names.Normalize(username)
 	if names.Check(name) != nil || password != "pw-"+name {
-		return auth.User{}, &auth.Error{Kind: auth.ErrInvalidCredentials, Public: "Wrong user name or password."}
+		return identity.External{}, &auth.Error{Kind: auth.ErrInvalidCredentials, Public: "Wrong user name or password."}
 	}
-	return auth.User{Name: name, Admin: strings.HasPrefix(name, "admin")}, nil
+	return identity.External{Method: identity.MethodPAM, Subject: name, Name: name}, nil
+}
+
+// fakeAccounts is a user database where every name is a member's account
+// and "admin…" accounts are in the admin group too.
+type fakeAccounts struct{}
+
+const fakeAdminGroup = "hubtest-faults-admins"
+
+func (fakeAccounts) Lookup(name string) (identity.LinuxAccount, error) {
+	a := identity.LinuxAccount{Name: name, UID: 5000, GID: 5000, Home: "/home/" + name, Groups: []string{config.Default().Auth.AllowedGroup}}
+	if strings.HasPrefix(name, "admin") {
+		a.Groups = append(a.Groups, fakeAdminGroup)
+	}
+	return a, nil
+}
+
+func (fakeAccounts) GroupExists(string) bool { return true }
+
+func (fakeAccounts) Create(context.Context, string, string) error {
+	return errors.New("fakeAccounts: every account exists")
 }
 
 // hub is one hub started through core/server in this process.
@@ -217,7 +238,7 @@ type hub struct {
 
 // hubOptions change what startHub builds.
 type hubOptions struct {
-	auth     auth.Authenticator         // nil: fakeAuth
+	pam      bool                       // the real PAM login and user database (default: fakeAuth, fakeAccounts)
 	now      func() time.Time           // nil: time.Now
 	spawners map[string]spawner.Spawner // nil: from the configuration
 }
@@ -228,6 +249,7 @@ func hubConfig(t *testing.T) config.Config {
 	t.Helper()
 	cfg := servertest.Config(t, map[string]string{envRole: "server", envRun: runID, envMode: "{username}"})
 	cfg.SharedEnv.Enabled = false
+	cfg.Auth.AdminGroup = fakeAdminGroup
 	return cfg
 }
 
@@ -246,13 +268,14 @@ func startHub(t *testing.T, o hubOptions, tune ...func(*config.Config)) *hub {
 // that was shut down, for instance).
 func runHub(t *testing.T, cfg config.Config, o hubOptions) *hub {
 	t.Helper()
-	if o.auth == nil {
-		o.auth = fakeAuth{}
+	so := server.Options{Config: cfg, Now: o.now, Spawners: o.spawners}
+	if !o.pam {
+		so.Password, so.Accounts = fakeAuth{}, fakeAccounts{}
 	}
 	h := &hub{cfg: cfg, logs: &testutil.LogBuffer{}}
 	ctx := context.Background()
-	srv, err := server.New(ctx, server.Options{Config: cfg, Authenticator: o.auth, Now: o.now, Spawners: o.spawners,
-		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	so.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.New(ctx, so)
 	if err != nil {
 		t.Fatal(err)
 	}
