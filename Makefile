@@ -15,13 +15,16 @@ export CGO_CPPFLAGS := -D_FORTIFY_SOURCE=2
 LDFLAGS := -s -w -X github.com/hubd/hubd/internal/version.Version=$(VERSION) -X github.com/hubd/hubd/internal/version.Commit=$(COMMIT)
 BUILDFLAGS := -trimpath -buildmode=pie
 
-.PHONY: help build deb test test-short bench lint deps demo clean
+.PHONY: help build deb test test-short bench fuzz crashloop soak lint deps demo clean
 
 help:
 	@echo "make build   build bin/hubd (cgo, PAM) and bin/hubtui (static)"
 	@echo "make deb     build dist/hubd_<version>_<arch>.deb (install it with apt install ./dist/...)"
 	@echo "make test    install test dependencies, lint, run every test (as root)"
 	@echo "make bench   run the benchmarks and write bench/results/<date>.md"
+	@echo "make fuzz    run every fuzz target for FUZZTIME (default 20s) each; not part of make test"
+	@echo "make crashloop  kill -9 a hub under writes CRASHLOOP_ROUNDS times (default 100): bench/results/<date>-crashloop.md"
+	@echo "make soak    mixed load on a hub for SOAK_MINUTES (default 30): bench/results/<date>-soak.{md,png}"
 	@echo "make lint    gofmt, go mod tidy check, go vet, staticcheck (go tool), docs/config.md up to date, dependency pins"
 	@echo "make deps    install the Debian packages and tools the tests need"
 	@echo "make demo    install, build and run a hub with a demo member in the foreground"
@@ -60,6 +63,33 @@ test-short:
 bench: build
 	scripts/deps.sh bench
 	scripts/bench.sh
+
+# Each fuzz target runs on its own; `go test` replays the committed
+# corpora (testdata/fuzz) in make test.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./core/config:FuzzParse ./core/names:FuzzCheck ./core/names:FuzzNormalize \
+	./core/web:FuzzDecodeJSON ./core/web:FuzzAPIBody ./core/proxy:FuzzRoute ./core/proxy:FuzzProxyPath \
+	./core/admin:FuzzRequest ./core/admin/client:FuzzResponse ./backups:FuzzVerify
+# A target fails the run only with a finding (a failing input written to
+# testdata/fuzz); the engine's own "context deadline exceeded" at the end
+# of a run on a loaded machine is reported and skipped.
+fuzz:
+	@set -o pipefail; fail=0; log=$$(mktemp); for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz: $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
+	  if ! $(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s -parallel 2 "$${t%%:*}" 2>&1 | tee "$$log"; then \
+	    if grep -q 'Failing input written' "$$log"; then fail=1; else echo "fuzz: $${t##*:}: the fuzzing engine stopped without a finding"; fi; \
+	  fi; \
+	done; rm -f "$$log"; exit $$fail
+
+CRASHLOOP_ROUNDS ?= 100
+crashloop:
+	HUBD_CRASHLOOP_ROUNDS=$(CRASHLOOP_ROUNDS) HUBD_CRASHLOOP_REPORT=$(CURDIR)/bench/results/$$(date -u +%F)-crashloop.md \
+	  $(GO) test -count=1 -timeout 120m -run '^TestCrashLoop$$' -v ./test/faults
+
+SOAK_MINUTES ?= 30
+soak:
+	SOAK_MINUTES=$(SOAK_MINUTES) HUBD_SOAK_REPORT=$(CURDIR)/bench/results/$$(date -u +%F)-soak \
+	  $(GO) test -count=1 -timeout $$(( $(SOAK_MINUTES) + 30 ))m -run '^TestSoak$$' -v ./test/faults
 
 demo:
 	scripts/deps.sh run

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hubd/hubd/core/admin/client"
 	"github.com/hubd/hubd/core/config"
@@ -85,11 +86,12 @@ func canServe(ctx context.Context, cfg config.Config) error {
 	if cfg.Hub.AutoUpgradeDB {
 		return nil
 	}
-	f, err := os.Open(cfg.Data.DB)
-	if err != nil {
+	// Access, not a trial open: no code of hubd opens and closes a
+	// descriptor on a database file (in a hub that would drop SQLite's
+	// locks).
+	if unix.Access(cfg.Data.DB, unix.R_OK) != nil {
 		return nil
 	}
-	f.Close()
 	st, err := store.Open(ctx, cfg.Data.DB, store.Options{ReadOnly: true})
 	if err != nil {
 		return nil

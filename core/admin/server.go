@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -240,6 +241,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("refused a browser-shaped request", "uid", who.uid, "user", who.name, "path", r.URL.Path, "why", why)
 		writeError(w, &httpError{status: http.StatusForbidden,
 			msg: "refusing a request that looks like it comes from a web browser (" + why + "): the admin socket is only for hubtui and the hubd CLI"})
+		return
+	}
+	// A refused peer is answered before anything else happens for it: its
+	// body is not read, and it learns nothing of the routes, not even how
+	// they clean a path.
+	if who := identityOf(r.Context()); who.role == "" {
+		s.log.Info("refused admin request", "uid", who.uid, "pid", who.pid, "user", who.name, "method", r.Method, "path", r.URL.Path, "why", who.why)
+		writeError(w, &httpError{status: http.StatusForbidden, msg: refusal(s.cfg.Auth, who)})
+		return
+	}
+	if !strings.HasPrefix(r.URL.Path, "/") {
+		// "*" and other non-path targets, which the route table would
+		// answer in plain text.
+		writeError(w, errorf(http.StatusBadRequest, "request target %q is not a path", r.RequestURI))
 		return
 	}
 	if err := s.readBody(w, r); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"runtime"
 
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/store"
@@ -54,6 +55,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ identity) erro
 		Users:         c.users,
 		Servers:       c.servers,
 		ActiveServers: c.servers[store.StateStarting] + c.servers[store.StateRunning] + c.servers[store.StateStopping],
+		Goroutines:    runtime.NumGoroutine(),
 	})
 	return nil
 }

@@ -315,7 +315,12 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 	}
 	startCtx, cancel := context.WithTimeout(ctx, h.cfg.Spawner.StartTimeout.D())
 	state, err := sp.Start(startCtx, req)
+	timedOut := startCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil
 	cancel()
+	if err != nil && timedOut {
+		return h.failStart(op, srv, log, state, fmt.Errorf("the server did not start within spawner.start_timeout (%s)%s: %w",
+			h.cfg.Spawner.StartTimeout.D(), h.logHint(u.Name, srv.Name), err))
+	}
 	if err != nil {
 		return h.failStart(op, srv, log, state, fmt.Errorf("the server could not start: %w", err))
 	}
@@ -503,7 +508,9 @@ func (h *Hub) stop(ctx context.Context, u store.User, server, reason, by string)
 	if !srv.Active() {
 		return nil
 	}
-	if err := h.store.SetStopping(ctx, srv.ID); err != nil {
+	if err := h.store.SetStopping(ctx, srv.ID); errors.Is(err, store.ErrNotFound) {
+		return nil // it ended meanwhile, and the poller recorded why
+	} else if err != nil {
 		return err
 	}
 	h.routes.Delete(ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server))

@@ -105,11 +105,18 @@ func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 // markGone records a server that ended without being asked to (a crash,
 // an OOM kill, a kill behind the hub's back) as failed, with the reason.
 func (h *Hub) markGone(ctx context.Context, srv store.Server, reason string) {
-	h.routes.Delete(ServerPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
-	if err := h.store.SetStopped(ctx, srv.ID, store.StateFailed, reason, "hub"); err != nil {
+	// Only while the row is still the one read: a stop or a new start
+	// since then owns the row and the route now.
+	gone, err := h.store.SetGone(ctx, srv, reason, "hub")
+	if err != nil {
 		h.log.Error("record stopped server", "user", srv.User, "err", err)
 		return
 	}
+	if !gone {
+		h.log.Debug("server changed while it was checked; left alone", "user", srv.User, "server", srv.Name)
+		return
+	}
+	h.routes.Delete(ServerPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
 	h.log.Info("server gone", "user", srv.User, "server", srv.Name, "reason", reason)
 	h.audit(ctx, "hub", "server.gone", srv.User, reason)
 }

@@ -239,17 +239,43 @@ func (s *Store) SetStopped(ctx context.Context, id int64, state, reason, by stri
 		return fmt.Errorf("set stopped: bad state %q", state)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var userName, name string
-		if err := tx.QueryRowContext(ctx, `SELECT u.name, s.name FROM servers s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, id).Scan(&userName, &name); err != nil {
-			return err
-		}
-		if err := clearServerCredentials(ctx, tx, id, OAuthClientID(userName, name)); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE servers SET state = ?, spawner_state = '{}', token_hash = NULL, stopped_at = ?,
-			stop_reason = ?, stopped_by = ? WHERE id = ?`, state, FormatTime(s.now()), reason, by, id)
+		_, err := s.stopped(ctx, tx, id, state, reason, by, nil)
 		return err
 	})
+}
+
+// SetGone records a server as failed with the reason, as SetStopped does,
+// but only while its row is still as seen was read: a server that was
+// stopped, or stopped and started again, since is left alone (a poll's
+// reading goes stale while it checks processes). It reports whether it
+// recorded anything.
+func (s *Store) SetGone(ctx context.Context, seen Server, reason, by string) (bool, error) {
+	var gone bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		gone, err = s.stopped(ctx, tx, seen.ID, StateFailed, reason, by, &seen)
+		return err
+	})
+	return gone, err
+}
+
+// stopped ends server id in tx, unless seen is given and the row's state
+// or spawner state differ from it.
+func (s *Store) stopped(ctx context.Context, tx *sql.Tx, id int64, state, reason, by string, seen *Server) (bool, error) {
+	var userName, name, cur, spawnerState string
+	if err := tx.QueryRowContext(ctx, `SELECT u.name, s.name, s.state, s.spawner_state FROM servers s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
+		id).Scan(&userName, &name, &cur, &spawnerState); err != nil {
+		return false, err
+	}
+	if seen != nil && (cur != seen.State || spawnerState != seen.SpawnerState) {
+		return false, nil
+	}
+	if err := clearServerCredentials(ctx, tx, id, OAuthClientID(userName, name)); err != nil {
+		return false, err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE servers SET state = ?, spawner_state = '{}', token_hash = NULL, stopped_at = ?,
+		stop_reason = ?, stopped_by = ? WHERE id = ?`, state, FormatTime(s.now()), reason, by, id)
+	return err == nil, err
 }
 
 // RecordActivity moves the server's and its user's last activity forward.

@@ -378,9 +378,11 @@ func (w *Web) apiPatchUser(rw http.ResponseWriter, r *http.Request, c *caller) e
 	}
 	if body.Admin != nil {
 		// Only an admin may grant admin (CVE-2024-41942: admin:users alone
-		// must not make its holder an admin).
-		if *body.Admin && !c.admin {
-			return apiErrorf(http.StatusForbidden, "only admins may make users admins")
+		// must not make its holder an admin), and only with unlimited
+		// admin:users: an admin's token limited to a group must not mint
+		// a new admin, who would hold everything.
+		if *body.Admin && (!c.admin || c.requireScope("admin:users") != nil) {
+			return apiErrorf(http.StatusForbidden, "only admins, with admin:users for every user, may make users admins")
 		}
 		change, err := w.hub.SetAdmin(r.Context(), u.Name, *body.Admin)
 		if err != nil {

@@ -196,8 +196,14 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 	username := r.PostForm.Get("username")
 	failed := func(status int, msg string) {
 		tok := w.ensureXSRF(rw, r, "")
-		w.render(rw, status, "login.html", w.loginPageData(page{Title: "Log in", XSRF: tok, Error: msg,
-			Username: names.Normalize(username), Next: next}))
+		// The form is filled in again only with a name that could be
+		// one: a hostile one (control characters, a megabyte) is not
+		// reflected.
+		again := names.Normalize(username)
+		if names.Check(again) != nil {
+			again = ""
+		}
+		w.render(rw, status, "login.html", w.loginPageData(page{Title: "Log in", XSRF: tok, Error: msg, Username: again, Next: next}))
 	}
 	ext, err := w.password.Check(r.Context(), username, r.PostForm.Get("password"), clientAddr(r))
 	var acct identity.Account

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -118,7 +120,7 @@ func benchSpawn(ctx context.Context, o *opts, r *report) error {
 		users[i] = fmt.Sprintf("u%d", i+1)
 	}
 	t := r.table("P7: spawn throughput",
-		fmt.Sprintf("%d users' default servers started through `POST /hub/api/users/<u>/server` from 10 concurrent clients, each polled until ready, then all stopped through `DELETE` the same way. hubd: local spawner running bench/cmd/mocksu; JupyterHub 3.0.0: SimpleLocalProcessSpawner running `python3 -m jupyterhub.tests.mocksu`, `concurrent_spawn_limit = 0`, CHP 5.3.0. Orphans: mock servers still alive after stop-all and the hub's exit (then killed). Goal: hubd ≥ 20 spawns/s, zero orphans.", n),
+		fmt.Sprintf("%d users' default servers started through `POST /hub/api/users/<u>/server` from 10 concurrent clients, each polled until ready, then all stopped through `DELETE` the same way. hubd: local spawner running bench/cmd/mocksu; JupyterHub 3.0.0: SimpleLocalProcessSpawner running `python3 -m jupyterhub.tests.mocksu`, `concurrent_spawn_limit = 0`, CHP 5.3.0. Orphans: mock servers still alive after stop-all and the hub's exit (then killed). Goal: hubd ≥ 20 spawns/s, zero orphans, ≤ 50 ms per spawn over the server's own start (mocksu started directly the same way, polled every millisecond).", n),
 		[]string{"hubd", "JupyterHub 3.0"}, [2]string{"hubd", "JupyterHub 3.0"})
 	h, err := newHubd(o, filepath.Join(o.work, "hubd-spawn"))
 	if err != nil {
@@ -142,6 +144,12 @@ func benchSpawn(ctx context.Context, o *opts, r *report) error {
 			return fmt.Errorf("hubd: %w", err)
 		}
 		record(t, "hubd", n, ds, wall, stop, reapOrphans(o.mocksu))
+		own, err := ownStarts(o.mocksu, n)
+		if err != nil {
+			return fmt.Errorf("mocksu alone: %w", err)
+		}
+		t.add("mocksu's own start p50 ms (no hub)", "hubd", percentile(own, 0.5))
+		t.add("per spawn p50 over the server's own start ms", "hubd", percentile(ds, 0.5)-percentile(own, 0.5))
 
 		p, _, err = jh.start("jupyterhub-spawn")
 		if err != nil {
@@ -163,6 +171,46 @@ func benchSpawn(ctx context.Context, o *opts, r *report) error {
 		record(t, "JupyterHub 3.0", n, ds, wall, stop, reapOrphans("jupyterhub.tests.mocksu"))
 	}
 	return nil
+}
+
+// ownStarts starts n mock servers directly, 10 at a time, each polled
+// every millisecond until it answers and then killed: the server's own
+// start time, on which a spawn through the hub adds its overhead.
+func ownStarts(mocksu string, n int) ([]time.Duration, error) {
+	var (
+		mu  sync.Mutex
+		out []time.Duration
+	)
+	_, _, err := parallel(make([]string, n), 10, func(string) error {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+		cmd := exec.Command(mocksu)
+		cmd.Env = append(os.Environ(), "JUPYTERHUB_SERVICE_URL="+url)
+		t := time.Now()
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		c := &http.Client{Timeout: time.Second}
+		for deadline := t.Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+			if resp, err := c.Get(url); err == nil {
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("mocksu on port %d did not answer within 30 s", port)
+			}
+		}
+		mu.Lock()
+		out = append(out, time.Since(t))
+		mu.Unlock()
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
 }
 
 func record(t *table, arm string, n int, ds []time.Duration, wall, stop time.Duration, orphans int) {

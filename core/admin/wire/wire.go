@@ -75,6 +75,9 @@ type Status struct {
 	Servers map[string]int `json:"servers"`
 	// ActiveServers is starting + running + stopping.
 	ActiveServers int `json:"active_servers"`
+	// Goroutines is the hub process's goroutine count: a number that only
+	// ever grows under a steady load is a leak.
+	Goroutines int `json:"goroutines"`
 }
 
 // Session is one active server in GET /v1/sessions.
