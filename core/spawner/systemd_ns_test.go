@@ -17,6 +17,7 @@ import (
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 
+	"github.com/hubd/hubd/internal/testlab"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -48,6 +49,7 @@ func bootSystemd(t *testing.T) *nsSystemd {
 		t.Fatal(err)
 	}
 	ns := &nsSystemd{script: script}
+	testlab.Lock(t, testlab.CgroupsLock)
 	cgroupsBefore := unitCgroups(t)
 	waitFor(t, "the namespaced systemd starts (one instance per machine)", 3*time.Minute, func() (bool, error) {
 		out, err := exec.Command(script, "start").Output()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,17 +21,35 @@ import (
 // neither a developer's PATH nor an interpreter first in it leaks in.
 const SystemPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// CgroupsLock serialises what creates or cleans up cgroups and mount units
+// on the host: systemd booted in namespaces (one instance per machine, and
+// its cleanup compares the host's cgroup tree before and after), and the
+// Docker and Slurm labs. Test packages run in parallel (make test), so
+// each test that does one of these takes it.
+const CgroupsLock = "/run/lock/hubtest-cgroups.lock"
+
 // Lock takes an exclusive lock on path (created if missing) for the rest of
-// the test, waiting up to 2 minutes for another test that holds it: a lab
-// with fixed host resources (ports, /etc files, a bridge) runs once at a
-// time.
+// the test: a lab with fixed host resources (ports, /etc files, a bridge)
+// runs once at a time. It waits for another test that holds it for as
+// long as this test may run (30 minutes without a deadline): packages
+// that test in parallel take turns. A test of this process that already
+// holds the lock (one test using two labs that share it) does not wait.
 func Lock(t testing.TB, path string) {
 	t.Helper()
+	if held.take(path) {
+		t.Cleanup(func() { held.drop(path) })
+		return
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(30 * time.Minute)
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if at, set := d.Deadline(); set {
+			deadline = at.Add(-time.Minute)
+		}
+	}
 	for {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -42,7 +61,48 @@ func Lock(t testing.TB, path string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Cleanup(func() { f.Close() }) // closing releases the lock
+	held.add(path, f)
+	t.Cleanup(func() { held.drop(path) })
+}
+
+// held are the locks this process holds, with how many of its tests hold
+// each: flock locks belong to an open file, so a second open of the same
+// path in this process would wait for itself. Process-wide on purpose:
+// the locks themselves are.
+var held = &heldLocks{files: map[string]*os.File{}, count: map[string]int{}}
+
+type heldLocks struct {
+	mu    sync.Mutex
+	files map[string]*os.File
+	count map[string]int
+}
+
+// take counts one more holder of a lock this process already has.
+func (h *heldLocks) take(path string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.files[path] == nil {
+		return false
+	}
+	h.count[path]++
+	return true
+}
+
+func (h *heldLocks) add(path string, f *os.File) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.files[path], h.count[path] = f, 1
+}
+
+// drop releases the lock (closing its file) when its last holder is done.
+func (h *heldLocks) drop(path string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.count[path]--; h.count[path] == 0 {
+		h.files[path].Close()
+		delete(h.files, path)
+		delete(h.count, path)
+	}
 }
 
 // Poll calls cond every 50 ms until it is true or timeout has passed, and

@@ -42,6 +42,7 @@ import (
 	"github.com/hubd/hubd/core/admin/wire"
 	"github.com/hubd/hubd/core/host"
 	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/internal/testlab"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -508,6 +509,7 @@ type nsSystemd struct {
 func bootSystemd(t *testing.T, work string) *nsSystemd {
 	t.Helper()
 	n := &nsSystemd{script: filepath.Join(repoRoot(), "scripts/systemd-in-ns.sh")}
+	testlab.Lock(t, testlab.CgroupsLock)
 	out, err := exec.Command(n.script, "start").CombinedOutput()
 	if err != nil {
 		t.Fatalf("boot systemd in namespaces: %v\n%s", err, out)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/spawner"
+	"github.com/hubd/hubd/internal/testlab"
 )
 
 // nsHub is a second hubd, running as a systemd service (Type=notify, the
@@ -81,6 +82,7 @@ func startNSHub(t *testing.T) *nsHub {
 	t.Helper()
 	root := repoRoot()
 	n := &nsHub{t: t, script: filepath.Join(root, "scripts/systemd-in-ns.sh"), configs: map[string]string{}}
+	testlab.Lock(t, testlab.CgroupsLock)
 	if out, err := exec.Command(n.script, "start").CombinedOutput(); err != nil {
 		t.Fatalf("boot systemd in namespaces: %v\n%s", err, out)
 	}

@@ -89,6 +89,7 @@ func Start(t testing.TB, o Options) *Engine {
 	if o.BridgeCIDR == "" {
 		o.BridgeCIDR = "172.30.77.1/24"
 	}
+	testlab.Lock(t, testlab.CgroupsLock)
 	testlab.Lock(t, lockPath)
 	rootfs, tag := singleuserRootfs(t)
 

@@ -122,6 +122,7 @@ func Start(t testing.TB, o Options) *Cluster {
 			o.Proctrack = "cgroup"
 		}
 	}
+	testlab.Lock(t, testlab.CgroupsLock)
 	testlab.Lock(t, lockPath)
 
 	c := &Cluster{
