@@ -106,12 +106,24 @@ func (h *Host) SystemUser(name string, groups ...string) error {
 	return run("usermod", "--groups", strings.Join(groups, ","), name)
 }
 
-// Adopt makes Cleanup remove a user that the code under test creates.
+// Adopt makes Cleanup remove a user that the code under test creates. A
+// leftover of the same name (from a run that was killed before its
+// cleanup) is removed first, so the code under test starts from nothing.
 func (h *Host) Adopt(name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
 	h.users = append(h.users, name)
+	if _, err := user.Lookup(name); err != nil {
+		return nil
+	}
+	_ = exec.Command("pkill", "-KILL", "-u", name).Run()
+	// userdel complains (and fails) about a missing home or mail spool;
+	// what matters is that the account is gone.
+	err := run("userdel", "--remove", "--force", name)
+	if _, lerr := user.Lookup(name); lerr == nil {
+		return fmt.Errorf("removing the leftover account %s: %w", name, err)
+	}
 	return nil
 }
 
