@@ -479,7 +479,7 @@ func testSystemdSingleuser(t *testing.T, ns *nsSystemd, sp *Systemd) {
 	if b, err := os.ReadFile(envFile); err != nil || !bytes.Contains(b, []byte(token)) || !bytes.Contains(b, []byte("HOME=\""+alice.HomeDir)) {
 		t.Errorf("environment file %s: %v\n%s", envFile, err, b)
 	}
-	if diffs, err := sp.checkLimits(t.Context(), mustBus(t, sp), st.Unit); err != nil || len(diffs) > 0 {
+	if diffs, err := sp.checkLimits(t.Context(), mustBus(t, sp), st.Unit, SystemdLimits{}); err != nil || len(diffs) > 0 {
 		t.Errorf("limits read back: %v %v", diffs, err)
 	}
 	// The kernel enforces the memory limit on the unit's cgroup.

@@ -139,16 +139,16 @@ func TestSystemdFailureReason(t *testing.T) {
 func TestSystemdLimitDiffs(t *testing.T) {
 	s := &Systemd{o: SystemdOptions{MemoryMax: 512 << 20, CPUQuotaPercent: 150, TasksMax: 100}}
 	ok := map[string]any{"MemoryMax": uint64(512 << 20), "CPUQuotaPerSecUSec": uint64(1_500_000), "TasksMax": uint64(100)}
-	if d := s.limitDiffs(ok); len(d) != 0 {
+	if d := s.limitDiffs(ok, SystemdLimits{}); len(d) != 0 {
 		t.Errorf("diffs for matching limits: %v", d)
 	}
 	bad := map[string]any{"MemoryMax": uint64(math.MaxUint64), "CPUQuotaPerSecUSec": uint64(1_500_000)}
-	d := s.limitDiffs(bad)
+	d := s.limitDiffs(bad, SystemdLimits{})
 	if len(d) != 2 {
 		t.Fatalf("diffs %v", d)
 	}
 	mustContain(t, "diffs", strings.Join(d, "\n"), "MemoryMax is 18446744073709551615, configured 536870912", "TasksMax is <nil>")
-	if (&Systemd{}).limitDiffs(map[string]any{}) != nil {
+	if (&Systemd{}).limitDiffs(map[string]any{}, SystemdLimits{}) != nil {
 		t.Error("no limits configured, yet differences")
 	}
 }
