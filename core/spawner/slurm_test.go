@@ -166,3 +166,13 @@ func TestSlurmComplaint(t *testing.T) {
 	err := &slurmError{prog: "squeue", msg: "Unable to contact slurm controller (connect failure)"}
 	mustContain(t, "error", err.Error(), "squeue failed", "slurmctld running")
 }
+
+func TestParseGPUList(t *testing.T) {
+	got := parseGPUList("0, 0\n1, 3\n2, [N/A]\nbad\n")
+	if len(got) != 2 || got[1] != (GPU{Index: 1, Device: "/dev/nvidia3"}) {
+		t.Errorf("GPUs %+v", got)
+	}
+	if gpus, err := DetectGPUs(t.Context(), "/nonexistent/nvidia-smi"); gpus != nil || err != nil {
+		t.Errorf("no nvidia-smi: %v %v", gpus, err)
+	}
+}
