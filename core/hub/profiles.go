@@ -50,7 +50,7 @@ func ParseOptions(js string) (string, error) {
 		if k != "profile" {
 			return "", &OptionsError{Msg: fmt.Sprintf("unknown server option %s: this hub takes only \"profile\"", names.Quote(truncateName(k)))}
 		}
-		if err := json.Unmarshal(v, &profile); err != nil {
+		if err := json.Unmarshal(v, &profile); err != nil || string(v) == "null" {
 			return "", &OptionsError{Msg: "the option \"profile\" must be a string, the name of a profile"}
 		}
 	}
@@ -163,6 +163,9 @@ func (h *Hub) resolveProfile(ctx context.Context, u store.User, name string) (co
 	}
 	return config.Profile{}, &ProfileError{Msg: fmt.Sprintf("no profile named %s; choose one of: %s", names.Quote(truncateName(name)), strings.Join(known, ", "))}
 }
+
+// GPUCount is the size of the GPU pool.
+func (h *Hub) GPUCount() int { return len(h.gpuPool) }
 
 // ProfileOf is the profile a server was started with ("" for none), as
 // its user_options record it.
