@@ -172,7 +172,9 @@ func CheckSbatchOption(opt string) error {
 // and Start are rendered already: a template adds its own lines (module
 // load, a conda activation) between them.
 type slurmScript struct {
-	User, Server, JobName string
+	// User, Server and Profile name the server (Server and Profile may be
+	// ""): a template may load different modules per profile.
+	User, Server, Profile, JobName string
 	// Directives are the sbatch options, one per "#SBATCH" line.
 	Directives []string
 	// Environment exports the server's environment, its token included.
@@ -258,7 +260,7 @@ func (s *Slurm) renderScript(r Request, acct account) (string, error) {
 		return "", err
 	}
 	var out bytes.Buffer
-	err = s.script.Execute(&out, slurmScript{User: r.User, Server: r.Server, JobName: name, Directives: dirs,
+	err = s.script.Execute(&out, slurmScript{User: r.User, Server: r.Server, Profile: r.Resources.Profile, JobName: name, Directives: dirs,
 		Environment: strings.TrimSuffix(exports.String(), "\n"), Start: strings.TrimSuffix(start.String(), "\n")})
 	if err != nil {
 		return "", fmt.Errorf("the Slurm job template: %w", err)
