@@ -278,12 +278,12 @@ func writeHubConfig(dir string, extra ...string) (path, public string, err error
 // account) and fresh loopback ports, changed with set, drop and add before
 // start writes it.
 type hubConfig struct {
-	t           *testing.T
+	t           testing.TB
 	dir, public string
 	base        []byte
 }
 
-func newHubConfig(t *testing.T, prefix string, subdirs ...string) *hubConfig {
+func newHubConfig(t testing.TB, prefix string, subdirs ...string) *hubConfig {
 	t.Helper()
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
@@ -425,7 +425,7 @@ func (p *hubProcess) start() error {
 }
 
 // api calls the hub's REST API with a token.
-func (h *hubProcess) api(t *testing.T, method, path, token string, body any) (int, []byte) {
+func (h *hubProcess) api(t testing.TB, method, path, token string, body any) (int, []byte) {
 	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {

@@ -51,6 +51,13 @@ time = "1:00:00"
 extra = ["--nodelist=node2"]
 
 [[spawner.profiles]]
+name = "anywhere"
+display_name = "Slurm job on any node"
+kind = "slurm"
+[spawner.profiles.slurm]
+partition = "main"
+
+[[spawner.profiles]]
 name = "short"
 kind = "slurm"
 [spawner.profiles.slurm]
@@ -83,7 +90,7 @@ type slurmHub struct {
 	admin string // bob's token; bob is an admin of this hub
 }
 
-func startSlurmHub(t *testing.T) *slurmHub {
+func startSlurmHub(t testing.TB) *slurmHub {
 	t.Helper()
 	c := newHubConfig(t, "hubtest-e2e-slurm-")
 	tmpl := filepath.Join(c.dir, "job.sh.tmpl")
@@ -107,14 +114,14 @@ func startSlurmHub(t *testing.T) *slurmHub {
 
 // start asks for user's server with a profile through the API, with the
 // user's own token, and returns the answer's status and body.
-func (h *slurmHub) start(t *testing.T, name, profile string) (int, string) {
+func (h *slurmHub) start(t testing.TB, name, profile string) (int, string) {
 	t.Helper()
 	code, body := h.api(t, http.MethodPost, "/users/"+name+"/server", h.token(t, name), map[string]string{"profile": profile})
 	return code, string(body)
 }
 
 // token is a fresh API token of a user (through the admin socket).
-func (h *slurmHub) token(t *testing.T, name string) string {
+func (h *slurmHub) token(t testing.TB, name string) string {
 	t.Helper()
 	out, err := h.hubd("token", "create", "--user", name, "--expires-in", "1h")
 	if err != nil {
@@ -196,7 +203,7 @@ func jobOf(t *testing.T, id string) string {
 	return out
 }
 
-func loggedIn(t *testing.T, h *slurmHub, name, pw string) *browser {
+func loggedIn(t testing.TB, h *slurmHub, name, pw string) *browser {
 	t.Helper()
 	b := newBrowserAt(t, h.public)
 	if r := b.login(name, pw); r.StatusCode != http.StatusFound {
