@@ -575,14 +575,7 @@ func (v *validator) profiles(s Spawner) {
 	seen := map[string]bool{}
 	defaults := 0
 	for _, p := range s.Profiles {
-		key := "spawner.profiles"
-		switch {
-		case !profileNameRE.MatchString(p.Name):
-			v.add(key, fmt.Sprintf("profile name %q is not valid", p.Name), "1 to 63 lowercase letters, digits and '-', e.g. \"gpu\"")
-		case seen[p.Name]:
-			v.add(key, fmt.Sprintf("profile %q is defined twice", p.Name), "")
-		}
-		seen[p.Name] = true
+		v.listName("spawner.profiles", "profile", p.Name, profileNameRE, "1 to 63 lowercase letters, digits and '-', e.g. \"gpu\"", seen)
 		if p.Default {
 			defaults++
 		}
@@ -625,6 +618,18 @@ func (v *validator) profiles(s Spawner) {
 	}
 }
 
+// listName checks the name of one table of a list ([[services]],
+// [[spawner.profiles]]): its form, and that no other table has it.
+func (v *validator) listName(key, what, name string, re *regexp.Regexp, hint string, seen map[string]bool) {
+	switch {
+	case !re.MatchString(name):
+		v.add(key, fmt.Sprintf("%s name %q is not valid", what, name), hint)
+	case seen[name]:
+		v.add(key, fmt.Sprintf("%s %q is defined twice", what, name), "")
+	}
+	seen[name] = true
+}
+
 func (v *validator) scopeList(key string, list []string) {
 	for _, sc := range list {
 		if err := scopes.Check(sc); err != nil {
@@ -653,14 +658,7 @@ func (v *validator) servicesAndRoles(c Config) {
 	}
 	seen := map[string]bool{}
 	for _, sv := range c.Services {
-		key := "services"
-		switch {
-		case !serviceNameRE.MatchString(sv.Name):
-			v.add(key, fmt.Sprintf("service name %q is not valid", sv.Name), "1 to 63 lowercase letters, digits and '._-', starting with a letter or digit")
-		case seen[sv.Name]:
-			v.add(key, fmt.Sprintf("service %q is defined twice", sv.Name), "")
-		}
-		seen[sv.Name] = true
+		v.listName("services", "service", sv.Name, serviceNameRE, "1 to 63 lowercase letters, digits and '._-', starting with a letter or digit", seen)
 		if sv.URL != "" {
 			u, err := url.Parse(sv.URL)
 			if err != nil || u.Scheme != "http" || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
