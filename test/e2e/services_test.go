@@ -262,7 +262,7 @@ func TestServicesAndNamedServers(t *testing.T) {
 	})
 
 	t.Run("the culler stops an idle named server", func(t *testing.T) {
-		status, body := h.api(t, "POST", "/users/"+bob+"/servers/idle", admin, map[string]string{"why": "cull me"})
+		status, body := h.api(t, "POST", "/users/"+bob+"/servers/idle", admin, nil)
 		if status != 201 && status != 202 {
 			t.Fatalf("start bob's named server: %d %s", status, body)
 		}

@@ -168,30 +168,41 @@ var failureRE = regexp.MustCompile(`Your server stopped:[^<]*`)
 
 func failureLine(home string) string { return failureRE.FindString(home) }
 
-// userProcs lists every process of a user.
-func userProcs(name string) []int {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil
-	}
+// jobProcs lists the processes of a Slurm job: those in its cgroup
+// (slurmd's proctrack/cgroup puts every process of job N in .../job_N).
+func jobProcs(id string) []int {
+	in := regexp.MustCompile(`/job_` + regexp.QuoteMeta(id) + `(/|$)`)
 	return testutil.Procs(func(p testutil.Proc) bool {
-		uid, _, _, ok := p.IDs()
-		return ok && uid == u.Uid
+		for line := range strings.Lines(string(p.Read("cgroup"))) {
+			if in.MatchString(strings.TrimSpace(line)) {
+				return true
+			}
+		}
+		return false
 	})
 }
 
-// noneLeft waits until no process of the user is left.
-func noneLeft(t *testing.T, name, after string) {
+// noneLeft waits until nothing of the job runs: none of the processes
+// seen in it before, nothing in its cgroup.
+func noneLeft(t *testing.T, id string, before []int, after string) {
 	t.Helper()
 	if err := waitFor(30*time.Second, func() error {
-		if left := userProcs(name); len(left) > 0 {
-			return fmt.Errorf("processes of %s left %s: %v", name, after, left)
+		left := jobProcs(id)
+		for _, pid := range before {
+			if (testutil.Proc{PID: pid}).Alive() {
+				left = append(left, pid)
+			}
+		}
+		if len(left) > 0 {
+			return fmt.Errorf("processes of job %s left %s: %v", id, after, left)
 		}
 		return nil
 	}); err != nil {
 		t.Error(err)
 	}
 }
+
+var jobIDRE = regexp.MustCompile(`Slurm job (\d+)`)
 
 // jobOf is what squeue says of a job: "STATE node user".
 func jobOf(t *testing.T, id string) string {
@@ -252,15 +263,17 @@ func TestSlurm(t *testing.T) {
 		if !ok || s.JobID != id || s.Node != "node2" || s.JobState != "RUNNING" || s.Profile != "slurm" || !strings.HasPrefix(s.Address, "127.0.0.2:") {
 			t.Errorf("the admin socket's session: %+v", s)
 		}
-		pids := serverPIDs(t, alice)
-		if len(pids) != 1 {
-			t.Fatalf("server processes of %s: %v", alice, pids)
+		var server []int
+		for _, pid := range serverPIDs(t, alice) {
+			if cg := string((testutil.Proc{PID: pid}).Read("cgroup")); strings.Contains(cg, "slurm_node2") && strings.Contains(cg, "job_"+id) {
+				server = append(server, pid)
+			}
 		}
-		if uid := procUID(pids[0]); uid != aliceU.Uid {
+		if len(server) != 1 {
+			t.Fatalf("no single jupyterhub-singleuser of %s in job %s's cgroup on node2: %v", alice, id, server)
+		}
+		if uid := procUID(server[0]); uid != aliceU.Uid {
 			t.Errorf("the server runs as uid %s, want %s", uid, aliceU.Uid)
-		}
-		if cg := string((testutil.Proc{PID: pids[0]}).Read("cgroup")); !strings.Contains(cg, "slurm_node2") || !strings.Contains(cg, "job_"+id) {
-			t.Errorf("the server is not in job %s's cgroup on node2:\n%s", id, cg)
 		}
 	})
 	if jobID == "" {
@@ -285,7 +298,7 @@ func TestSlurm(t *testing.T) {
 	})
 
 	t.Run("kill -9 of the hub and a restart re-attach the job", func(t *testing.T) {
-		before := serverPIDs(t, alice)
+		before := jobProcs(jobID)
 		h.kill9()
 		if err := h.hubProcess.start(); err != nil {
 			t.Fatalf("restart: %v\n%s", err, h.logTail())
@@ -293,8 +306,8 @@ func TestSlurm(t *testing.T) {
 		if got := jobOf(t, jobID); got != "RUNNING node2 "+alice {
 			t.Errorf("squeue after the restart: %q", got)
 		}
-		if after := serverPIDs(t, alice); fmt.Sprint(after) != fmt.Sprint(before) {
-			t.Errorf("server pids changed across the crash: %v → %v", before, after)
+		if after := jobProcs(jobID); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Errorf("the job's processes changed across the crash: %v → %v", before, after)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -307,8 +320,9 @@ func TestSlurm(t *testing.T) {
 	})
 
 	t.Run("stop cancels the job and nothing of it survives", func(t *testing.T) {
-		if len(userProcs(alice)) < 2 {
-			t.Fatalf("expected the server and its kernel, found %v", userProcs(alice))
+		before := jobProcs(jobID)
+		if len(before) < 2 {
+			t.Fatalf("expected the server and its kernel in the job, found %v", before)
 		}
 		r := b.do("DELETE", "/hub/api/users/"+alice+"/server", nil, map[string]string{"X-XSRFToken": b.cookie("/hub/", "_xsrf")})
 		if body := readAll(r); r.StatusCode != http.StatusNoContent {
@@ -317,7 +331,7 @@ func TestSlurm(t *testing.T) {
 		if got := jobOf(t, jobID); !strings.HasPrefix(got, "CANCELLED") {
 			t.Errorf("squeue after the stop: %q, want CANCELLED", got)
 		}
-		noneLeft(t, alice, "after the stop")
+		noneLeft(t, jobID, before, "after the stop")
 	})
 
 	t.Run("a job at its time limit: the home page says so", func(t *testing.T) {
@@ -326,13 +340,17 @@ func TestSlurm(t *testing.T) {
 			t.Fatalf("start: %d %s\n%s", code, body, h.logTail())
 		}
 		s, _ := h.session(t, bob)
+		before := jobProcs(s.JobID)
+		if len(before) == 0 {
+			t.Fatalf("no processes in job %s", s.JobID)
+		}
 		c.ExpireJob(s.JobID)
 		home := h.homeSays(t, bobs, "reached its time limit", 90*time.Second)
 		t.Logf("home page: %s", failureLine(home))
 		if !strings.Contains(home, "TIMEOUT") || !strings.Contains(home, "TimeLimit") {
 			t.Errorf("the home page does not give Slurm's state and reason: %s", failureLine(home))
 		}
-		noneLeft(t, bob, "after the time limit")
+		noneLeft(t, s.JobID, before, "after the time limit")
 	})
 
 	t.Run("a partition that does not exist: sbatch's words", func(t *testing.T) {
@@ -351,13 +369,14 @@ func TestSlurm(t *testing.T) {
 		}
 		home := h.homeSays(t, b, "did not report its address", 60*time.Second)
 		t.Logf("failed after %s: %s", time.Since(t0).Round(time.Second), failureLine(home))
-		out, _ := testlab.Run(nil, "squeue", "--noheader", "--states=all", "--user="+alice, "--format=%i %T %j")
-		for line := range strings.Lines(out) {
-			if strings.Contains(line, "RUNNING") || strings.Contains(line, "PENDING") {
-				t.Errorf("a job of %s is still active: %s", alice, line)
-			}
+		m := jobIDRE.FindStringSubmatch(failureLine(home))
+		if m == nil {
+			t.Fatalf("the failure names no job: %s", failureLine(home))
 		}
-		noneLeft(t, alice, "after the timeout")
+		if got := jobOf(t, m[1]); !strings.HasPrefix(got, "CANCELLED") {
+			t.Errorf("squeue: %q, want the job cancelled", got)
+		}
+		noneLeft(t, m[1], nil, "after the timeout")
 	})
 
 	t.Run("the controller down: a clear error; servers beside the hub still start", func(t *testing.T) {
