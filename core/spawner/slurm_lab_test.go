@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hubd/hubd/internal/testlab"
 	"github.com/hubd/hubd/internal/testlab/slurmlab"
 	"github.com/hubd/hubd/internal/testutil"
 )
@@ -221,6 +222,50 @@ func TestSlurm(t *testing.T) {
 		}
 		if r := <-done; r.err != nil || r.st.Host != "127.0.0.2" || r.st.Port != 4242 {
 			t.Errorf("placed %+v, %v", r.st, r.err)
+		}
+	})
+
+	t.Run("PendingForResourcesThenRunning", func(t *testing.T) {
+		// A job that holds node2 whole keeps the server's job waiting for
+		// resources until it is cancelled.
+		blocker, err := slurmlab.Submit("#!/bin/sh\nexec sleep 600\n", "/usr/bin/sbatch", "--exclusive", "--nodelist=node2", "--output=/dev/null")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.WaitJobState(blocker, "RUNNING", 30*time.Second)
+		progress := make(chan string, 16)
+		type result struct {
+			st  State
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			st, err := sp.Start(ctx, api.request(t, h, spBob, onNode2))
+			if err == nil {
+				defer func() { progress <- "" }()
+				st, err = sp.Place(ctx, spBob, st, api.reports, func(m string) { progress <- m })
+			}
+			done <- result{st, err}
+		}()
+		for msg := range progress {
+			if strings.Contains(msg, "pending (Resources)") {
+				break
+			}
+			if msg == "" {
+				t.Fatal("placed without waiting for the node")
+			}
+		}
+		if _, err := testlab.Run(nil, "scancel", blocker); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil || r.st.Node != "node2" {
+			t.Fatalf("after the blocker left: %+v %v", r.st, r.err)
+		}
+		if err := sp.Stop(t.Context(), spBob, r.st, 5*time.Second); err != nil {
+			t.Fatal(err)
 		}
 	})
 
