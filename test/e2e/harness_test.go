@@ -308,15 +308,10 @@ func newHubConfig(t testing.TB, prefix string, subdirs ...string) *hubConfig {
 	}
 	pub, _ := spawner.FreePort()
 	internal, _ := spawner.FreePort()
-	c := &hubConfig{t: t, dir: dir, public: fmt.Sprintf("http://127.0.0.1:%d", pub), base: base}
+	// Every path of the shared hub's file lies under its data directory.
+	c := &hubConfig{t: t, dir: dir, public: fmt.Sprintf("http://127.0.0.1:%d", pub), base: bytes.ReplaceAll(base, []byte(env.dataDir), []byte(dir))}
 	c.set("listen", fmt.Sprintf(`"127.0.0.1:%d"`, pub))
 	c.set("internal_listen", fmt.Sprintf(`"127.0.0.1:%d"`, internal))
-	c.set("db", `"`+dir+`/data/hubd.sqlite"`)
-	c.set("cookie_secret_file", `"`+dir+`/data/cookie_secret"`)
-	c.set("log_dir", `"`+dir+`/logs"`)
-	c.set("runtime_dir", `"`+dir+`/run"`)
-	c.set("socket", `"`+dir+`/run/hubd.sock"`)
-	c.set("dir", `"`+dir+`/backups"`)
 	return c
 }
 
