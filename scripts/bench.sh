@@ -15,7 +15,8 @@ export PATH=/usr/local/go/bin:$PATH
 count=${BENCH_COUNT:-3}
 benchtime=1s
 if [ -n "${BENCH_QUICK:-}" ]; then count=1; benchtime=100ms; fi
-pkgs=(./backups ./core/proxy ./core/spawner ./core/auth ./core/admin ./core/sharedenv ./core/web)
+# ./test/e2e: spawn time, sudo against Slurm (the lab cluster), one and twenty at once.
+pkgs=(./backups ./core/proxy ./core/spawner ./core/auth ./core/admin ./core/sharedenv ./core/web ./test/e2e)
 out=bench/results/$(date -u +%F).md
 # A smoke run is not a measurement: keep it away from the recorded reports.
 if [ -n "${BENCH_QUICK:-}" ]; then out=bench/results/$(date -u +%F)-quick.md; fi

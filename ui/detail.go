@@ -122,6 +122,12 @@ func (d *detailPage) facts() [][2]string {
 	if s.Server != "" {
 		f = append(f[:1], append([][2]string{{"Server", s.Server}}, f[1:]...)...)
 	}
+	if s.Profile != "" {
+		f = append(f, [2]string{"Profile", clean(s.Profile)})
+	}
+	if s.Address != "" {
+		f = append(f, [2]string{"Address", clean(s.Address)})
+	}
 	if s.Unit != "" {
 		f = append(f, [2]string{"Unit", clean(s.Unit)})
 	}
@@ -133,6 +139,16 @@ func (d *detailPage) facts() [][2]string {
 			id = id[:12]
 		}
 		f = append(f, [2]string{"Container", clean(s.Container) + " " + orDash(clean(id))})
+	}
+	if s.JobID != "" {
+		f = append(f, [2]string{"Slurm job", clean(s.JobID)}, [2]string{"Node", orDash(clean(s.Node))}, [2]string{"Job state", orDash(clean(s.JobState))})
+	}
+	if len(s.GPUs) > 0 {
+		ids := make([]string, len(s.GPUs))
+		for i, g := range s.GPUs {
+			ids[i] = strconv.Itoa(g)
+		}
+		f = append(f, [2]string{"GPUs", strings.Join(ids, ", ")})
 	}
 	if s.GPUMemoryBytes != nil {
 		f = append(f, [2]string{"GPU memory", gpuText(s)})

@@ -68,9 +68,10 @@ func newFake() *fake {
 		sessions: wire.Sessions{Sessions: []wire.Session{
 			{User: "alice", State: "running", Started: now.Add(-125 * time.Minute), LastActivity: now.Add(-time.Minute),
 				ProxyActivity: now.Add(-30 * time.Second), URL: "/user/alice/", Spawner: "sudo", PID: 31337,
-				Procs: 7, CPUPercent: 12.5, RSSBytes: gib + gib/5},
+				Procs: 7, CPUPercent: 12.5, RSSBytes: gib + gib/5, Profile: "gpu", Address: "127.0.0.1:41873", GPUs: []int{0, 1}},
 			{User: "bob", State: "running", Started: now.Add(-5 * time.Hour), LastActivity: now.Add(-190 * time.Minute),
-				URL: "/user/bob/", Spawner: "sudo", PID: 31400, Procs: 3, RSSBytes: 310 << 20},
+				URL: "/user/bob/", Spawner: "slurm", Profile: "cluster", Address: "127.0.0.2:40213",
+				JobID: "4711", Node: "node2", JobState: "RUNNING"},
 			{User: "carol", State: "failed", Started: now.Add(-40 * time.Minute), URL: "/user/carol/", Spawner: "sudo"},
 			{User: "dave", State: "running", Pending: "stop", Started: now.Add(-26 * time.Hour), LastActivity: now.Add(-2 * time.Hour),
 				URL: "/user/dave/", Spawner: "sudo", PID: 29000, Procs: 2, CPUPercent: 0.3, RSSBytes: 98 << 20},

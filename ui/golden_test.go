@@ -99,6 +99,7 @@ func TestGolden(t *testing.T) {
 		{name: "filter_typing", keys: []string{"/", "al"}},
 		{name: "full_help", keys: []string{"?"}},
 		{name: "detail", keys: []string{"enter"}},
+		{name: "detail_slurm", keys: []string{"down", "enter"}},
 		{name: "kill_confirm", keys: []string{"space", "space", "/", "bob", "enter", "x"}},
 		{name: "kill_done", keys: []string{"space", "space", "x", "y"}},
 		{name: "backups", keys: []string{"2"}},

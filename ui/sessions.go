@@ -86,6 +86,10 @@ func (p *sessionsPage) columns() []column[wire.Session] {
 			cmp: func(a, b wire.Session) int { return cmp.Compare(a.Procs, b.Procs) }},
 	}
 	cols = append(cols,
+		column[wire.Session]{title: "PROFILE", width: 10, wide: true, cell: func(s wire.Session) string { return orDash(clean(s.Profile)) },
+			cmp: func(a, b wire.Session) int { return cmp.Compare(a.Profile, b.Profile) }},
+		column[wire.Session]{title: "NODE", width: 8, wide: true, cell: func(s wire.Session) string { return orDash(clean(s.Node)) },
+			cmp: func(a, b wire.Session) int { return cmp.Compare(a.Node, b.Node) }},
 		column[wire.Session]{title: "PID", width: 7, wide: true, cell: ifProcs(func(s wire.Session) string { return strconv.Itoa(s.PID) })},
 		column[wire.Session]{title: "STARTED", width: 16, wide: true, cell: func(s wire.Session) string { return stamp(now(), s.Started) },
 			cmp: func(a, b wire.Session) int { return a.Started.Compare(b.Started) }},

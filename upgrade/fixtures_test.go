@@ -24,17 +24,25 @@ var seeds = map[int]func(testing.TB, *sql.DB){
 	3: seedV3,
 	4: seedV4,
 	5: seedV5,
+	6: seedV6,
 }
 
 // checks assert, after upgrading a fixture of a version to the newest,
 // what must hold for the rows that fixture held.
 var checks = map[int]func(testing.TB, *sql.DB){
-	1: func(t testing.TB, db *sql.DB) { checkV2(t, db); checkV3(t, db); checkV4(t, db); checkV5(t, db) },
+	1: func(t testing.TB, db *sql.DB) {
+		checkV2(t, db)
+		checkV3(t, db)
+		checkV4(t, db)
+		checkV5(t, db)
+		checkV6(t, db)
+	},
 	2: func(t testing.TB, db *sql.DB) {
 		checkServers(t, db, "idle")
 		checkV3(t, db)
 		checkV4(t, db)
 		checkV5(t, db)
+		checkV6(t, db)
 	},
 	3: func(t testing.TB, db *sql.DB) {
 		checkServers(t, db, "idle")
@@ -47,6 +55,7 @@ var checks = map[int]func(testing.TB, *sql.DB){
 		}
 		checkV4(t, db)
 		checkV5(t, db)
+		checkV6(t, db)
 	},
 	4: func(t testing.TB, db *sql.DB) {
 		checkServers(t, db, "idle")
@@ -56,6 +65,7 @@ var checks = map[int]func(testing.TB, *sql.DB){
 			t.Errorf("carol: identity %q %q, account %q; want oidc, her subject, dynamic", method, subject, account)
 		}
 		checkV5(t, db)
+		checkV6(t, db)
 	},
 	5: func(t testing.TB, db *sql.DB) {
 		checkServers(t, db, "idle")
@@ -65,6 +75,14 @@ var checks = map[int]func(testing.TB, *sql.DB){
 		db.QueryRow(`SELECT id_token FROM login_sessions WHERE id = 's3'`).Scan(&idToken)
 		if !admin || !grant || rule != "" || idToken != "eyJ.carol.sig" {
 			t.Errorf("carol: admin %v, grant %v, rule %q, session id_token %q; want an admin by hand and her ID token", admin, grant, rule, idToken)
+		}
+		checkV6(t, db)
+	},
+	6: func(t testing.TB, db *sql.DB) {
+		checkServers(t, db, "idle")
+		var gpu, server int
+		if err := db.QueryRow(`SELECT gpu, server_id FROM gpu_assignments`).Scan(&gpu, &server); err != nil || gpu != 1 || server != 10 {
+			t.Errorf("GPU assignment after the upgrade: gpu %d server %d (%v); want 1, 10", gpu, server, err)
 		}
 	},
 }

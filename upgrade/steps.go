@@ -32,6 +32,7 @@ func Steps() []Step {
 		{Version: 3, Name: "services and groups; tokens owned by a user or a service", Apply: sqlFile("sql/0003_services_groups.sql")},
 		{Version: 4, Name: "identities: each user's login method and subject; users' account kind (linux, dynamic)", Apply: sqlFile("sql/0004_identities.sql")},
 		{Version: 5, Name: "users: admin granted by hand and the login rule that made them an admin; login sessions: the single sign-on ID token", Apply: sqlFile("sql/0005_admin_sources_id_tokens.sql")},
+		{Version: 6, Name: "GPUs handed to servers", Apply: sqlFile("sql/0006_gpu_assignments.sql")},
 	}
 }
 

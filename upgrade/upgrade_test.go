@@ -170,6 +170,28 @@ func seedV5(t testing.TB, db *sql.DB) {
 	exec1(t, db, `INSERT INTO login_sessions (id, user_id, created, expires_at, id_token) VALUES ('s3', 3, ?, ?, 'eyJ.carol.sig')`, ts, ts)
 }
 
+// seedV6 hands GPU 1 to bob's running server.
+func seedV6(t testing.TB, db *sql.DB) {
+	seedV5(t, db)
+	exec1(t, db, `INSERT INTO gpu_assignments (gpu, device, server_id, assigned) VALUES (1, '/dev/nvidia1', 10, '2026-03-04T05:06:07.000000Z')`)
+}
+
+// checkV6 asserts, after upgrading a database of version 5 or older, that
+// each GPU goes to one server and leaves with it.
+func checkV6(t testing.TB, db *sql.DB) {
+	t.Helper()
+	exec1(t, db, `INSERT INTO gpu_assignments (gpu, device, server_id, assigned) VALUES (0, '/dev/nvidia0', 10, 'now')`)
+	if _, err := db.Exec(`INSERT INTO gpu_assignments (gpu, device, server_id, assigned) VALUES (0, '/dev/nvidia0', 11, 'now')`); err == nil {
+		t.Error("one GPU was handed to two servers")
+	}
+	exec1(t, db, `DELETE FROM servers WHERE id = 10`)
+	var n int
+	db.QueryRow(`SELECT count(*) FROM gpu_assignments`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d GPU assignments outlived their server", n)
+	}
+}
+
 // checkV5 asserts what step 5 must have done: the admins of before keep
 // their flag as decided by the login rules (the next login decides again),
 // nobody is an admin by hand, and earlier sessions have no ID token.
@@ -268,6 +290,12 @@ func TestStep2RebuildsServers(t *testing.T) {
 func TestStep3TokensOwnedByUserOrService(t *testing.T) {
 	db := exercise(t, 3, seedV2)
 	checkV3(t, db)
+	integrityOK(t, db)
+}
+
+func TestStep6GPUAssignments(t *testing.T) {
+	db := exercise(t, 6, seedV5)
+	checkV6(t, db)
 	integrityOK(t, db)
 }
 

@@ -22,13 +22,14 @@ func cmdDoctor(ctx context.Context, e *env, args []string) int {
 Check everything setup installs and what only a working host shows: the
 database schema against this hubd, that the hub user can read /etc/shadow,
 the sudo rule (run as the hub user, without a password), the single-user
-server (run as a member), the ports, the admin socket and the age of the
-newest backup. When accounts also come from a directory (LDAP, SSSD): its
-daemon, whether the directory answers, nslcd's time limits, and the hub's
-groups resolving with their members, each lookup timed. With the docker
-spawner: the engine, the image and who may use the engine's socket. With
---user, also log that user in through PAM (the password
-is asked on the terminal, or read from stdin when it is not one).
+server (run as a member), Slurm when profiles use it (the controller, the
+queue, the profiles' partitions), the ports, the admin socket and the age of
+the newest backup. When accounts also come from a directory (LDAP, SSSD):
+its daemon, whether the directory answers, nslcd's time limits, and the
+hub's groups resolving with their members, each lookup timed. With the
+docker spawner: the engine, the image and who may use the engine's socket.
+With --user, also log that user in through PAM (the password is asked on
+the terminal, or read from stdin when it is not one).
 
 Each finding is one line, OK, WARN or FAIL, with the command that fixes it.
 The exit code is 1 when anything FAILs. Run as root.`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hubd/hubd/core/admin/wire"
@@ -11,6 +12,9 @@ import (
 	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/core/store"
 )
+
+// jobStateTimeout bounds the wait for Slurm's word on a session's job.
+const jobStateTimeout = 3 * time.Second
 
 // sessions lists the active servers with their process trees' CPU, memory
 // and GPU memory. Members see only their own; ?user= narrows the list.
@@ -47,12 +51,16 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request, who identity) 
 	if warn != "" {
 		out.Warnings = append(out.Warnings, warn)
 	}
+	// One deadline for every job's state: a Slurm controller that is down
+	// must not stall the list once per job.
+	jobCtx, cancel := context.WithTimeout(ctx, jobStateTimeout)
+	defer cancel()
 	for _, srv := range mine {
 		sess := wire.Session{
 			User: srv.User, Server: srv.Name, State: srv.State,
 			Started: srv.Started.UTC(), LastActivity: srv.LastActivity.UTC(), ProxyActivity: srv.ProxyActivity.UTC(),
 			URL:     hub.ServerPrefix(s.cfg.Hub.BaseURL, srv.User, srv.Name),
-			Spawner: srv.Spawner,
+			Spawner: srv.Spawner, Profile: hub.ProfileOf(srv),
 		}
 		if op := s.hub.Pending(srv.User, srv.Name); op != nil {
 			sess.Pending = op.Kind
@@ -61,6 +69,21 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request, who identity) 
 		// An unreadable state is a server still starting ("{}"): no pid yet.
 		_ = json.Unmarshal([]byte(srv.SpawnerState), &st)
 		sess.PID, sess.Unit, sess.Container, sess.ContainerID = st.PID, st.Unit, st.Container, st.ContainerID
+		sess.JobID, sess.Node, sess.GPUs = st.JobID, st.Node, st.GPUs
+		if st.Port != 0 {
+			sess.Address = hub.StateOf(srv).Addr()
+		}
+		if st.JobID != "" {
+			ps, err := s.hub.PollServer(jobCtx, srv)
+			if err != nil {
+				sess.JobState = "unknown: " + err.Error()
+			} else {
+				sess.JobState, _, _ = strings.Cut(ps.Detail, " ")
+				if !ps.Running {
+					sess.JobState = ps.Reason
+				}
+			}
+		}
 		if u, ok := s.hub.Spawner(st.Kind).(spawner.Usager); ok && st.Started() {
 			s.usage(r, u, srv.User, st, &sess, &out)
 		} else if snap != nil && st.PID > 0 {

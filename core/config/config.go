@@ -48,7 +48,8 @@ type Config struct {
 type Hub struct {
 	// Listen is the public address (browsers and API clients).
 	Listen string `toml:"listen"`
-	// InternalListen is the loopback address user servers call back to.
+	// InternalListen is the address user servers call back to: loopback,
+	// unless Slurm jobs on other machines must reach it.
 	InternalListen string `toml:"internal_listen"`
 	// BaseURL is the URL prefix the hub is served under, e.g. "/jupyter/".
 	BaseURL string `toml:"base_url"`
@@ -286,8 +287,9 @@ type LDAP struct {
 // Spawner says how user servers are started.
 type Spawner struct {
 	// Kind is "sudo" (mediator through sudo), "systemd" (transient units),
-	// "docker" (a container per server) or "local" (same uid as the hub;
-	// development and benchmarks only).
+	// "docker" (a container per server), "slurm" (batch jobs on a cluster)
+	// or "local" (same uid as the hub; development and benchmarks only). A
+	// profile may name another kind.
 	Kind string `toml:"kind"`
 	// Command is the single-user server, absolute path first.
 	Command []string `toml:"command"`
@@ -345,10 +347,24 @@ type Spawner struct {
 	// pam_mkhomedir (`hubd setup` installs that service); with kind systemd
 	// the hub, which then runs as root, does it itself.
 	CreateHome bool `toml:"create_home"`
+	// Device nodes every server holding a GPU also gets (the driver's
+	// control nodes; those that exist).
+	GPUSharedDevices []string `toml:"gpu_shared_devices"`
+	// nvidia-smi, which lists the GPUs when the gpus list is empty.
+	NvidiaSMI string `toml:"nvidia_smi"`
 	// Systemd holds the settings of kind = "systemd".
 	Systemd Systemd `toml:"systemd"`
 	// Docker holds the settings of kind = "docker".
 	Docker Docker `toml:"docker"`
+	// Slurm holds the settings of kind = "slurm".
+	Slurm Slurm `toml:"slurm"`
+	// Profiles are what users choose from when they start a server
+	// ([[spawner.profiles]] tables); none means every server is started
+	// alike.
+	Profiles []Profile `toml:"profiles"`
+	// GPUs are the pool profiles draw GPUs from ([[spawner.gpus]] tables);
+	// empty means the GPUs nvidia-smi lists, as /dev/nvidia<minor>.
+	GPUs []GPU `toml:"gpus"`
 }
 
 // Docker holds the container settings of the docker spawner.
@@ -375,6 +391,107 @@ type Docker struct {
 	ReadOnlyRoot bool `toml:"read_only_root"`
 	// Further bind mounts, "/host/path:/container/path[:ro]".
 	Mounts []string `toml:"mounts"`
+}
+
+// Profile is one [[spawner.profiles]] table: a choice at spawn time, with
+// the resources it gives. The sub-tables hold the settings of one
+// spawner kind each; a kind the hub does not run ignores its table.
+type Profile struct {
+	// Name identifies the profile in the spawn form and in the API's
+	// user_options ({"profile": "<name>"}): lowercase letters, digits
+	// and '-'.
+	Name string `toml:"name"`
+	// What the spawn form shows ("" = the name).
+	DisplayName string `toml:"display_name,omitempty"`
+	// One line under it in the spawn form.
+	Description string `toml:"description,omitempty"`
+	// The profile of a start that names none (else the first the user
+	// may use).
+	Default bool `toml:"default,omitempty"`
+	// The spawner kind of this profile's servers ("" = spawner.kind).
+	Kind string `toml:"kind,omitempty"`
+	// Hub groups (the groups API) whose members may use the profile;
+	// with linux_groups empty too, everyone may.
+	Groups []string `toml:"groups,omitempty"`
+	// Linux groups whose members may use the profile.
+	LinuxGroups []string `toml:"linux_groups,omitempty"`
+	// How many GPUs of the hub's pool (spawner.gpus), each handed to one server
+	// at a time (sudo, systemd and local kinds; Slurm jobs ask Slurm with
+	// slurm.gpus).
+	GPUs int `toml:"gpus,omitempty"`
+	// Settings for kind = "systemd".
+	Systemd ProfileSystemd `toml:"systemd,omitempty"`
+	// Settings for kind = "slurm".
+	Slurm ProfileSlurm `toml:"slurm,omitempty"`
+}
+
+// ProfileSystemd overrides spawner.systemd for a profile's servers.
+type ProfileSystemd struct {
+	// Memory limit, e.g. "4G" (0 = spawner.systemd.memory_max).
+	MemoryMax ByteSize `toml:"memory_max,omitempty"`
+	// CPU limit in percent of one CPU (0 = spawner.systemd.cpu_quota_percent).
+	CPUQuotaPercent int `toml:"cpu_quota_percent,omitempty"`
+	// Most tasks (0 = spawner.systemd.tasks_max).
+	TasksMax int `toml:"tasks_max,omitempty"`
+	// Further device nodes the server may use, each "<path> <rwm>"
+	// (DeviceAllow=); with these or a GPU pool a server may open no other
+	// devices but the standard pseudo devices.
+	DeviceAllow []string `toml:"device_allow,omitempty"`
+}
+
+// ProfileSlurm is what a profile's batch jobs ask of Slurm ("" and 0
+// leave Slurm's defaults).
+type ProfileSlurm struct {
+	// The partition (sbatch --partition).
+	Partition string `toml:"partition,omitempty"`
+	// The time limit, e.g. "8:00:00" (sbatch --time).
+	Time string `toml:"time,omitempty"`
+	// The memory per node, e.g. "8G" (sbatch --mem).
+	Memory string `toml:"memory,omitempty"`
+	// How many CPUs (sbatch --cpus-per-task).
+	CPUs int `toml:"cpus,omitempty"`
+	// How many GPUs (sbatch --gres=gpu:N).
+	GPUs int `toml:"gpus,omitempty"`
+	// Further sbatch options, one per #SBATCH line, e.g. ["--qos=interactive"].
+	Extra []string `toml:"extra,omitempty"`
+}
+
+// GPU is one [[spawner.gpus]] table: a GPU of the pool.
+type GPU struct {
+	// CUDA's index of the GPU (what CUDA_VISIBLE_DEVICES names).
+	Index int `toml:"index"`
+	// Its device node, e.g. "/dev/nvidia0".
+	Device string `toml:"device"`
+}
+
+// Slurm holds the settings of the Slurm spawner: each server is a batch
+// job that reports its node's address and port back to the hub.
+type Slurm struct {
+	// How jobs are submitted and cancelled: "sudo" (sbatch and scancel as
+	// the member, through the spawn helper) or "root" (the hub runs as
+	// root and passes --uid and --gid).
+	Submit string `toml:"submit"`
+	// The sbatch command.
+	Sbatch string `toml:"sbatch"`
+	// squeue, which the hub runs as itself (so Slurm's PrivateData must not
+	// hide jobs).
+	Squeue string `toml:"squeue"`
+	// scancel.
+	Scancel string `toml:"scancel"`
+	// scontrol, also run by jobs on the nodes (at the same path there).
+	Scontrol string `toml:"scontrol"`
+	// The Python on the nodes, which reports the server's address.
+	Python string `toml:"python"`
+	// Jobs are named <job_name_prefix>-<user>[-<server>].
+	JobNamePrefix string `toml:"job_name_prefix"`
+	// sbatch options for every job, before the profile's.
+	Extra []string `toml:"extra"`
+	// A job script template (Go text/template) to use instead of the
+	// built-in one; see docs/spawners/slurm.md.
+	ScriptTemplate string `toml:"script_template"`
+	// The hub's API as jobs reach it, e.g. "http://10.1.0.5:8081/hub/api"
+	// ("" = from hub.internal_listen).
+	HubAPIURL string `toml:"hub_api_url"`
 }
 
 // Systemd holds the transient-unit settings of the systemd spawner.
@@ -610,6 +727,8 @@ func Default() Config {
 			SudoPath:             "/usr/bin/sudo",
 			HelperPath:           "/usr/local/bin/hubd",
 			CreateHome:           true,
+			GPUSharedDevices:     []string{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"},
+			NvidiaSMI:            "/usr/bin/nvidia-smi",
 			Systemd: Systemd{
 				UnitPrefix:      "hubd-server",
 				Slice:           "hubd-users.slice",
@@ -625,6 +744,18 @@ func Default() Config {
 				PidsMax:    4096,
 				Mounts:     []string{},
 			},
+			Slurm: Slurm{
+				Submit:        "sudo",
+				Sbatch:        "/usr/bin/sbatch",
+				Squeue:        "/usr/bin/squeue",
+				Scancel:       "/usr/bin/scancel",
+				Scontrol:      "/usr/bin/scontrol",
+				Python:        "/usr/bin/python3",
+				JobNamePrefix: "hubd",
+				Extra:         []string{},
+			},
+			Profiles: []Profile{},
+			GPUs:     []GPU{},
 		},
 		Proxy: Proxy{
 			MaxIdleConnsPerHost:   256,

@@ -246,3 +246,100 @@ func TestLDAPSettings(t *testing.T) {
 		}
 	}
 }
+
+const profilesFile = `
+[spawner]
+kind = "sudo"
+
+[[spawner.profiles]]
+name = "small"
+display_name = "CPU, 4 GB"
+description = "For notebooks and small data"
+default = true
+[spawner.profiles.systemd]
+memory_max = "4G"
+cpu_quota_percent = 100
+
+[[spawner.profiles]]
+name = "gpu"
+description = "One GPU of this machine"
+gpus = 1
+groups = ["gpu-users"]
+linux_groups = ["video"]
+[spawner.profiles.systemd]
+device_allow = ["/dev/fuse rw", "char-drm"]
+
+[[spawner.profiles]]
+name = "cluster"
+kind = "slurm"
+[spawner.profiles.slurm]
+partition = "gpu"
+time = "8:00:00"
+memory = "8G"
+cpus = 4
+gpus = 1
+extra = ["--qos=interactive"]
+
+[[spawner.gpus]]
+index = 0
+device = "/dev/nvidia0"
+[[spawner.gpus]]
+index = 1
+device = "/dev/nvidia1"
+`
+
+func TestProfiles(t *testing.T) {
+	cfg, err := Parse("x.toml", []byte(profilesFile+"\n[hub]\ninternal_listen = \"10.0.0.5:8081\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Spawner
+	if len(s.Profiles) != 3 || s.Profiles[0].Systemd.MemoryMax != 4<<30 || !s.Profiles[0].Default ||
+		s.Profiles[1].GPUs != 1 || s.Profiles[2].Slurm.Partition != "gpu" || len(s.GPUs) != 2 || s.GPUs[1].Device != "/dev/nvidia1" {
+		t.Errorf("profiles read as %+v, gpus %+v", s.Profiles, s.GPUs)
+	}
+	if got := s.KindsInUse(); !cmp.Equal(got, []string{"sudo", "slurm"}) {
+		t.Errorf("kinds in use %v", got)
+	}
+	if s.ProfileKind(s.Profiles[0]) != "sudo" || s.ProfileKind(s.Profiles[2]) != "slurm" {
+		t.Error("a profile's kind")
+	}
+	// Without a Slurm profile the internal listener stays on loopback.
+	if _, err := Parse("x.toml", []byte("[hub]\ninternal_listen = \"10.0.0.5:8081\"\n")); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("a public internal listener without Slurm: %v", err)
+	}
+}
+
+func TestProfileProblems(t *testing.T) {
+	for _, c := range []struct{ name, file, want string }{
+		{"unknown key", "[[spawner.profiles]]\nname = \"a\"\nmemroy = \"4G\"\n", "spawner.profiles.memroy: unknown setting"},
+		{"unknown sub-table key", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.slurm]\npartiton = \"x\"\n", "spawner.profiles.slurm.partiton: unknown setting"},
+		{"bad name", "[[spawner.profiles]]\nname = \"GPU <b>\"\n", "profile name \"GPU <b>\" is not valid"},
+		{"twice", "[[spawner.profiles]]\nname = \"a\"\n[[spawner.profiles]]\nname = \"a\"\n", "defined twice"},
+		{"two defaults", "[[spawner.profiles]]\nname = \"a\"\ndefault = true\n[[spawner.profiles]]\nname = \"b\"\ndefault = true\n", "2 profiles are the default"},
+		{"bad kind", "[[spawner.profiles]]\nname = \"a\"\nkind = \"k8s\"\n", "spawner.profiles.kind"},
+		{"bad group", "[[spawner.profiles]]\nname = \"a\"\ngroups = [\"-rf\"]\n", "spawner.profiles.groups"},
+		{"pool GPUs for Slurm", "[[spawner.profiles]]\nname = \"a\"\nkind = \"slurm\"\ngpus = 1\n", "get their GPUs from Slurm"},
+		{"bad partition", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.slurm]\npartition = \"a b\"\n", "not a partition name"},
+		{"bad time", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.slurm]\ntime = \"8 hours\"\n", "not a Slurm time limit"},
+		{"bad memory", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.slurm]\nmemory = \"8 GB\"\n", "not a Slurm memory size"},
+		{"sbatch injection", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.slurm]\nextra = [\"--qos=x\\n#SBATCH --uid=0\"]\n", "not an sbatch option"},
+		{"hub's own option", "[spawner.slurm]\nextra = [\"--uid=0\"]\n", "set by hubd itself"},
+		{"bad device rule", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.systemd]\ndevice_allow = [\"/etc/shadow rw\"]\n", "not a device rule"},
+		{"gpu index twice", "[[spawner.gpus]]\nindex = 0\ndevice = \"/dev/nvidia0\"\n[[spawner.gpus]]\nindex = 0\ndevice = \"/dev/nvidia1\"\n", "listed twice"},
+		{"relative gpu device", "[[spawner.gpus]]\nindex = 0\ndevice = \"nvidia0\"\n", "spawner.gpus.device"},
+		{"bad submit", "[spawner.slurm]\nsubmit = \"ssh\"\n", "spawner.slurm.submit"},
+		{"bad hub url", "[spawner.slurm]\nhub_api_url = \"10.0.0.5:8081\"\n", "spawner.slurm.hub_api_url"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("x.toml", []byte(c.file))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%v; want %q", err, c.want)
+			}
+		})
+	}
+	// A sub-table of a kind the hub does not run is fine.
+	if _, err := Parse("x.toml", []byte("[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.slurm]\npartition = \"main\"\n[spawner.profiles.systemd]\nmemory_max = \"1G\"\n")); err != nil {
+		t.Errorf("sub-tables of kinds not running: %v", err)
+	}
+}

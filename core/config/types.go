@@ -125,13 +125,13 @@ func TOMLValue(v any) (string, error) {
 			kv = append(kv, quote(k)+" = "+quote(v[k]))
 		}
 		return "{ " + strings.Join(kv, ", ") + " }", nil
-	case []Service, []Role:
-		// Setup writes the defaults, which have none; services and roles
-		// are written by hand as [[services]] and [[roles]] tables.
+	case []Service, []Role, []Profile, []GPU:
+		// Setup writes the defaults, which have none; these are written
+		// by hand as [[...]] tables.
 		if reflect.ValueOf(v).Len() == 0 {
 			return "[]", nil
 		}
-		return "", fmt.Errorf("services and roles are written by hand as [[services]] and [[roles]] tables")
+		return "", fmt.Errorf("services, roles, profiles and GPUs are written by hand as [[...]] tables")
 	}
 	return "", fmt.Errorf("no TOML form for %T", v)
 }

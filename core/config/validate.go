@@ -171,6 +171,16 @@ var (
 	// groupPrefixRE leaves room in the 32 characters of a group name for
 	// the share's own name.
 	groupPrefixRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,15}$`)
+	// profileNameRE is what a profile may be called: it travels in forms,
+	// user_options and job names.
+	profileNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	// Slurm's spellings of a partition, a time limit and a memory size.
+	partitionRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	slurmTimeRE = regexp.MustCompile(`^([0-9]+-)?[0-9]+(:[0-9]+){0,2}$|^(UNLIMITED|INFINITE)$`)
+	slurmMemRE  = regexp.MustCompile(`^[0-9]+[KMGT]?$`)
+	// deviceRuleRE is a DeviceAllow= entry: a node or a device class, then
+	// the access.
+	deviceRuleRE = regexp.MustCompile(`^(/dev/[A-Za-z0-9._/-]+|(char|block)-[A-Za-z0-9_*-]+)( +[rwm]{1,3})?$`)
 )
 
 // builtinRoles cannot be redefined ("user" can: it adds to every user).
@@ -308,7 +318,9 @@ func (c Config) Validate() error {
 	v := &validator{}
 
 	v.listen("hub.listen", c.Hub.Listen, false)
-	v.listen("hub.internal_listen", c.Hub.InternalListen, true)
+	// Slurm jobs on other machines report to the internal API, so it may
+	// listen beyond loopback then (the hub warns when it does).
+	v.listen("hub.internal_listen", c.Hub.InternalListen, !slices.Contains(c.Spawner.KindsInUse(), spawner.KindSlurm))
 	b := c.Hub.BaseURL
 	if !strings.HasPrefix(b, "/") || !strings.HasSuffix(b, "/") || strings.Contains(b, "//") ||
 		strings.ContainsAny(b, "?#% \\") || strings.Contains(b, "/../") || strings.Contains(b, "/./") {
@@ -367,7 +379,7 @@ func (c Config) Validate() error {
 	v.methods(c)
 
 	s := c.Spawner
-	v.oneOf("spawner.kind", s.Kind, spawner.KindSudo, spawner.KindSystemd, spawner.KindDocker, spawner.KindLocal)
+	v.oneOf("spawner.kind", s.Kind, spawner.Kinds...)
 	if len(s.Command) == 0 || !filepath.IsAbs(s.Command[0]) {
 		v.add("spawner.command", "must start with an absolute path", "e.g. [\"/usr/bin/jupyterhub-singleuser\"]")
 	}
@@ -457,6 +469,9 @@ func (c Config) Validate() error {
 		v.add("shares.group_prefix", fmt.Sprintf("%q cannot start a group name", c.Shares.GroupPrefix), "1 to 16 lowercase letters, digits, '-' and '_', starting with a letter, like \"share-\"")
 	}
 
+	v.slurm(s.Slurm)
+	v.gpus(s)
+	v.profiles(s)
 	v.servicesAndRoles(c)
 
 	if len(v.problems) > 0 {
@@ -469,7 +484,7 @@ func (c Config) Validate() error {
 // starts new servers.
 func (v *validator) docker(s Spawner) {
 	d := s.Docker
-	if s.Kind == spawner.KindDocker && d.Image == "" {
+	if slices.Contains(s.KindsInUse(), spawner.KindDocker) && d.Image == "" {
 		v.add("spawner.docker.image", "no image for the docker spawner", "name an image that holds spawner.command, e.g. \"quay.io/jupyter/base-notebook:latest\"")
 	}
 	if err := spawner.CheckDockerHost(d.Host); err != nil {
@@ -493,6 +508,126 @@ func (v *validator) docker(s Spawner) {
 			v.add("spawner.docker.mounts", err.Error(), "write it like \"/data:/data:ro\"")
 		}
 	}
+}
+
+// KindsInUse lists the spawner kinds that start servers: spawner.kind and
+// every kind a profile names, each once.
+func (s Spawner) KindsInUse() []string {
+	kinds := []string{s.Kind}
+	for _, p := range s.Profiles {
+		if p.Kind != "" && !slices.Contains(kinds, p.Kind) {
+			kinds = append(kinds, p.Kind)
+		}
+	}
+	return kinds
+}
+
+// ProfileKind is the spawner kind of a profile's servers.
+func (s Spawner) ProfileKind(p Profile) string {
+	if p.Kind != "" {
+		return p.Kind
+	}
+	return s.Kind
+}
+
+func (v *validator) slurm(sl Slurm) {
+	v.oneOf("spawner.slurm.submit", sl.Submit, spawner.SlurmSubmitSudo, spawner.SlurmSubmitRoot)
+	for key, p := range map[string]string{"sbatch": sl.Sbatch, "squeue": sl.Squeue, "scancel": sl.Scancel, "scontrol": sl.Scontrol, "python": sl.Python} {
+		v.absPath("spawner.slurm."+key, p)
+	}
+	if !profileNameRE.MatchString(sl.JobNamePrefix) {
+		v.add("spawner.slurm.job_name_prefix", fmt.Sprintf("%q is not a job name prefix", sl.JobNamePrefix), "lowercase letters, digits and '-'")
+	}
+	for _, e := range sl.Extra {
+		if err := spawner.CheckSbatchOption(e); err != nil {
+			v.add("spawner.slurm.extra", err.Error(), "")
+		}
+	}
+	if sl.ScriptTemplate != "" {
+		v.absPath("spawner.slurm.script_template", sl.ScriptTemplate)
+	}
+	if sl.HubAPIURL != "" {
+		u, err := url.Parse(sl.HubAPIURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.HasSuffix(u.Path, "/hub/api") {
+			v.add("spawner.slurm.hub_api_url", fmt.Sprintf("%q is not the hub's API URL", sl.HubAPIURL), "write it like \"http://10.1.0.5:8081/hub/api\"")
+		}
+	}
+}
+
+func (v *validator) gpus(s Spawner) {
+	seen := map[int]bool{}
+	for _, g := range s.GPUs {
+		if g.Index < 0 || seen[g.Index] {
+			v.add("spawner.gpus", fmt.Sprintf("GPU index %d is negative or listed twice", g.Index), "each [[spawner.gpus]] has its own index")
+		}
+		seen[g.Index] = true
+		v.absPath("spawner.gpus.device", g.Device)
+	}
+	for _, d := range s.GPUSharedDevices {
+		v.absPath("spawner.gpu_shared_devices", d)
+	}
+	if s.NvidiaSMI != "" {
+		v.absPath("spawner.nvidia_smi", s.NvidiaSMI)
+	}
+}
+
+func (v *validator) profiles(s Spawner) {
+	seen := map[string]bool{}
+	defaults := 0
+	for _, p := range s.Profiles {
+		v.listName("spawner.profiles", "profile", p.Name, profileNameRE, "1 to 63 lowercase letters, digits and '-', e.g. \"gpu\"", seen)
+		if p.Default {
+			defaults++
+		}
+		if p.Kind != "" {
+			v.oneOf("spawner.profiles.kind", p.Kind, spawner.Kinds...)
+		}
+		v.names("spawner.profiles.groups", p.Groups)
+		v.names("spawner.profiles.linux_groups", p.LinuxGroups)
+		v.atLeast("spawner.profiles.gpus", p.GPUs, 0)
+		if p.GPUs > 0 && s.ProfileKind(p) == spawner.KindSlurm {
+			v.add("spawner.profiles.gpus", fmt.Sprintf("profile %s runs Slurm jobs, which get their GPUs from Slurm", p.Name), "set [spawner.profiles.slurm] gpus instead")
+		}
+		v.atLeast("spawner.profiles.systemd.cpu_quota_percent", p.Systemd.CPUQuotaPercent, 0)
+		v.atLeast("spawner.profiles.systemd.tasks_max", p.Systemd.TasksMax, 0)
+		for _, d := range p.Systemd.DeviceAllow {
+			if !deviceRuleRE.MatchString(d) {
+				v.add("spawner.profiles.systemd.device_allow", fmt.Sprintf("profile %s: %q is not a device rule", p.Name, d), "write it like \"/dev/fuse rw\"")
+			}
+		}
+		sl := p.Slurm
+		if sl.Partition != "" && !partitionRE.MatchString(sl.Partition) {
+			v.add("spawner.profiles.slurm.partition", fmt.Sprintf("profile %s: %q is not a partition name", p.Name, sl.Partition), "")
+		}
+		if sl.Time != "" && !slurmTimeRE.MatchString(sl.Time) {
+			v.add("spawner.profiles.slurm.time", fmt.Sprintf("profile %s: %q is not a Slurm time limit", p.Name, sl.Time), "write it like \"8:00:00\", \"90\" (minutes) or \"2-00:00:00\"")
+		}
+		if sl.Memory != "" && !slurmMemRE.MatchString(sl.Memory) {
+			v.add("spawner.profiles.slurm.memory", fmt.Sprintf("profile %s: %q is not a Slurm memory size", p.Name, sl.Memory), "write it like \"8G\" or \"512M\"")
+		}
+		v.atLeast("spawner.profiles.slurm.cpus", sl.CPUs, 0)
+		v.atLeast("spawner.profiles.slurm.gpus", sl.GPUs, 0)
+		for _, e := range sl.Extra {
+			if err := spawner.CheckSbatchOption(e); err != nil {
+				v.add("spawner.profiles.slurm.extra", fmt.Sprintf("profile %s: %v", p.Name, err), "")
+			}
+		}
+	}
+	if defaults > 1 {
+		v.add("spawner.profiles", fmt.Sprintf("%d profiles are the default", defaults), "mark one profile default = true")
+	}
+}
+
+// listName checks the name of one table of a list ([[services]],
+// [[spawner.profiles]]): its form, and that no other table has it.
+func (v *validator) listName(key, what, name string, re *regexp.Regexp, hint string, seen map[string]bool) {
+	switch {
+	case !re.MatchString(name):
+		v.add(key, fmt.Sprintf("%s name %q is not valid", what, name), hint)
+	case seen[name]:
+		v.add(key, fmt.Sprintf("%s %q is defined twice", what, name), "")
+	}
+	seen[name] = true
 }
 
 func (v *validator) scopeList(key string, list []string) {
@@ -523,14 +658,7 @@ func (v *validator) servicesAndRoles(c Config) {
 	}
 	seen := map[string]bool{}
 	for _, sv := range c.Services {
-		key := "services"
-		switch {
-		case !serviceNameRE.MatchString(sv.Name):
-			v.add(key, fmt.Sprintf("service name %q is not valid", sv.Name), "1 to 63 lowercase letters, digits and '._-', starting with a letter or digit")
-		case seen[sv.Name]:
-			v.add(key, fmt.Sprintf("service %q is defined twice", sv.Name), "")
-		}
-		seen[sv.Name] = true
+		v.listName("services", "service", sv.Name, serviceNameRE, "1 to 63 lowercase letters, digits and '._-', starting with a letter or digit", seen)
 		if sv.URL != "" {
 			u, err := url.Parse(sv.URL)
 			if err != nil || u.Scheme != "http" || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {

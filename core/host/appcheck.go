@@ -125,7 +125,7 @@ func startTrialServer(ctx context.Context, cfg config.Config, member string) (*t
 	if cfg.SharedEnv.Enabled {
 		path = filepath.Join(cfg.SharedEnv.Path, "bin") + ":" + path
 	}
-	env := hub.ServerEnv(cfg, hubAPI, member, "", store.RandomID(16), port)
+	env := hub.ServerEnv(cfg, hubAPI, member, "", store.RandomID(16), net.JoinHostPort(spawner.DefaultHost, strconv.Itoa(port)))
 	env["PATH"], env["HOME"], env["USER"], env["SHELL"] = path, home, member, "/bin/sh"
 	argv := append([]string{"--reuid=" + u.Uid, "--regid=" + u.Gid, "--init-groups", "--"}, cfg.Spawner.Command...)
 	argv = append(argv, cfg.Spawner.Args...)

@@ -68,7 +68,8 @@ const backupMaxAge = 48 * time.Hour
 
 // Doctor checks every setup step and then what only a working host shows:
 // the database schema, password checks, the sudo rule, the single-user
-// server, the ports, the admin socket and the backups.
+// server, Slurm when profiles use it, the ports, the admin socket and the
+// backups.
 func Doctor(ctx context.Context, o Options, d DoctorOptions) []Finding {
 	if err := o.validate(); err != nil {
 		return []Finding{{Check: "options", Level: Fail, Message: err.Error(), Fix: "hubd doctor --help"}}
@@ -95,6 +96,7 @@ func Doctor(ctx context.Context, o Options, d DoctorOptions) []Finding {
 	if f, ok := o.checkAccountHelper(ctx); ok {
 		out = append(out, f)
 	}
+	out = append(out, o.checkSlurm(ctx)...)
 	for _, l := range []struct{ key, addr string }{
 		{"hub.listen", o.Config.Hub.Listen}, {"hub.internal_listen", o.Config.Hub.InternalListen},
 	} {

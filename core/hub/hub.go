@@ -79,8 +79,11 @@ type Options struct {
 	Store    *store.Store
 	Spawners map[string]spawner.Spawner // by kind; Config.Spawner.Kind starts new servers
 	Routes   *proxy.Table
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// GPUPool is the GPUs profiles hand out (GPUPool finds them); empty
+	// when no profile asks for GPUs.
+	GPUPool []store.GPU
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// Metrics records spawn and stop durations; nil records nothing.
 	Metrics *metrics.Metrics
 }
@@ -97,10 +100,17 @@ type Hub struct {
 	metrics  *metrics.Metrics
 	shares   *shares.Manager
 
+	gpuPool       []store.GPU
+	sharedDevices []string // of gpu_shared_devices, those that exist
+	linuxGroups   func(user string) ([]string, error)
+
 	mu       sync.Mutex
 	ops      map[string]*Op // "user/server" → in-flight start or stop
 	starting int
-	bg       sync.WaitGroup
+	// placing holds the address reports of starts waiting for their
+	// server to say where it listens (a Slurm job), by "user/server".
+	placing map[string]*placement
+	bg      sync.WaitGroup
 }
 
 // New builds a Hub.
@@ -119,7 +129,8 @@ func New(o Options) *Hub {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Transport:     &http.Transport{DisableKeepAlives: true},
 		},
-		ops:    map[string]*Op{},
+		gpuPool: o.GPUPool, sharedDevices: existing(o.Config.Spawner.GPUSharedDevices), linuxGroups: linuxGroupsOf,
+		ops: map[string]*Op{}, placing: map[string]*placement{},
 		shares: shares.New(shares.OptionsFromConfig(o.Config, o.Logger)),
 	}
 }
@@ -142,17 +153,32 @@ func (h *Hub) Start(ctx context.Context, u store.User, server string) (*Op, erro
 }
 
 // StartWith begins starting a user's server ("" = the default one) with
-// the options a form or the API gave (a JSON object, stored as the
-// server's user_options; "" for none) and returns the op to follow. It
-// returns the pending op when a start is already under way.
+// the options a form or the API gave (a JSON object; "" for none, see
+// ParseOptions) and returns the op to follow. It returns the pending op
+// when a start is already under way. The profile it starts with (the one
+// named, or the user's default) is kept as the server's user_options.
 func (h *Hub) StartWith(ctx context.Context, u store.User, server, options string) (*Op, error) {
 	if server != "" {
 		if err := h.checkNamed(ctx, u, server); err != nil {
 			return nil, err
 		}
 	}
-	if options == "" {
-		options = "{}"
+	name, err := ParseOptions(options)
+	if err != nil {
+		return nil, err
+	}
+	profile, err := h.resolveProfile(ctx, u, name)
+	if err != nil {
+		return nil, err
+	}
+	options = "{}"
+	if profile.Name != "" {
+		b, _ := json.Marshal(map[string]string{"profile": profile.Name})
+		options = string(b)
+	}
+	kind := h.kindOf(profile)
+	if h.spawners[kind] == nil {
+		return nil, fmt.Errorf("profile %s uses the %q spawner, which this hub does not run", profile.Name, kind)
 	}
 	key := opKey(u.Name, server)
 	h.mu.Lock()
@@ -184,7 +210,7 @@ func (h *Hub) StartWith(ctx context.Context, u store.User, server, options strin
 		h.starting--
 		h.mu.Unlock()
 	}
-	srv, token, err := h.beginStart(ctx, u, server, options)
+	srv, token, err := h.beginStart(ctx, u, server, options, kind)
 	if err != nil {
 		release()
 		cancel()
@@ -196,7 +222,7 @@ func (h *Hub) StartWith(ctx context.Context, u store.User, server, options strin
 	go func() {
 		defer h.bg.Done()
 		defer cancel()
-		err := h.runStart(runCtx, op, u, srv, token)
+		err := h.runStart(runCtx, op, u, srv, token, profile)
 		release()
 		status := metrics.SpawnSuccess
 		if err != nil {
@@ -231,15 +257,21 @@ func (h *Hub) checkNamed(ctx context.Context, u store.User, server string) error
 	return nil
 }
 
-func (h *Hub) beginStart(ctx context.Context, u store.User, server, options string) (store.Server, string, error) {
-	port, err := spawner.FreePort()
-	if err != nil {
-		return store.Server{}, "", fmt.Errorf("find a free port: %w", err)
+func (h *Hub) beginStart(ctx context.Context, u store.User, server, options, kind string) (store.Server, string, error) {
+	// A server placed by its spawner picks its own address where it
+	// lands; the others listen where the hub says, on this machine.
+	host, port := "", 0
+	if _, placed := h.spawners[kind].(spawner.Placer); !placed {
+		var err error
+		if port, err = spawner.FreePort(); err != nil {
+			return store.Server{}, "", fmt.Errorf("find a free port: %w", err)
+		}
+		host = spawner.DefaultHost
 	}
 	token := store.RandomID(16)
 	scopes, _ := json.Marshal(ServerTokenScopes(u.Name))
 	srv, err := h.store.BeginStart(ctx, store.ServerStart{
-		UserID: u.ID, UserName: u.Name, Name: server, Spawner: h.cfg.Spawner.Kind, Port: port,
+		UserID: u.ID, UserName: u.Name, Name: server, Spawner: kind, Host: host, Port: port,
 		TokenHash: store.HashToken(token), TokenPrefix: token[:4], TokenScopes: string(scopes),
 		ClientID:    store.OAuthClientID(u.Name, server),
 		RedirectURI: ServerPrefix(h.cfg.Hub.BaseURL, u.Name, server) + "oauth_callback",
@@ -290,12 +322,13 @@ func LogPath(logDir, user, server string) string {
 	return filepath.Join(logDir, name+".log")
 }
 
-// runStart starts the process, waits for HTTP readiness and publishes the
+// runStart hands out the profile's GPUs, starts the server, learns where
+// it listens (from a Placer), waits for HTTP readiness and publishes the
 // route. Any failure stops what was started and records why.
-func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Server, token string) error {
-	log := h.log.With("user", u.Name, "server", srv.Name)
+func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Server, token string, profile config.Profile) error {
+	log := h.log.With("user", u.Name, "server", srv.Name, "profile", profile.Name)
 	started := h.now()
-	sp := h.spawners[h.cfg.Spawner.Kind]
+	sp := h.spawners[srv.Spawner]
 	// Shares are looked up at each start: a member removed from one does
 	// not get it again.
 	var memberOf []spawner.Share
@@ -305,18 +338,39 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 			log.Warn("cannot list the user's shares; starting without them", "err", err)
 		}
 	}
+	// The start timeout covers everything up to a known address: waiting
+	// for GPUs, the start itself, a batch job's time in the queue.
+	startCtx, cancel := context.WithTimeout(ctx, h.cfg.Spawner.StartTimeout.D())
+	defer cancel()
+	gpus, err := h.takeGPUs(startCtx, op, srv, profile.GPUs)
+	if err != nil {
+		return h.failStart(op, srv, log, spawner.State{}, err)
+	}
+	if len(gpus) > 0 {
+		op.add(Event{Progress: 10, Message: "GPU " + cudaDevices(gpus) + " assigned"})
+	}
 	req := spawner.Request{
 		User: u.Name, Server: srv.Name,
 		Command: h.cfg.Spawner.Command, Args: h.cfg.Spawner.Args,
-		Env:        ServerEnv(h.cfg, InternalAPIURL(h.cfg), u.Name, srv.Name, token, srv.Port),
+		Env:        h.serverEnv(u.Name, srv, token, gpus),
 		WorkingDir: h.cfg.Spawner.WorkingDir, Path: h.serverPath(),
-		Port: srv.Port, LogPath: h.logPath(u.Name, srv.Name), Shares: memberOf,
-		Dynamic: u.Account == store.AccountDynamic,
+		Host: srv.IP, Port: srv.Port, LogPath: h.logPath(u.Name, srv.Name), Shares: memberOf,
+		Dynamic:   u.Account == store.AccountDynamic,
+		Resources: h.resources(profile, gpus),
 	}
-	startCtx, cancel := context.WithTimeout(ctx, h.cfg.Spawner.StartTimeout.D())
+	placer, placed := sp.(spawner.Placer)
+	var place *placement
+	if placed {
+		// Open before the start: a fast job may report at once.
+		place = h.expectReport(u.Name, srv.Name)
+		defer func() {
+			if place != nil {
+				h.forgetReport(u.Name, srv.Name, place)
+			}
+		}()
+	}
 	state, err := sp.Start(startCtx, req)
 	timedOut := startCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil
-	cancel()
 	if err != nil && timedOut {
 		return h.failStart(op, srv, log, state, fmt.Errorf("the server did not start within spawner.start_timeout (%s)%s: %w",
 			h.cfg.Spawner.StartTimeout.D(), h.logHint(u.Name, srv.Name), err))
@@ -324,13 +378,30 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 	if err != nil {
 		return h.failStart(op, srv, log, state, fmt.Errorf("the server could not start: %w", err))
 	}
-	if state.Port == 0 {
+	if state.Port == 0 && !placed {
 		state.Port = srv.Port
 	}
-	stateJSON, _ := json.Marshal(state)
-	if err := h.store.SetSpawned(ctx, srv.ID, string(stateJSON), state.Host, state.Port); err != nil {
+	for _, g := range gpus {
+		state.GPUs = append(state.GPUs, g.Index)
+	}
+	if err := h.recordState(ctx, srv, state); err != nil {
 		return h.failStart(op, srv, log, state, fmt.Errorf("record the server: %w", err))
 	}
+	if placed {
+		op.add(Event{Progress: 20, Message: "Submitted"})
+		progress := func(msg string) { op.add(Event{Progress: 30, Message: msg}) }
+		placedState, err := placer.Place(startCtx, u.Name, state, place.reports, progress)
+		h.forgetReport(u.Name, srv.Name, place)
+		place = nil
+		if err != nil {
+			return h.failStart(op, srv, log, state, fmt.Errorf("the server could not start: %w", err))
+		}
+		state = placedState
+		if err := h.recordState(ctx, srv, state); err != nil {
+			return h.failStart(op, srv, log, state, fmt.Errorf("record the server: %w", err))
+		}
+	}
+	cancel()
 	op.add(Event{Progress: 50, Message: "Server process started, waiting for it to answer"})
 
 	prefix := ServerPrefix(h.cfg.Hub.BaseURL, u.Name, srv.Name)
@@ -346,10 +417,17 @@ func (h *Hub) runStart(ctx context.Context, op *Op, u store.User, srv store.Serv
 		return h.failStart(op, srv, log, state, fmt.Errorf("record the server as running: %w", err))
 	}
 	took := h.now().Sub(started)
-	log.Info("server ready", "url", prefix, "took", took.Round(time.Millisecond), "pid", state.PID, "unit", state.Unit, "container", state.Container)
+	log.Info("server ready", "url", prefix, "took", took.Round(time.Millisecond), "addr", state.Addr(), "pid", state.PID, "unit", state.Unit,
+		"container", state.Container, "job", state.JobID)
 	h.audit(context.WithoutCancel(ctx), u.Name, "server.start", auditTarget(u.Name, srv.Name), fmt.Sprintf("ready in %s", took.Round(time.Millisecond)))
 	op.add(Event{Progress: 100, Ready: true, Message: "Server ready at " + prefix, URL: prefix})
 	return nil
+}
+
+// recordState stores a server's spawner state and address.
+func (h *Hub) recordState(ctx context.Context, srv store.Server, state spawner.State) error {
+	stateJSON, _ := json.Marshal(state)
+	return h.store.SetSpawned(ctx, srv.ID, string(stateJSON), state.Host, state.Port)
 }
 
 // failStart stops whatever was started, marks the server failed with the

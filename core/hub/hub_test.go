@@ -23,7 +23,8 @@ import (
 // process, so the hub's real readiness probe and routes are exercised.
 type fakeSpawner struct {
 	mu      sync.Mutex
-	servers map[int]*http.Server // by pid (= port)
+	servers map[int]*http.Server       // by pid (= port)
+	reqs    map[string]spawner.Request // the latest start of each user
 }
 
 func (f *fakeSpawner) Start(_ context.Context, r spawner.Request) (spawner.State, error) {
@@ -38,6 +39,7 @@ func (f *fakeSpawner) Start(_ context.Context, r spawner.Request) (spawner.State
 	go srv.Serve(l)
 	f.mu.Lock()
 	f.servers[r.Port] = srv
+	f.reqs[r.User] = r
 	f.mu.Unlock()
 	return spawner.State{Kind: "fake", PID: r.Port}, nil
 }
@@ -66,7 +68,7 @@ type fixture struct {
 	clock  *time.Duration // offset added to the real time
 }
 
-func newFixture(t *testing.T, culler config.Culler) *fixture {
+func newFixture(t *testing.T, culler config.Culler, tune ...func(*Options)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -82,9 +84,13 @@ func newFixture(t *testing.T, culler config.Culler) *fixture {
 	if err := st.CreateOrCheck(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: st, sp: &fakeSpawner{servers: map[int]*http.Server{}}, routes: proxy.NewTable(), clock: new(time.Duration)}
-	f.hub = New(Options{Config: cfg, Store: st, Spawners: map[string]spawner.Spawner{"fake": f.sp}, Routes: f.routes,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return time.Now().Add(*f.clock) }})
+	f := &fixture{store: st, sp: &fakeSpawner{servers: map[int]*http.Server{}, reqs: map[string]spawner.Request{}}, routes: proxy.NewTable(), clock: new(time.Duration)}
+	o := Options{Config: cfg, Store: st, Spawners: map[string]spawner.Spawner{"fake": f.sp}, Routes: f.routes,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return time.Now().Add(*f.clock) }}
+	for _, tn := range tune {
+		tn(&o)
+	}
+	f.hub = New(o)
 	t.Cleanup(func() {
 		for _, s := range f.sp.servers {
 			s.Close()

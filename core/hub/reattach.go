@@ -65,6 +65,15 @@ func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 		h.markGone(ctx, srv, fmt.Sprintf("started by the %q spawner, which this hub does not run", state.Kind))
 		return false
 	}
+	if state.Port == 0 {
+		// Started, but where it listens was never learnt (a batch job that
+		// had not reported yet): nothing can reach it, so it goes.
+		if err := sp.Stop(ctx, srv.User, state, h.cfg.Spawner.StopTimeout.D()); err != nil {
+			log.Warn("re-attach: stop", "err", err)
+		}
+		h.markGone(ctx, srv, "the hub restarted before the server reported its address")
+		return false
+	}
 	st, err := sp.Poll(ctx, srv.User, state)
 	if err != nil || !st.Running {
 		reason := "exited while the hub was down"
@@ -98,8 +107,20 @@ func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 	if r, ok := sp.(spawner.Reattacher); ok {
 		r.Reattach(state, h.logPath(srv.User, srv.Name))
 	}
-	log.Debug("re-attached", "pid", state.PID, "unit", state.Unit, "container", state.Container)
+	log.Debug("re-attached", "addr", state.Addr(), "pid", state.PID, "unit", state.Unit, "container", state.Container, "job", state.JobID)
 	return true
+}
+
+// PollServer asks a server's spawner what it knows of a server that has a
+// batch job (its Slurm state and node), for the admin; other servers get
+// a zero Status without a call.
+func (h *Hub) PollServer(ctx context.Context, srv store.Server) (spawner.Status, error) {
+	state := StateOf(srv)
+	sp := h.spawners[state.Kind]
+	if sp == nil || state.JobID == "" {
+		return spawner.Status{}, nil
+	}
+	return sp.Poll(ctx, srv.User, state)
 }
 
 // markGone records a server that ended without being asked to (a crash,

@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -162,6 +164,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		metrics: metrics.New(o.Logger),
 	}
 	warnLooseConfig(cfg.Source, s.log)
+	warnSlurmReach(cfg, s.log)
 	if cfg.Spawner.StartGrace != nil {
 		s.log.Warn("spawner.start_grace is no longer used: a server's early exit is noticed the moment it happens; remove the setting", "file", cfg.Source)
 	}
@@ -220,8 +223,16 @@ func (s *Server) build(o Options) error {
 		}
 	}
 	s.login = login
+	pool, err := hub.GPUPool(context.Background(), cfg)
+	if err != nil {
+		s.log.Warn("no GPUs to hand out", "err", err)
+	}
+	if hub.UsesGPUPool(cfg) {
+		s.log.Info("GPU pool", "gpus", len(pool))
+	}
 	s.routes = proxy.NewTable()
-	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: s.routes, Logger: o.Logger, Now: o.Now, Metrics: s.metrics})
+	s.hub = hub.New(hub.Options{Config: cfg, Store: s.store, Spawners: spawners, Routes: s.routes, GPUPool: pool,
+		Logger: o.Logger, Now: o.Now, Metrics: s.metrics})
 	s.svcs = services.New(services.Options{Config: cfg, Store: s.store, Routes: s.routes, Logger: o.Logger})
 	s.web = web.New(web.Options{Config: cfg, Store: s.store, Hub: s.hub, Password: login, Identity: admit, SSO: single, CookieSecret: secret,
 		Services: s.svcs, Logger: o.Logger, Now: o.Now, Metrics: s.metrics})
@@ -623,45 +634,49 @@ func dynamicWritePaths(cfg config.Config) []string {
 	return out
 }
 
-// NewSpawners builds the spawner that starts new servers, plus every kind
-// that may still own servers recorded in the database.
+// NewSpawners builds the spawners that start new servers (spawner.kind
+// and the kinds profiles name), plus every kind that may still own
+// servers recorded in the database.
 func NewSpawners(cfg config.Config, log *slog.Logger) (map[string]spawner.Spawner, error) {
-	out := map[string]spawner.Spawner{}
-	sudo := func() spawner.Spawner {
-		return spawner.NewSudo(spawner.SudoOptions{SudoPath: cfg.Spawner.SudoPath,
-			HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, Logger: log})
-	}
-	switch cfg.Spawner.Kind {
-	case spawner.KindSudo:
-		out[spawner.KindSudo] = sudo()
-	case spawner.KindLocal:
-		out[spawner.KindLocal] = spawner.NewLocal(spawner.LocalOptions{Logger: log})
-	case spawner.KindSystemd:
-		sd := cfg.Spawner.Systemd
-		s, err := spawner.NewSystemd(spawner.SystemdOptions{
-			UnitPrefix: sd.UnitPrefix, Slice: sd.Slice, MemoryMax: int64(sd.MemoryMax),
-			CPUQuotaPercent: sd.CPUQuotaPercent, TasksMax: sd.TasksMax,
-			PrivateTmp: sd.PrivateTmp, NoNewPrivileges: sd.NoNewPrivileges,
-			ReadOnlyPaths: sd.ReadOnlyPaths, ReadWritePaths: sd.ReadWritePaths, ExtraProperties: sd.ExtraProperties,
-			MembersGroup: cfg.Auth.AllowedGroup, DynamicWritePaths: dynamicWritePaths(cfg),
-			RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), CreateHome: cfg.Spawner.CreateHome, Logger: log,
-		})
-		if err != nil {
-			return nil, err
+	sudo := spawner.NewSudo(spawner.SudoOptions{SudoPath: cfg.Spawner.SudoPath,
+		HelperPath: cfg.Spawner.HelperPath, Group: cfg.Auth.AllowedGroup, Logger: log})
+	// Servers started through sudo before a switch to another kind stay
+	// stoppable; building the sudo spawner costs nothing.
+	out := map[string]spawner.Spawner{spawner.KindSudo: sudo}
+	for _, kind := range cfg.Spawner.KindsInUse() {
+		switch kind {
+		case spawner.KindSudo:
+		case spawner.KindLocal:
+			out[kind] = spawner.NewLocal(spawner.LocalOptions{Logger: log})
+		case spawner.KindSystemd:
+			sd := cfg.Spawner.Systemd
+			s, err := spawner.NewSystemd(spawner.SystemdOptions{
+				UnitPrefix: sd.UnitPrefix, Slice: sd.Slice, MemoryMax: int64(sd.MemoryMax),
+				CPUQuotaPercent: sd.CPUQuotaPercent, TasksMax: sd.TasksMax,
+				PrivateTmp: sd.PrivateTmp, NoNewPrivileges: sd.NoNewPrivileges,
+				ReadOnlyPaths: sd.ReadOnlyPaths, ReadWritePaths: sd.ReadWritePaths, ExtraProperties: sd.ExtraProperties,
+				MembersGroup: cfg.Auth.AllowedGroup, DynamicWritePaths: dynamicWritePaths(cfg),
+				RuntimeDir: cfg.Data.RuntimeDir, StopTimeout: cfg.Spawner.StopTimeout.D(), CreateHome: cfg.Spawner.CreateHome, Logger: log,
+			})
+			if err != nil {
+				return nil, err
+			}
+			out[kind] = s
+		case spawner.KindDocker:
+			d, err := NewDocker(cfg, log)
+			if err != nil {
+				return nil, err
+			}
+			out[kind] = d
+		case spawner.KindSlurm:
+			s, err := newSlurm(cfg, sudo, log)
+			if err != nil {
+				return nil, err
+			}
+			out[kind] = s
+		default:
+			return nil, fmt.Errorf("spawner kind %q is not available in this build", kind)
 		}
-		out[spawner.KindSystemd] = s
-		// Servers started through sudo before a switch to systemd stay
-		// stoppable; building the sudo spawner costs nothing.
-		out[spawner.KindSudo] = sudo()
-	case spawner.KindDocker:
-		d, err := NewDocker(cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		out[spawner.KindDocker] = d
-		out[spawner.KindSudo] = sudo()
-	default:
-		return nil, fmt.Errorf("spawner.kind %q is not available in this build", cfg.Spawner.Kind)
 	}
 	return out, nil
 }
@@ -682,4 +697,39 @@ func NewDocker(cfg config.Config, log *slog.Logger) (*spawner.Docker, error) {
 		PidsMax: d.PidsMax, ReadOnlyRoot: d.ReadOnlyRoot, Mounts: d.Mounts, SharedEnv: env,
 		StopTimeout: cfg.Spawner.StopTimeout.D(), Logger: log,
 	})
+}
+
+// newSlurm builds the Slurm spawner from spawner.slurm.
+func newSlurm(cfg config.Config, sudo *spawner.Sudo, log *slog.Logger) (*spawner.Slurm, error) {
+	sl := cfg.Spawner.Slurm
+	var tmpl string
+	if sl.ScriptTemplate != "" {
+		b, err := os.ReadFile(sl.ScriptTemplate)
+		if err != nil {
+			return nil, fmt.Errorf("spawner.slurm.script_template: %w", err)
+		}
+		tmpl = string(b)
+	}
+	return spawner.NewSlurm(spawner.SlurmOptions{
+		Submit: sl.Submit, Sbatch: sl.Sbatch, Squeue: sl.Squeue, Scancel: sl.Scancel, Scontrol: sl.Scontrol,
+		Python: sl.Python, JobNamePrefix: sl.JobNamePrefix, Extra: sl.Extra, Template: tmpl, Sudo: sudo,
+		StopTimeout: cfg.Spawner.StopTimeout.D(), Logger: log,
+	})
+}
+
+// warnSlurmReach says what the internal listener means for Slurm jobs: on
+// loopback only nodes on this machine can report to it; beyond loopback,
+// the hub's API is open to the network it listens on.
+func warnSlurmReach(cfg config.Config, log *slog.Logger) {
+	if !slices.Contains(cfg.Spawner.KindsInUse(), spawner.KindSlurm) || cfg.Spawner.Slurm.HubAPIURL != "" {
+		return
+	}
+	host, _, _ := net.SplitHostPort(cfg.Hub.InternalListen)
+	if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
+		log.Info("Slurm jobs report to the internal API on loopback: only nodes on this machine can reach it; "+
+			"for a cluster, set hub.internal_listen to the hub's cluster address (or spawner.slurm.hub_api_url)", "internal_listen", cfg.Hub.InternalListen)
+		return
+	}
+	log.Warn("hub.internal_listen is not on loopback, so Slurm jobs can report their address; the hub's API and pages "+
+		"answer there too: listen on the cluster network only and keep it firewalled from elsewhere", "internal_listen", cfg.Hub.InternalListen)
 }

@@ -25,11 +25,15 @@ import (
 // second line; the hub closes stdin once the server answers HTTP.
 const protocolVersion = 2
 
-// Helper actions.
+// Helper actions. The Slurm ones submit and cancel a batch job as the
+// member, so Slurm records the job as theirs and only they (and Slurm's
+// operators) can cancel it.
 const (
-	actionStart  = "start"
-	actionStop   = "stop"
-	actionStatus = "status"
+	actionStart       = "start"
+	actionStop        = "stop"
+	actionStatus      = "status"
+	actionSlurmSubmit = "slurm-submit"
+	actionSlurmCancel = "slurm-cancel"
 )
 
 // helperComponent tags the helper's lines in the server log.
@@ -64,6 +68,13 @@ type helperRequest struct {
 	PID       int    `json:"pid,omitempty"`
 	PIDStart  uint64 `json:"pid_start,omitempty"`
 	TimeoutMS int64  `json:"timeout_ms,omitempty"`
+
+	// slurm-submit: sbatch's path and the job script, which holds the
+	// server's token (sbatch reads it on stdin); slurm-cancel: scancel's
+	// path and the job.
+	Program string `json:"program,omitempty"`
+	Script  string `json:"script,omitempty"`
+	JobID   string `json:"job_id,omitempty"`
 }
 
 // helperReply is a JSON line the helper writes to stdout: the answer to
@@ -81,6 +92,7 @@ type helperReply struct {
 	// Signalled is false when stop found nothing to stop; Reason says why.
 	Signalled bool   `json:"signalled,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	JobID     string `json:"job_id,omitempty"` // slurm-submit
 }
 
 // Exit codes of the helper besides 0.
@@ -160,8 +172,22 @@ func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, send func
 			r.Reason = id.String()
 		}
 		return r, 0
+	case actionSlurmSubmit:
+		id, err := sbatch(ctx, req.Program, req.Script, sbatchEnv(acct))
+		if err != nil {
+			return failed(err), helperFailed
+		}
+		log.Info("submitted batch job", "job", id)
+		return &helperReply{OK: true, JobID: id}, 0
+	case actionSlurmCancel:
+		if err := scancel(ctx, req.Program, req.JobID, sbatchEnv(acct)); err != nil {
+			return failed(err), helperFailed
+		}
+		log.Info("cancelled batch job", "job", req.JobID)
+		return &helperReply{OK: true}, 0
 	default:
-		return failed(fmt.Errorf("unknown action %q (want %s, %s or %s)", req.Action, actionStart, actionStop, actionStatus)), helperBadRequest
+		return failed(fmt.Errorf("unknown action %q (want %s, %s, %s, %s or %s)", req.Action,
+			actionStart, actionStop, actionStatus, actionSlurmSubmit, actionSlurmCancel)), helperBadRequest
 	}
 }
 

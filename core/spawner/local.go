@@ -74,7 +74,7 @@ func (l *Local) Start(_ context.Context, r Request) (State, error) {
 	l.children[s.pid] = &localChild{started: s, log: lg}
 	l.mu.Unlock()
 	l.log.Debug("server started", "user", r.User, "server", r.Server, "pid", s.pid, "port", r.Port)
-	return State{Kind: KindLocal, Host: DefaultHost, Port: r.Port, PID: s.pid, PIDStart: s.pidStart}, nil
+	return State{Kind: KindLocal, Host: r.listenHost(), Port: r.Port, PID: s.pid, PIDStart: s.pidStart}, nil
 }
 
 // Watch implements Watcher for the servers this process started.

@@ -8,6 +8,8 @@
 // development and benchmarks; Local and Sudo start, identify and stop
 // processes with the same code (process.go), so what the tests prove for
 // one holds for the other. Systemd runs each server as a transient unit.
+// Slurm runs each server as a batch job on a cluster node: the job picks
+// its port there and reports its address back to the hub (Placer).
 //
 // A server always runs outside the hub's process group and cgroup, so
 // that stopping or restarting the hub never takes user servers with it. A
@@ -39,7 +41,12 @@ const (
 	KindLocal   = "local"
 	KindSystemd = "systemd"
 	KindDocker  = "docker"
+	KindSlurm   = "slurm"
 )
+
+// Kinds lists every spawner kind, in the order the configuration names
+// them.
+var Kinds = []string{KindSudo, KindSystemd, KindDocker, KindLocal, KindSlurm}
 
 // DefaultHost is where servers started on the hub's own machine listen.
 const DefaultHost = "127.0.0.1"
@@ -59,7 +66,11 @@ type Request struct {
 	// it, or an absolute path.
 	WorkingDir string
 	Path       string // PATH for the server (a system PATH)
-	Port       int    // chosen by the hub; also inside Env's JUPYTERHUB_SERVICE_URL
+	// Host and Port are where the server listens, chosen by the hub and
+	// also inside Env's JUPYTERHUB_SERVICE_URL; both are empty for a
+	// Placer, whose server picks them where it lands.
+	Host string
+	Port int
 	// LogPath is the hub-owned per-server log file; the spawner opens it
 	// for appending (creating it 0640) and the server's stdout and stderr
 	// go there. Required.
@@ -74,12 +85,61 @@ type Request struct {
 	// link ~/shares/<name> for the spawners that run servers on the host,
 	// a mount at the same path in a container.
 	Shares []Share
+	// Resources are what the server's profile asks for; each kind reads
+	// its own part.
+	Resources Resources
 }
 
 // Share is one shared folder a server gets.
 type Share struct {
 	Name string `json:"name"`
 	Path string `json:"path"`
+}
+
+// Resources are what a profile asks of a spawner. The hub resolves a
+// profile into them; a kind ignores the parts of other kinds.
+type Resources struct {
+	Profile string // the profile's name, for logs and job names ("" = none)
+	// GPUs are the devices of the hub's pool handed to this server alone
+	// (CUDA_VISIBLE_DEVICES is in Env already). Restrict says whether
+	// the server may open only these of the pool's device nodes: set
+	// whenever the hub has a pool, so a server without GPUs gets none.
+	GPUs     []GPU
+	Restrict bool
+	// SharedDevices are device nodes every server with a GPU needs too
+	// (the driver's control nodes), those that exist.
+	SharedDevices []string
+	Systemd       SystemdLimits
+	Slurm         SlurmJob
+}
+
+// GPU is one GPU of the hub's pool.
+type GPU struct {
+	Index  int    `json:"index"`  // CUDA's device index
+	Device string `json:"device"` // its device node, e.g. /dev/nvidia0
+}
+
+// SystemdLimits override spawner.systemd's limits for one server; zero
+// keeps the configured one.
+type SystemdLimits struct {
+	MemoryMax       int64 // bytes
+	CPUQuotaPercent int
+	TasksMax        int
+	// DeviceAllow are further device nodes the server may use, each
+	// "<path> <r|w|m...>" as systemd writes DeviceAllow=.
+	DeviceAllow []string
+}
+
+// SlurmJob is what a batch job asks of Slurm; "" and 0 leave Slurm's
+// defaults.
+type SlurmJob struct {
+	Partition string
+	Time      string // --time, e.g. "8:00:00"
+	Memory    string // --mem, e.g. "8G"
+	CPUs      int    // --cpus-per-task
+	GPUs      int    // --gres=gpu:N
+	// Extra are further sbatch options, one per #SBATCH line.
+	Extra []string
 }
 
 // State identifies a started server; it is persisted as JSON in the
@@ -96,10 +156,17 @@ type State struct {
 	// name is checked against the container's labels before any use.
 	Container   string `json:"container,omitempty"`
 	ContainerID string `json:"container_id,omitempty"`
+	// JobID and Node are a Slurm server's batch job and the node it runs on.
+	JobID string `json:"job_id,omitempty"`
+	Node  string `json:"node,omitempty"`
+	// GPUs are the pool's GPUs the server holds, for the admin.
+	GPUs []int `json:"gpus,omitempty"`
 }
 
 // Started reports whether the state names something that was started.
-func (s State) Started() bool { return s.PID != 0 || s.Unit != "" || s.Container != "" }
+func (s State) Started() bool {
+	return s.PID != 0 || s.Unit != "" || s.Container != "" || s.JobID != ""
+}
 
 // Addr is host:port, where the hub reaches the server.
 func (s State) Addr() string {
@@ -121,6 +188,9 @@ type Status struct {
 	// Output holds the last lines the server wrote during this start, when
 	// the spawner has them.
 	Output string
+	// Detail is what the spawner's own bookkeeping says about a running
+	// server, for the admin ("RUNNING on node2" for a Slurm job).
+	Detail string
 }
 
 // Error describes a server that stopped running: the reason, its exit
@@ -158,6 +228,27 @@ type Reattacher interface {
 // session.
 type Usager interface {
 	Usage(ctx context.Context, user string, s State) (Usage, error)
+}
+
+// Placer is implemented by spawners whose servers learn their address
+// only once they run: a batch job waits in a queue, lands on some node,
+// picks a free port there and reports (host, port) to the hub with the
+// server's own token. The hub calls Place between Start and its
+// readiness probe, hands it every report the server makes, and passes on
+// its progress messages ("pending (Resources)", "running on node2") to
+// the spawn page. Place returns the state with Host and Port set, or an
+// error once ctx ends (the hub then stops the server).
+type Placer interface {
+	Place(ctx context.Context, user string, s State, reports <-chan AddressReport, progress func(string)) (State, error)
+}
+
+// AddressReport is a server's report of where it listens. Place answers
+// on Reply: nil accepts it, an error refuses it (the report's caller sees
+// why).
+type AddressReport struct {
+	Host  string
+	Port  int
+	Reply chan<- error
 }
 
 // Spawner starts, stops and polls single-user servers.
@@ -242,4 +333,13 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// listenHost is where a server the hub placed listens: the request's host,
+// else DefaultHost.
+func (r Request) listenHost() string {
+	if r.Host == "" {
+		return DefaultHost
+	}
+	return r.Host
 }

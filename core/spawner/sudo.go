@@ -84,7 +84,7 @@ func (s *Sudo) Start(ctx context.Context, r Request) (State, error) {
 		}
 		return State{}, se
 	}
-	st := State{Kind: KindSudo, Host: DefaultHost, Port: r.Port, PID: reply.PID, PIDStart: reply.PIDStart}
+	st := State{Kind: KindSudo, Host: r.listenHost(), Port: r.Port, PID: reply.PID, PIDStart: reply.PIDStart}
 	s.mu.Lock()
 	s.watches[st.PID] = w
 	s.mu.Unlock()

@@ -273,7 +273,7 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 		s.discard(conn, unit)
 		return State{}, se
 	}
-	if diffs, err := s.checkLimits(ctx, conn, unit); err != nil {
+	if diffs, err := s.checkLimits(ctx, conn, unit, r.Resources.Systemd); err != nil {
 		s.log.Warn("cannot read the unit's limits back", "unit", unit, "err", err)
 	} else if len(diffs) > 0 {
 		s.log.Error("the unit's limits differ from the configured ones: systemd did not apply them as asked",
@@ -283,7 +283,7 @@ func (s *Systemd) Start(ctx context.Context, r Request) (State, error) {
 	s.logs[unit] = lg
 	s.mu.Unlock()
 	s.log.Info("server started", "user", r.User, "server", r.Server, "unit", unit, "port", r.Port, "took", time.Since(t0))
-	return State{Kind: KindSystemd, Host: DefaultHost, Port: r.Port, Unit: unit}, nil
+	return State{Kind: KindSystemd, Host: r.listenHost(), Port: r.Port, Unit: unit}, nil
 }
 
 // Watch implements Watcher for units this process started: it follows the

@@ -479,12 +479,12 @@ func testSystemdSingleuser(t *testing.T, ns *nsSystemd, sp *Systemd) {
 	if b, err := os.ReadFile(envFile); err != nil || !bytes.Contains(b, []byte(token)) || !bytes.Contains(b, []byte("HOME=\""+alice.HomeDir)) {
 		t.Errorf("environment file %s: %v\n%s", envFile, err, b)
 	}
-	if diffs, err := sp.checkLimits(t.Context(), mustBus(t, sp), st.Unit); err != nil || len(diffs) > 0 {
+	if diffs, err := sp.checkLimits(t.Context(), mustBus(t, sp), st.Unit, SystemdLimits{}); err != nil || len(diffs) > 0 {
 		t.Errorf("limits read back: %v %v", diffs, err)
 	}
 	// The kernel enforces the memory limit on the unit's cgroup.
-	if lim := cgroupMemoryLimit(t, pids[0]); lim != 512<<20 {
-		t.Errorf("memory limit of the unit's cgroup: %d, want %d", lim, 512<<20)
+	if lim, err := (testutil.Proc{PID: pids[0]}).MemoryLimit(); err != nil || lim != 512<<20 {
+		t.Errorf("memory limit of the unit's cgroup: %d (%v), want %d", lim, err, 512<<20)
 	}
 
 	sdStopAndCheck(t, ns, sp, sdAlice, st)
@@ -525,41 +525,6 @@ func checkPrivate(t *testing.T, path string, mode os.FileMode) {
 	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 {
 		t.Errorf("%s is owned by %d:%d, want root", path, st.Uid, st.Gid)
 	}
-}
-
-// cgroupMemoryLimit reads the memory limit of pid's cgroup from the
-// kernel: memory.limit_in_bytes (v1) or memory.max (v2).
-func cgroupMemoryLimit(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file string
-	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
-		f := strings.SplitN(line, ":", 3)
-		switch {
-		case len(f) != 3:
-		case strings.Contains(","+f[1]+",", ",memory,"):
-			file = filepath.Join("/sys/fs/cgroup", f[1], f[2], "memory.limit_in_bytes")
-		case f[0] == "0" && file == "":
-			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-				file = filepath.Join("/sys/fs/cgroup", f[2], "memory.max")
-			}
-		}
-	}
-	if file == "" {
-		t.Fatalf("no memory cgroup for pid %d:\n%s", pid, b)
-	}
-	v, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(v)), 10, 64)
-	if err != nil {
-		t.Fatalf("%s: %q", file, v)
-	}
-	return n
 }
 
 // testSystemdOOM runs a server that, once told to, allocates more than

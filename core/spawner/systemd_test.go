@@ -1,10 +1,12 @@
 package spawner
 
 import (
+	"fmt"
 	"math"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hubd/hubd/internal/testutil"
 
@@ -139,16 +141,16 @@ func TestSystemdFailureReason(t *testing.T) {
 func TestSystemdLimitDiffs(t *testing.T) {
 	s := &Systemd{o: SystemdOptions{MemoryMax: 512 << 20, CPUQuotaPercent: 150, TasksMax: 100}}
 	ok := map[string]any{"MemoryMax": uint64(512 << 20), "CPUQuotaPerSecUSec": uint64(1_500_000), "TasksMax": uint64(100)}
-	if d := s.limitDiffs(ok); len(d) != 0 {
+	if d := s.limitDiffs(ok, SystemdLimits{}); len(d) != 0 {
 		t.Errorf("diffs for matching limits: %v", d)
 	}
 	bad := map[string]any{"MemoryMax": uint64(math.MaxUint64), "CPUQuotaPerSecUSec": uint64(1_500_000)}
-	d := s.limitDiffs(bad)
+	d := s.limitDiffs(bad, SystemdLimits{})
 	if len(d) != 2 {
 		t.Fatalf("diffs %v", d)
 	}
 	mustContain(t, "diffs", strings.Join(d, "\n"), "MemoryMax is 18446744073709551615, configured 536870912", "TasksMax is <nil>")
-	if (&Systemd{}).limitDiffs(map[string]any{}) != nil {
+	if (&Systemd{}).limitDiffs(map[string]any{}, SystemdLimits{}) != nil {
 		t.Error("no limits configured, yet differences")
 	}
 }
@@ -158,5 +160,38 @@ func TestSystemdBusErrorSaysRoot(t *testing.T) {
 	mustContain(t, "error", err.Error(), "start unit x.service", "Access denied", "as root", "spawner.kind")
 	if err := busError(dbus.Error{Name: "org.freedesktop.systemd1.NoSuchUnit"}, "x"); strings.Contains(err.Error(), "root") {
 		t.Errorf("other errors do not blame root: %v", err)
+	}
+}
+
+// A profile's limits replace the configured ones, and a server of a hub
+// with a GPU pool may open only its own GPUs (and the driver's shared
+// nodes, the pseudo-terminals and the profile's device_allow).
+func TestSystemdProfileResources(t *testing.T) {
+	s := &Systemd{o: SystemdOptions{MemoryMax: 1 << 30, TasksMax: 100, StopTimeout: time.Second}}
+	props := func(r Resources) map[string]any {
+		m := map[string]any{}
+		for _, p := range s.properties(Request{User: "alice", Resources: r}, launch{argv: []string{"/bin/true"}}, "alice", "alice", "/env") {
+			m[p.Name] = p.Value.Value()
+		}
+		return m
+	}
+	got := props(Resources{Systemd: SystemdLimits{MemoryMax: 200 << 20, DeviceAllow: []string{"/dev/fuse"}},
+		GPUs: []GPU{{Index: 1, Device: "/dev/nvidia1"}}, Restrict: true, SharedDevices: []string{"/dev/nvidiactl"}})
+	if got["MemoryMax"] != uint64(200<<20) || got["TasksMax"] != uint64(100) || got["DevicePolicy"] != "closed" {
+		t.Errorf("MemoryMax %v TasksMax %v DevicePolicy %v", got["MemoryMax"], got["TasksMax"], got["DevicePolicy"])
+	}
+	want := []deviceRule{{"char-pts", "rw"}, {"/dev/nvidia1", "rw"}, {"/dev/nvidiactl", "rw"}, {"/dev/fuse", "rw"}}
+	if fmt.Sprint(got["DeviceAllow"]) != fmt.Sprint(want) {
+		t.Errorf("DeviceAllow %v, want %v", got["DeviceAllow"], want)
+	}
+	// No GPUs held: no shared nodes either, but still restricted.
+	if got := props(Resources{Restrict: true, SharedDevices: []string{"/dev/nvidiactl"}}); fmt.Sprint(got["DeviceAllow"]) != "[{char-pts rw}]" {
+		t.Errorf("a server without GPUs may open %v", got["DeviceAllow"])
+	}
+	if got := props(Resources{}); got["DevicePolicy"] != nil || got["MemoryMax"] != uint64(1<<30) {
+		t.Errorf("without a pool or a profile: DevicePolicy %v MemoryMax %v", got["DevicePolicy"], got["MemoryMax"])
+	}
+	if d := s.limitDiffs(map[string]any{"MemoryMax": uint64(1 << 30), "TasksMax": uint64(100)}, SystemdLimits{MemoryMax: 200 << 20}); len(d) != 1 || !strings.Contains(d[0], "configured 209715200") {
+		t.Errorf("diffs against the profile's limit: %v", d)
 	}
 }

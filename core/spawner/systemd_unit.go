@@ -141,14 +141,21 @@ func (s *Systemd) properties(r Request, l launch, userName, group, envFile strin
 	if s.o.Slice != "" {
 		props = append(props, sddbus.PropSlice(s.o.Slice))
 	}
-	if s.o.MemoryMax > 0 {
-		props = append(props, prop("MemoryAccounting", true), prop("MemoryMax", uint64(s.o.MemoryMax)))
+	lim := s.limits(r.Resources.Systemd)
+	if lim.MemoryMax > 0 {
+		props = append(props, prop("MemoryAccounting", true), prop("MemoryMax", uint64(lim.MemoryMax)))
 	}
-	if s.o.CPUQuotaPercent > 0 {
-		props = append(props, prop("CPUAccounting", true), prop("CPUQuotaPerSecUSec", cpuQuotaUSec(s.o.CPUQuotaPercent)))
+	if lim.CPUQuotaPercent > 0 {
+		props = append(props, prop("CPUAccounting", true), prop("CPUQuotaPerSecUSec", cpuQuotaUSec(lim.CPUQuotaPercent)))
 	}
-	if s.o.TasksMax > 0 {
-		props = append(props, prop("TasksAccounting", true), prop("TasksMax", uint64(s.o.TasksMax)))
+	if lim.TasksMax > 0 {
+		props = append(props, prop("TasksAccounting", true), prop("TasksMax", uint64(lim.TasksMax)))
+	}
+	if devices := deviceAllow(r.Resources); devices != nil {
+		// closed: the standard pseudo devices (/dev/null, /dev/tty, ...)
+		// and exactly the listed nodes; the kernel's device controller
+		// refuses the others, the pool's other GPUs included.
+		props = append(props, prop("DevicePolicy", "closed"), prop("DeviceAllow", devices))
 	}
 	if len(s.o.ReadOnlyPaths) > 0 {
 		props = append(props, prop("ReadOnlyPaths", s.o.ReadOnlyPaths))
@@ -184,6 +191,52 @@ func (s *Systemd) dynamicProperties(userName string) []sddbus.Property {
 		props = append(props, prop("ReadWritePaths", paths))
 	}
 	return props
+}
+
+// limits are the configured limits with a profile's overrides.
+func (s *Systemd) limits(p SystemdLimits) SystemdLimits {
+	if p.MemoryMax == 0 {
+		p.MemoryMax = s.o.MemoryMax
+	}
+	if p.CPUQuotaPercent == 0 {
+		p.CPUQuotaPercent = s.o.CPUQuotaPercent
+	}
+	if p.TasksMax == 0 {
+		p.TasksMax = s.o.TasksMax
+	}
+	return p
+}
+
+// deviceRule is one DeviceAllow= entry, D-Bus type (ss).
+type deviceRule struct {
+	Path, Access string
+}
+
+// deviceAllow lists the device nodes a server restricted to its own GPUs
+// may open: its GPUs and the driver's shared nodes read-write, terminals'
+// pseudo-terminals (Jupyter's terminals need them), and the profile's
+// device_allow. nil means no restriction.
+func deviceAllow(r Resources) []deviceRule {
+	if !r.Restrict && len(r.Systemd.DeviceAllow) == 0 {
+		return nil
+	}
+	rules := []deviceRule{{"char-pts", "rw"}}
+	for _, g := range r.GPUs {
+		rules = append(rules, deviceRule{g.Device, "rw"})
+	}
+	if len(r.GPUs) > 0 {
+		for _, d := range r.SharedDevices {
+			rules = append(rules, deviceRule{d, "rw"})
+		}
+	}
+	for _, d := range r.Systemd.DeviceAllow {
+		path, access, _ := strings.Cut(strings.TrimSpace(d), " ")
+		if access = strings.TrimSpace(access); access == "" {
+			access = "rw"
+		}
+		rules = append(rules, deviceRule{path, access})
+	}
+	return rules
 }
 
 // cpuQuotaUSec is CPUQuota= in the unit D-Bus wants: µs of CPU time per
@@ -485,6 +538,10 @@ var systemdSteps = map[int32]string{
 // properties, and gives the exit code the way shells do (128 + signal).
 func (s *Systemd) failure(unit string, props map[string]any) (string, int) {
 	result, _ := props["Result"].(string)
+	memMax := s.o.MemoryMax
+	if m, ok := props["MemoryMax"].(uint64); ok && m > 0 && m < math.MaxInt64 {
+		memMax = int64(m) // the unit's own, which a profile may have set
+	}
 	code, _ := props["ExecMainCode"].(int32)
 	status, _ := props["ExecMainStatus"].(int32)
 	var what string
@@ -499,9 +556,9 @@ func (s *Systemd) failure(unit string, props map[string]any) (string, int) {
 	case cldKilled, cldDumped:
 		exit = 128 + int(status)
 		what = fmt.Sprintf("killed by signal %s", unix.SignalName(syscall.Signal(status)))
-		if syscall.Signal(status) == syscall.SIGKILL && s.o.MemoryMax > 0 && result != "oom-kill" {
+		if syscall.Signal(status) == syscall.SIGKILL && memMax > 0 && result != "oom-kill" {
 			// cgroup v1 kernels report an OOM kill as a plain SIGKILL.
-			what += fmt.Sprintf(", most likely by the OOM killer for going over its memory limit (MemoryMax=%d bytes; spawner.systemd.memory_max)", s.o.MemoryMax)
+			what += fmt.Sprintf(", most likely by the OOM killer for going over its memory limit (MemoryMax=%d bytes; spawner.systemd.memory_max or the profile's)", memMax)
 		}
 	case 0:
 		what = "is gone: it ended or was stopped outside the hub"
@@ -510,7 +567,7 @@ func (s *Systemd) failure(unit string, props map[string]any) (string, int) {
 		}
 	}
 	if result == "oom-kill" {
-		what = fmt.Sprintf("was killed by the OOM killer for going over its memory limit (MemoryMax=%d bytes; raise spawner.systemd.memory_max): %s", s.o.MemoryMax, what)
+		what = fmt.Sprintf("was killed by the OOM killer for going over its memory limit (MemoryMax=%d bytes; raise spawner.systemd.memory_max or the profile's): %s", memMax, what)
 	}
 	reason := "unit " + unit + " " + what
 	if result != "" && result != "success" {
@@ -522,29 +579,30 @@ func (s *Systemd) failure(unit string, props map[string]any) (string, int) {
 // checkLimits reads the unit's limits back and lists those that differ
 // from the configured ones: a limit systemd silently ignored must not
 // pass for one in force.
-func (s *Systemd) checkLimits(ctx context.Context, conn *sddbus.Conn, unit string) ([]string, error) {
+func (s *Systemd) checkLimits(ctx context.Context, conn *sddbus.Conn, unit string, want SystemdLimits) ([]string, error) {
 	props, err := conn.GetUnitTypePropertiesContext(ctx, unit, "Service")
 	if err != nil {
 		return nil, busError(err, "read the limits of unit "+unit)
 	}
-	return s.limitDiffs(props), nil
+	return s.limitDiffs(props, want), nil
 }
 
-func (s *Systemd) limitDiffs(props map[string]any) []string {
+func (s *Systemd) limitDiffs(props map[string]any, want SystemdLimits) []string {
+	lim := s.limits(want)
 	var diffs []string
 	check := func(name string, want uint64) {
 		if got, ok := props[name].(uint64); !ok || got != want {
 			diffs = append(diffs, fmt.Sprintf("%s is %v, configured %d", name, props[name], want))
 		}
 	}
-	if s.o.MemoryMax > 0 {
-		check("MemoryMax", uint64(s.o.MemoryMax))
+	if lim.MemoryMax > 0 {
+		check("MemoryMax", uint64(lim.MemoryMax))
 	}
-	if s.o.CPUQuotaPercent > 0 {
-		check("CPUQuotaPerSecUSec", cpuQuotaUSec(s.o.CPUQuotaPercent))
+	if lim.CPUQuotaPercent > 0 {
+		check("CPUQuotaPerSecUSec", cpuQuotaUSec(lim.CPUQuotaPercent))
 	}
-	if s.o.TasksMax > 0 {
-		check("TasksMax", uint64(s.o.TasksMax))
+	if lim.TasksMax > 0 {
+		check("TasksMax", uint64(lim.TasksMax))
 	}
 	return diffs
 }

@@ -136,10 +136,13 @@ func (s *Store) CountServers(ctx context.Context) (map[string]int, error) {
 // token and OAuth client (replacing those of any earlier run), cleared stop
 // fields. It fails with ErrConflict when the server is already active.
 type ServerStart struct {
-	UserID      int64
-	UserName    string
-	Name        string
-	Spawner     string
+	UserID   int64
+	UserName string
+	Name     string
+	Spawner  string
+	// Host and Port are where the server will listen, when the hub picks
+	// that ("" and 0 for a server that reports its address once it runs).
+	Host        string
 	Port        int
 	TokenHash   string // hash of the server's API token
 	TokenPrefix string
@@ -174,10 +177,13 @@ func (s *Store) BeginStart(ctx context.Context, st ServerStart) (Server, error) 
 		if err := clearServerCredentials(ctx, tx, id, st.ClientID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE servers SET state = 'starting', spawner = ?, spawner_state = '{}', ip = '127.0.0.1',
+		if _, err := tx.ExecContext(ctx, `DELETE FROM gpu_assignments WHERE server_id = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE servers SET state = 'starting', spawner = ?, spawner_state = '{}', ip = ?,
 			port = ?, started = ?, last_activity = ?, proxy_activity = NULL, token_hash = ?, user_options = ?, version = '',
 			stopped_at = NULL, stop_reason = '', stopped_by = '' WHERE id = ?`,
-			st.Spawner, st.Port, now, now, st.TokenHash, st.UserOptions, id); err != nil {
+			st.Spawner, st.Host, st.Port, now, now, st.TokenHash, st.UserOptions, id); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (user_id, hash, prefix, kind, server_id, scopes, note, created)
@@ -208,11 +214,8 @@ func clearServerCredentials(ctx context.Context, tx *sql.Tx, serverID int64, cli
 }
 
 // SetSpawned records the spawner's state once the server is started, with
-// where the hub reaches it ("" host: 127.0.0.1).
+// where the hub reaches it (host and port may still be unknown: "", 0).
 func (s *Store) SetSpawned(ctx context.Context, id int64, spawnerState, host string, port int) error {
-	if host == "" {
-		host = "127.0.0.1"
-	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		return expectOne(tx.ExecContext(ctx, `UPDATE servers SET spawner_state = ?, ip = ?, port = ? WHERE id = ?`, spawnerState, host, port, id))
 	})
@@ -271,6 +274,10 @@ func (s *Store) stopped(ctx context.Context, tx *sql.Tx, id int64, state, reason
 		return false, nil
 	}
 	if err := clearServerCredentials(ctx, tx, id, OAuthClientID(userName, name)); err != nil {
+		return false, err
+	}
+	// A server that ended frees its GPUs in the same step.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM gpu_assignments WHERE server_id = ?`, id); err != nil {
 		return false, err
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE servers SET state = ?, spawner_state = '{}', token_hash = NULL, stopped_at = ?,

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,5 +230,58 @@ func TestOpenRefusesMissingDirectory(t *testing.T) {
 	_, err := store.Open(context.Background(), "/nonexistent-hubd-dir/hubd.sqlite", store.Options{})
 	if err == nil {
 		t.Fatal("opened a database in a missing directory")
+	}
+}
+
+// Each GPU goes to one server at a time; a server that stops frees its
+// GPUs, and a start that cannot have enough gets none and learns who
+// holds them.
+func TestGPUAssignments(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	pool := []store.GPU{{Index: 0, Device: "/dev/nvidia0"}, {Index: 1, Device: "/dev/nvidia1"}, {Index: 2, Device: "/dev/nvidia2"}}
+	start := func(name, server string) store.Server {
+		t.Helper()
+		u, err := s.EnsureUser(ctx, name, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := s.BeginStart(ctx, store.ServerStart{UserID: u.ID, UserName: name, Name: server, Spawner: "sudo", Port: 4000,
+			TokenHash: store.HashToken("tok-" + name + server), TokenPrefix: "tok", TokenScopes: `[]`,
+			ClientID: store.OAuthClientID(name, server), RedirectURI: "/x", UserOptions: "{}"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	alice, bob, carol := start("alice", ""), start("bob", "train"), start("carol", "")
+	if got, err := s.AssignGPUs(ctx, alice.ID, 2, pool); err != nil || len(got) != 2 || got[0].Index != 0 || got[1].Index != 1 {
+		t.Fatalf("alice's GPUs: %v %v", got, err)
+	}
+	if got, err := s.AssignGPUs(ctx, bob.ID, 1, pool); err != nil || len(got) != 1 || got[0].Device != "/dev/nvidia2" {
+		t.Fatalf("bob's GPU: %v %v", got, err)
+	}
+	_, err := s.AssignGPUs(ctx, carol.ID, 1, pool)
+	busy, ok := errors.AsType[*store.GPUsBusyError](err)
+	if !ok || len(busy.Holders) != 3 || busy.Holders[2].Name() != "bob/train" {
+		t.Fatalf("carol with every GPU taken: %v", err)
+	}
+	for _, want := range []string{"GPU 0: alice", "GPU 2: bob/train", "waiting for 1 of the 3 GPUs"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+	if _, err := s.AssignGPUs(ctx, carol.ID, 4, pool); err == nil || !strings.Contains(err.Error(), "asks for 4 GPUs but the hub has 3") {
+		t.Errorf("more GPUs than the pool: %v", err)
+	}
+	if err := s.SetStopped(ctx, alice.ID, store.StateStopped, "stopped", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.AssignGPUs(ctx, carol.ID, 1, pool); err != nil || got[0].Index != 0 {
+		t.Fatalf("carol after alice stopped: %v %v", got, err)
+	}
+	holders, err := s.GPUHolders(ctx)
+	if err != nil || len(holders) != 2 || holders[0].User != "carol" || holders[1].Server != "train" {
+		t.Errorf("holders %+v %v", holders, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -421,7 +422,8 @@ func (w *Web) apiStartServer(rw http.ResponseWriter, r *http.Request, c *caller)
 		return err
 	}
 	// The body, when there is one, is the server's user_options (a
-	// JSON object), kept with the server as JupyterHub keeps it.
+	// JSON object): the hub takes a profile name from it and refuses
+	// anything else.
 	options := ""
 	if r.ContentLength != 0 {
 		var opts map[string]any
@@ -499,6 +501,15 @@ func startError(u store.User, server string, err error) error {
 	if _, ok := errors.AsType[*hub.NamedLimitError](err); ok {
 		return apiErrorf(http.StatusBadRequest, "%v", err)
 	}
+	if _, ok := errors.AsType[*hub.OptionsError](err); ok {
+		return apiErrorf(http.StatusBadRequest, "%v", err)
+	}
+	if pe, ok := errors.AsType[*hub.ProfileError](err); ok {
+		if pe.Forbidden {
+			return apiErrorf(http.StatusForbidden, "%v", err)
+		}
+		return apiErrorf(http.StatusBadRequest, "%v", err)
+	}
 	if server != "" && hub.CheckServerName(server) != nil {
 		return apiErrorf(http.StatusBadRequest, "%v", err)
 	}
@@ -555,6 +566,48 @@ func (w *Web) apiStopServer(rw http.ResponseWriter, r *http.Request, c *caller) 
 		rw.WriteHeader(http.StatusAccepted)
 	}
 	return nil
+}
+
+// addressHostRE is what a reported host may look like: a host name or an
+// IPv4 or IPv6 address, nothing that could smuggle a path or a user into a
+// URL.
+var addressHostRE = regexp.MustCompile(`^[A-Za-z0-9.:-]{1,253}$`)
+
+// apiServerAddress is where a server that finds its own address (a Slurm
+// job) reports it while it starts. Only that server's own token may call
+// it; the spawner checks the address against where the job runs.
+func (w *Web) apiServerAddress(rw http.ResponseWriter, r *http.Request, c *caller) error {
+	u, err := w.existingUser(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	server := r.PathValue("server")
+	srv, err := w.store.Server(r.Context(), u.ID, server)
+	if err != nil || c.token == nil || c.token.Kind != store.TokenServer || c.token.ServerID != srv.ID || !c.is(u) {
+		return apiErrorf(http.StatusForbidden, "only the server's own token may report its address")
+	}
+	var body struct {
+		IP   string `json:"ip"`
+		Port int    `json:"port"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if !addressHostRE.MatchString(body.IP) || body.Port < 1 || body.Port > 65535 {
+		return apiErrorf(http.StatusBadRequest, "want {\"ip\": the node's address, \"port\": 1 to 65535}, got ip %s port %d", names.Quote(truncate(body.IP, 64)), body.Port)
+	}
+	err = w.hub.ReportAddress(r.Context(), u.Name, server, body.IP, body.Port)
+	switch {
+	case err == nil:
+		rw.WriteHeader(http.StatusNoContent)
+		return nil
+	case errors.Is(err, hub.ErrNotPlacing):
+		return apiErrorf(http.StatusConflict, "%v", err)
+	}
+	if _, ok := errors.AsType[*hub.AddressError](err); ok {
+		return apiErrorf(http.StatusBadRequest, "%v", err)
+	}
+	return err
 }
 
 // apiProgress is the spawn progress event stream (server-sent events).

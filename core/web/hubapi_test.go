@@ -23,8 +23,13 @@ func named(c *config.Config) {
 	c.Spawner.NamedServerLimitPerUser = 2
 }
 
+// twoProfiles gives servers a default profile and another one.
+func twoProfiles(c *config.Config) {
+	c.Spawner.Profiles = []config.Profile{{Name: "cpu", Default: true}, {Name: "a100"}}
+}
+
 func TestNamedServers(t *testing.T) {
-	e := newEnv(t, named)
+	e := newEnv(t, named, twoProfiles)
 	tok := e.token(t, "nina")
 
 	e.api(t, http.MethodPost, "/users/nina/servers/gpu", tok, map[string]any{"profile": "a100"}).want(t, http.StatusCreated)

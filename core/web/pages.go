@@ -3,15 +3,19 @@ package web
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hubd/hubd/core/auth"
+	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/hub"
 	"github.com/hubd/hubd/core/identity"
 	"github.com/hubd/hubd/core/loginerr"
@@ -43,12 +47,12 @@ type page struct {
 	PasswordForm bool
 	SSOName      string
 	LoginLink    bool
-	// home
-	Running, Started, ServerURL, Pending, Failure string
-	NamedServers                                  bool
-	Named                                         []namedRow
-	NamedLimit                                    int
-	Services                                      []serviceLink
+	// home; Profile also names the default server's profile
+	Running, Started, ServerURL, Pending, Failure, Profile string
+	NamedServers                                           bool
+	Named                                                  []namedRow
+	NamedLimit                                             int
+	Services                                               []serviceLink
 	// the named server a message or progress page is about ("" = default)
 	Server string
 	// token page
@@ -59,12 +63,22 @@ type page struct {
 	Message              string
 	ProgressURL, NextURL string
 	IsError, StartForm   bool
+	// spawn form
+	Profiles []profileChoice
 }
 
 // namedRow is one named server on the home page.
 type namedRow struct {
-	Name, State, URL, Started, Failure string
-	Running, Pending                   bool
+	Name, State, URL, Started, Failure, Profile string
+	Running, Pending                            bool
+}
+
+// profileChoice is one profile in the spawn form.
+type profileChoice struct {
+	Name, Title, Description string
+	// Note says who holds the GPUs a GPU profile draws from.
+	Note    string
+	Checked bool
 }
 
 // serviceLink is a service the home page links to.
@@ -300,6 +314,9 @@ func (w *Web) home(rw http.ResponseWriter, r *http.Request, u store.User, sid st
 	for _, srv := range servers[u.ID] {
 		row := w.serverRow(u, srv)
 		if srv.Name == "" {
+			if srv.Active() || srv.State == store.StateFailed {
+				p.Profile = row.Profile
+			}
 			switch {
 			case row.Pending:
 				p.Pending = "starting"
@@ -318,7 +335,7 @@ func (w *Web) home(rw http.ResponseWriter, r *http.Request, u store.User, sid st
 
 // serverRow is how the home page shows one server.
 func (w *Web) serverRow(u store.User, srv store.Server) namedRow {
-	row := namedRow{Name: srv.Name, State: srv.State, URL: hub.ServerPrefix(w.base, u.Name, srv.Name)}
+	row := namedRow{Name: srv.Name, State: srv.State, URL: hub.ServerPrefix(w.base, u.Name, srv.Name), Profile: w.profileTitle(hub.ProfileOf(srv))}
 	switch {
 	case w.hub.Pending(u.Name, srv.Name) != nil || srv.State == store.StateStarting:
 		row.Pending, row.State = true, "starting"
@@ -329,6 +346,15 @@ func (w *Web) serverRow(u store.User, srv store.Server) namedRow {
 		row.Failure = srv.StopReason
 	}
 	return row
+}
+
+// profileTitle is how pages name a profile: its display name, else its
+// name.
+func (w *Web) profileTitle(name string) string {
+	if p, ok := w.hub.Profile(name); ok && p.DisplayName != "" {
+		return p.DisplayName
+	}
+	return name
 }
 
 // visibleServices are the services with a URL, shown on the home page
@@ -383,7 +409,23 @@ func (w *Web) spawn(rw http.ResponseWriter, r *http.Request, u store.User, sid s
 		http.Redirect(rw, r, hub.ServerPrefix(w.base, u.Name, server), http.StatusFound)
 		return
 	}
-	_, err = w.hub.Start(r.Context(), u, server)
+	// The profile comes from the form (or ?profile= on a link); with a
+	// choice to make and none made, the form is the answer.
+	options := ""
+	if name := r.FormValue("profile"); name != "" {
+		b, _ := json.Marshal(map[string]string{"profile": name})
+		options = string(b)
+	} else if w.pendingStart(u, server) == nil {
+		profiles, err := w.hub.Profiles(r.Context(), u)
+		if err != nil {
+			w.log.Error("list profiles", "user", u.Name, "err", err)
+		}
+		if len(profiles) > 1 {
+			w.spawnForm(rw, r, u, sid, server, profiles)
+			return
+		}
+	}
+	_, err = w.hub.StartWith(r.Context(), u, server, options)
 	var tooMany *hub.TooManyError
 	switch {
 	case err == nil, errors.Is(err, hub.ErrAlreadyRunning):
@@ -401,6 +443,56 @@ func (w *Web) spawn(rw http.ResponseWriter, r *http.Request, u store.User, sid s
 		return
 	}
 	http.Redirect(rw, r, w.pendingURL(u.Name, server), http.StatusFound)
+}
+
+// pendingStart is the start of that server under way, if any.
+func (w *Web) pendingStart(u store.User, server string) *hub.Op {
+	if op := w.hub.Pending(u.Name, server); op != nil && op.Kind == "start" && !op.Done() {
+		return op
+	}
+	return nil
+}
+
+// spawnForm asks which profile to start the server with; the default (or
+// the one the server last ran with) is checked.
+func (w *Web) spawnForm(rw http.ResponseWriter, r *http.Request, u store.User, sid, server string, profiles []config.Profile) {
+	last := ""
+	if srv, err := w.store.Server(r.Context(), u.ID, server); err == nil {
+		last = hub.ProfileOf(srv)
+	}
+	holders, err := w.store.GPUHolders(r.Context())
+	if err != nil {
+		w.log.Warn("list GPU holders", "err", err)
+	}
+	checked := slices.IndexFunc(profiles, func(p config.Profile) bool { return p.Name == last })
+	if checked < 0 {
+		checked = max(slices.IndexFunc(profiles, func(p config.Profile) bool { return p.Default }), 0)
+	}
+	p := page{Title: "Start your server", User: u.Name, XSRF: w.ensureXSRF(rw, r, sid), Server: server}
+	for i, pr := range profiles {
+		c := profileChoice{Name: pr.Name, Title: pr.DisplayName, Description: pr.Description, Checked: i == checked}
+		if c.Title == "" {
+			c.Title = pr.Name
+		}
+		if pr.GPUs > 0 {
+			c.Note = gpuNote(holders, w.hub.GPUCount())
+		}
+		p.Profiles = append(p.Profiles, c)
+	}
+	w.render(rw, http.StatusOK, "spawn.html", p)
+}
+
+// gpuNote says how many of the pool's GPUs are free and who holds the
+// others.
+func gpuNote(holders []store.GPUHolder, pool int) string {
+	if len(holders) == 0 {
+		return fmt.Sprintf("%d of %d GPUs free", pool, pool)
+	}
+	held := make([]string, len(holders))
+	for i, h := range holders {
+		held[i] = fmt.Sprintf("GPU %d: %s", h.Index, h.Name())
+	}
+	return fmt.Sprintf("%d of %d GPUs free; in use: %s", max(pool-len(holders), 0), pool, strings.Join(held, ", "))
 }
 
 // formOK checks a form post's XSRF token; it answers itself when it

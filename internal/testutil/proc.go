@@ -2,7 +2,9 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -123,4 +125,31 @@ func Environ(pid int) map[string]string {
 		}
 	}
 	return out
+}
+
+// MemoryLimit reads the memory limit the kernel enforces on the process's
+// cgroup (cgroup v1 memory.limit_in_bytes, or v2 memory.max).
+func (p Proc) MemoryLimit() (int64, error) {
+	b := p.Read("cgroup")
+	var file string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		switch {
+		case len(f) != 3:
+		case strings.Contains(","+f[1]+",", ",memory,"):
+			file = filepath.Join("/sys/fs/cgroup", f[1], f[2], "memory.limit_in_bytes")
+		case f[0] == "0" && file == "":
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+				file = filepath.Join("/sys/fs/cgroup", f[2], "memory.max")
+			}
+		}
+	}
+	if file == "" {
+		return 0, fmt.Errorf("no memory cgroup for pid %d:\n%s", p.PID, b)
+	}
+	v, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(v)), 10, 64)
 }

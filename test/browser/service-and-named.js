@@ -11,6 +11,7 @@
 'use strict';
 const path = require('path');
 const { check } = require('./check');
+const { newNotebook, runCell } = require('./notebook');
 
 const STEP_TIMEOUT_MS = 90000; // one navigation or wait (a spawn takes 2-8 s, a kernel start a few more)
 
@@ -46,23 +47,10 @@ async function main(page) {
   await page.goto(`${base}/hub/spawn/${encodeURIComponent(user)}/${encodeURIComponent(server)}`);
   await page.waitForURL((u) => u.pathname.startsWith(prefix + 'tree'));
   await page.locator('#notebook_list').waitFor({ state: 'visible' });
-  const nb = await page.evaluate(async (prefix) => {
-    const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || '';
-    const r = await fetch(prefix + 'api/contents', {
-      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-XSRFToken': decodeURIComponent(xsrf) },
-      body: JSON.stringify({ type: 'notebook' }),
-    });
-    if (r.status !== 201) throw new Error(`create notebook: HTTP ${r.status}`);
-    return (await r.json()).path;
-  }, prefix);
+  const nb = await newNotebook(page, prefix);
   await page.goto(`${base}${prefix}notebooks/${encodeURIComponent(nb)}`);
   await page.locator('#kernel_indicator_icon.kernel_idle_icon').waitFor({ state: 'attached' });
-  await page.locator('div.cell.code_cell .CodeMirror').first().click();
-  await page.keyboard.type('6 * 7');
-  await page.keyboard.press('Shift+Enter');
-  const out = page.locator('div.cell.code_cell .output_subarea').first();
-  await out.waitFor({ state: 'visible' });
-  const cell = (await out.innerText()).trim();
+  const cell = await runCell(page, '6 * 7');
   if (cell !== '42') throw new Error(`cell output ${JSON.stringify(cell)}`);
   await shot(page, 'named-server-cell.png');
   return { service: hello, cell, notebook: nb, url: page.url() };

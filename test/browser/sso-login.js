@@ -11,6 +11,7 @@
 // chromium and `npm install` in test/browser, as hub-login.js.
 'use strict';
 const { check } = require('./check');
+const { newNotebook, runCell } = require('./notebook');
 
 const STEP_TIMEOUT_MS = 90000; // one navigation or wait (a spawn takes 2-8 s, a kernel start a few more)
 
@@ -39,18 +40,9 @@ async function main(page) {
   ]);
   await page.locator('#notebook_list').waitFor({ state: 'visible' });
 
-  const nb = await page.evaluate(async (prefix) => {
-    const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || '';
-    const r = await fetch(prefix + 'api/contents', {
-      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-XSRFToken': decodeURIComponent(xsrf) },
-      body: JSON.stringify({ type: 'notebook' }),
-    });
-    if (r.status !== 201) throw new Error(`create notebook: HTTP ${r.status}`);
-    return (await r.json()).path;
-  }, prefix);
+  const nb = await newNotebook(page, prefix);
   await page.goto(`${base}${prefix}notebooks/${encodeURIComponent(nb)}`);
   await page.locator('#kernel_indicator_icon.kernel_idle_icon').waitFor({ state: 'attached' });
-  await page.locator('div.cell.code_cell .CodeMirror').first().click();
   let code = 'import os; p = os.path.expanduser("~"); ';
   if (file) {
     code += `f = open(os.path.join(p, ${JSON.stringify(file)}), "a+"); f.write("run\\n"); f.seek(0); n = len(f.readlines()); f.close(); `;
@@ -58,11 +50,7 @@ async function main(page) {
     code += 'n = 0; ';
   }
   code += 'print("uid=%d home=%s lines=%d" % (os.getuid(), p, n))';
-  await page.keyboard.type(code);
-  await page.keyboard.press('Shift+Enter');
-  const out = page.locator('div.cell.code_cell .output_subarea').first();
-  await out.waitFor({ state: 'visible' });
-  const text = (await out.innerText()).trim();
+  const text = await runCell(page, code);
   const m = text.match(/^uid=(\d+) home=(\S+) lines=(\d+)$/);
   if (!m) throw new Error(`cell output ${JSON.stringify(text)}`);
   await page.screenshot({ path: shotPath, fullPage: true, timeout: 10000 }).catch(() => {});

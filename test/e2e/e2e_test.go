@@ -25,7 +25,7 @@ import (
 
 // browser is one person's HTTP client with its own cookie jar.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	base   string // the hub's public URL
 	client *http.Client
 	jar    *cookiejar.Jar
@@ -34,9 +34,9 @@ type browser struct {
 	auth string
 }
 
-func newBrowser(t *testing.T) *browser { return newBrowserAt(t, env.public) }
+func newBrowser(t testing.TB) *browser { return newBrowserAt(t, env.public) }
 
-func newBrowserAt(t *testing.T, base string) *browser {
+func newBrowserAt(t testing.TB, base string) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, base: base, jar: jar, client: &http.Client{Jar: jar, Timeout: 60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

@@ -7,12 +7,14 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -271,6 +273,95 @@ func writeHubConfig(dir string, extra ...string) (path, public string, err error
 	return path, public, nil
 }
 
+// hubConfig is the configuration of a hub of its own beside the shared
+// one: the shared hub's file moved to a fresh directory (owned by the hub
+// account) and fresh loopback ports, changed with set, drop and add before
+// start writes it.
+type hubConfig struct {
+	t           testing.TB
+	dir, public string
+	base        []byte
+}
+
+func newHubConfig(t testing.TB, prefix string, subdirs ...string) *hubConfig {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if _, _, err := makeHubDirs(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range subdirs {
+		p := filepath.Join(dir, d)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, env.hub.uid, env.hub.gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, err := os.ReadFile(env.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := spawner.FreePort()
+	internal, _ := spawner.FreePort()
+	// Every path of the shared hub's file lies under its data directory.
+	c := &hubConfig{t: t, dir: dir, public: fmt.Sprintf("http://127.0.0.1:%d", pub), base: bytes.ReplaceAll(base, []byte(env.dataDir), []byte(dir))}
+	c.set("listen", fmt.Sprintf(`"127.0.0.1:%d"`, pub))
+	c.set("internal_listen", fmt.Sprintf(`"127.0.0.1:%d"`, internal))
+	return c
+}
+
+// set replaces the "key = ..." line (the first of that key).
+func (c *hubConfig) set(key, value string) {
+	c.t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
+	loc := re.FindIndex(c.base)
+	if loc == nil {
+		c.t.Fatalf("the shared config has no %s line", key)
+	}
+	c.base = append(c.base[:loc[0]:loc[0]], append([]byte(key+" = "+value), c.base[loc[1]:]...)...)
+}
+
+// drop removes a "key = []" line that [[key]] tables replace.
+func (c *hubConfig) drop(key string) {
+	c.base = regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(key)+` = \[\]$`).ReplaceAll(c.base, nil)
+}
+
+// add appends tables.
+func (c *hubConfig) add(text string) { c.base = append(c.base, []byte(text)...) }
+
+// socket is the hub's admin socket.
+func (c *hubConfig) socket() string { return filepath.Join(c.dir, "run", "hubd.sock") }
+
+// start checks and writes the configuration and starts the hub as the
+// hub account; the hub stops when the test ends, and a failed test logs
+// the end of its log.
+func (c *hubConfig) start(name string) *hubProcess {
+	c.t.Helper()
+	path := filepath.Join(c.dir, "hubd.toml")
+	if err := os.WriteFile(path, c.base, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	if out, err := exec.Command(helperBin, "config", "check", "--config", path).CombinedOutput(); err != nil {
+		c.t.Fatalf("%s hub config: %s", name, out)
+	}
+	h := &hubProcess{config: path, log: filepath.Join(c.dir, "hubd.log"), uid: env.hub.uid, gid: env.hub.gid, public: c.public}
+	if err := h.start(); err != nil {
+		c.t.Fatalf("start the %s hub: %v\n%s", name, err, h.logTail())
+	}
+	c.t.Cleanup(func() {
+		h.stop()
+		if c.t.Failed() {
+			c.t.Logf("%s hub log:\n%s", name, h.logTail())
+		}
+	})
+	return h
+}
+
 // hubProcess is hubd serve running as the unprivileged hub account with
 // supplementary group shadow, as in production.
 type hubProcess struct {
@@ -326,6 +417,31 @@ func (p *hubProcess) start() error {
 		}
 		return nil
 	})
+}
+
+// api calls the hub's REST API with a token.
+func (h *hubProcess) api(t testing.TB, method, path, token string, body any) (int, []byte) {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, _ := http.NewRequest(method, h.public+"/hub/api"+path, rd)
+	req.Header.Set("Authorization", "token "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.Bytes()
 }
 
 // kill9 kills the hub like a crash would: no cleanup of any kind.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,42 +39,11 @@ func startServicesHub(t *testing.T) *servicesHub {
 			t.Fatal(err)
 		}
 	}
-	dir, err := os.MkdirTemp("", "hubtest-e2e-svc-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups", dir + "/run", dir + "/tokens"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(d, env.hub.uid, env.hub.gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	base, err := os.ReadFile(env.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := spawner.FreePort()
-	internal, _ := spawner.FreePort()
+	c := newHubConfig(t, "hubtest-e2e-svc-", "tokens")
+	dir := c.dir
 	whoami, _ := spawner.FreePort()
-	h := &servicesHub{dir: dir, public: fmt.Sprintf("http://127.0.0.1:%d", pub), dashToken: dir + "/tokens/dashboard"}
-	set := func(key, value string) {
-		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
-		if !re.Match(base) {
-			t.Fatalf("the shared config has no %s line", key)
-		}
-		base = re.ReplaceAll(base, []byte(key+" = "+value))
-	}
-	set("listen", fmt.Sprintf(`"127.0.0.1:%d"`, pub))
-	set("internal_listen", fmt.Sprintf(`"127.0.0.1:%d"`, internal))
-	set("db", `"`+dir+`/data/hubd.sqlite"`)
-	set("cookie_secret_file", `"`+dir+`/data/cookie_secret"`)
-	set("log_dir", `"`+dir+`/logs"`)
-	set("runtime_dir", `"`+dir+`/run"`)
-	set("socket", `"`+dir+`/run/hubd.sock"`)
-	set("dir", `"`+dir+`/backups"`)
+	h := &servicesHub{dir: dir, public: c.public, dashToken: dir + "/tokens/dashboard"}
+	set := c.set
 	set("admin_users", `["`+bob+`"]`)
 	set("named_servers", "true")
 	set("named_server_limit_per_user", "2")
@@ -83,9 +51,9 @@ func startServicesHub(t *testing.T) *servicesHub {
 	// someone is using.
 	set("activity", `"both"`)
 	// The [[services]] and [[roles]] tables at the end replace these.
-	base = regexp.MustCompile(`(?m)^services = \[\]$`).ReplaceAll(base, nil)
-	base = regexp.MustCompile(`(?m)^roles = \[\]$`).ReplaceAll(base, nil)
-	base = append(base, []byte(fmt.Sprintf(`
+	c.drop("services")
+	c.drop("roles")
+	c.add(fmt.Sprintf(`
 [[roles]]
 name = "idle-culler"
 scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
@@ -110,22 +78,11 @@ display = true
 name = "dashboard"
 api_token_file = %q
 scopes = ["list:services", "read:services", "list:users", "read:users"]
-`, alice, bob, filepath.Join(binDir, "idle_culler.py"), whoami, filepath.Join(binDir, "whoami.py"), h.dashToken))...)
-	h.config = filepath.Join(dir, "hubd.toml")
-	if err := os.WriteFile(h.config, base, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(helperBin, "config", "check", "--config", h.config).CombinedOutput(); err != nil {
-		t.Fatalf("services hub config: %s", out)
-	}
-	h.hubProcess = &hubProcess{config: h.config, log: filepath.Join(dir, "hubd.log"), uid: env.hub.uid, gid: env.hub.gid, public: h.public}
-	if err := h.start(); err != nil {
-		t.Fatalf("start the services hub: %v\n%s", err, h.logTail())
-	}
+`, alice, bob, filepath.Join(binDir, "idle_culler.py"), whoami, filepath.Join(binDir, "whoami.py"), h.dashToken))
+	h.hubProcess = c.start("services")
+	h.config = h.hubProcess.config
 	t.Cleanup(func() {
-		h.stop()
 		if t.Failed() {
-			t.Logf("services hub log:\n%s", h.logTail())
 			for _, s := range []string{"culler", "whoami"} {
 				b, _ := os.ReadFile(filepath.Join(dir, "logs", "service-"+s+".log"))
 				t.Logf("service %s log:\n%s", s, b)
@@ -133,31 +90,6 @@ scopes = ["list:services", "read:services", "list:users", "read:users"]
 		}
 	})
 	return h
-}
-
-// api calls the hub's REST API with a token.
-func (h *servicesHub) api(t *testing.T, method, path, token string, body any) (int, []byte) {
-	t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, _ := http.NewRequest(method, h.public+"/hub/api"+path, rd)
-	req.Header.Set("Authorization", "token "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	return resp.StatusCode, buf.Bytes()
 }
 
 // servicePID is what the services API says the service's pid is.
@@ -330,7 +262,7 @@ func TestServicesAndNamedServers(t *testing.T) {
 	})
 
 	t.Run("the culler stops an idle named server", func(t *testing.T) {
-		status, body := h.api(t, "POST", "/users/"+bob+"/servers/idle", admin, map[string]string{"why": "cull me"})
+		status, body := h.api(t, "POST", "/users/"+bob+"/servers/idle", admin, nil)
 		if status != 201 && status != 202 {
 			t.Fatalf("start bob's named server: %d %s", status, body)
 		}

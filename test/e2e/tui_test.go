@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -51,24 +50,13 @@ func (x tmux) waitScreen(want string) string {
 
 func TestHubtuiAgainstTheRealHub(t *testing.T) {
 	need(t)
-	bin := filepath.Join(binDir, "hubtui")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/hubtui")
-	build.Dir = repoRoot()
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build hubtui: %v\n%s", err, out)
-	}
 	b := newBrowser(t)
 	startServer(t, b, alice, alicePW)
 	if len(serverPIDs(t, alice)) == 0 {
 		t.Fatal("alice's server is not running")
 	}
 	socket := filepath.Join(env.dataDir, "run", "hubd.sock")
-	x := tmux{t: t, socket: "hubtest-e2e"}
-	exec.Command("tmux", "-L", x.socket, "kill-server").Run()
-	t.Cleanup(func() { exec.Command("tmux", "-L", x.socket, "kill-server").Run() })
-	x.run("new-session", "-d", "-s", "t", "-x", "160", "-y", "48", bin+" --socket "+socket+" --refresh 500ms")
-	x.run("set-option", "-t", "t", "remain-on-exit", "on")
+	x := hubtuiOn(t, socket)
 
 	t.Run("sees the session", func(t *testing.T) {
 		x.waitScreen(alice)

@@ -196,16 +196,22 @@ func TestCookieScopingAndTossing(t *testing.T) {
 var xsrfField = regexp.MustCompile(`name="_xsrf" value="([^"]*)"`)
 
 // Item 23: a server's environment is built from scratch. Nothing a
-// request body says and nothing in the hub's own environment
+// request body says (options other than a profile are refused) and
+// nothing in the hub's own environment
 // (PYTHONPATH, LD_PRELOAD, BASH_ENV) reaches it; PATH is the configured
 // one.
 func TestServerEnvironmentIsBuilt(t *testing.T) {
 	t.Setenv("PYTHONPATH", "/tmp/hubtest-evil")
 	t.Setenv("BASH_ENV", "/tmp/hubtest-evil.sh")
 	h := startHub(t, hubOptions{})
-	h.api(t, http.MethodPost, "/users/alice/server", h.token(t, "alice"),
+	// Options other than a profile are refused, and start nothing.
+	r := h.api(t, http.MethodPost, "/users/alice/server", h.token(t, "alice"),
 		map[string]any{"env": map[string]string{"LD_PRELOAD": "/tmp/hubtest-evil.so", "PYTHONPATH": "/tmp/hubtest-evil"},
-			"environment": map[string]string{"PATH": "/tmp"}}).want(t, http.StatusCreated)
+			"environment": map[string]string{"PATH": "/tmp"}}).want(t, http.StatusBadRequest)
+	if !strings.Contains(string(r.body), "unknown server option") || len(serverProcs("alice")) != 0 {
+		t.Errorf("a start with hostile options: %s (servers %v)", r.body, serverProcs("alice"))
+	}
+	h.api(t, http.MethodPost, "/users/alice/server", h.token(t, "alice"), nil).want(t, http.StatusCreated)
 	pids := serverProcs("alice")
 	if len(pids) != 1 {
 		t.Fatalf("alice's server processes: %v", pids)

@@ -93,12 +93,24 @@ type Session struct {
 	ProxyActivity time.Time `json:"proxy_activity,omitzero"` // traffic the proxy saw
 	URL           string    `json:"url"`
 	Spawner       string    `json:"spawner"`
-	PID           int       `json:"pid,omitempty"`
-	Unit          string    `json:"unit,omitempty"`
+	// Profile is the profile the server was started with ("" = none).
+	Profile string `json:"profile,omitempty"`
+	// Address is host:port where the hub reaches the server; "" until a
+	// batch job reported it.
+	Address string `json:"address,omitempty"`
+	PID     int    `json:"pid,omitempty"`
+	Unit    string `json:"unit,omitempty"`
 	// Container is a docker server's container (name) and ContainerID its
 	// id; its figures below are its cgroup's.
 	Container   string `json:"container,omitempty"`
 	ContainerID string `json:"container_id,omitempty"`
+	// JobID, Node and JobState are a Slurm server's batch job, the node
+	// it runs on and what squeue says of it ("RUNNING", "PENDING").
+	JobID    string `json:"job_id,omitempty"`
+	Node     string `json:"node,omitempty"`
+	JobState string `json:"job_state,omitempty"`
+	// GPUs are the indexes of the pool's GPUs the server holds.
+	GPUs []int `json:"gpus,omitempty"`
 	// Procs is how many processes the server's session (or container)
 	// holds (sid = the server's pid); 0 when the spawner does not run
 	// servers as a process session (systemd units) or the process is

@@ -76,6 +76,10 @@ type Options struct {
 	// Proctrack is "cgroup" or "linuxproc"; by default cgroup when the v1
 	// freezer hierarchy is mounted, else linuxproc.
 	Proctrack string
+	// OverSubscribe lets up to this many jobs share each CPU of the
+	// default partition (OverSubscribe=FORCE:N), for tests that run more
+	// jobs at once than the machine has cores; 0 gives each job its own.
+	OverSubscribe int
 }
 
 // Node is one slurmd.
@@ -246,6 +250,7 @@ func (c *Cluster) prepare(o Options) error {
 		"DefaultPartition": c.DefaultPartition,
 		"ShortPartition":   c.ShortPartition,
 		"ShortMaxTime":     o.ShortMaxTime,
+		"OverSubscribe":    o.OverSubscribe,
 	})
 	if err != nil {
 		return err

@@ -135,7 +135,9 @@ func section(b *bytes.Buffer, d map[string]string, name string, v reflect.Value)
 	for _, i := range subs {
 		key, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
 		if name != "" {
-			key = name + "." + key
+			// A sub-table of an array of tables ([[spawner.profiles]])
+			// is written [spawner.profiles.systemd].
+			key = strings.Trim(name, "[]") + "." + key
 		}
 		if err := section(b, d, key, v.Field(i)); err != nil {
 			return err
