@@ -416,11 +416,13 @@ type Profile struct {
 	// Linux groups whose members may use the profile.
 	LinuxGroups []string `toml:"linux_groups,omitempty"`
 	// How many GPUs of the hub's pool (spawner.gpus), each handed to one server
-	// at a time (sudo, systemd and local kinds; Slurm jobs ask Slurm with
-	// slurm.gpus).
+	// at a time (sudo, systemd, docker and local kinds; Slurm jobs ask Slurm
+	// with slurm.gpus).
 	GPUs int `toml:"gpus,omitempty"`
 	// Settings for kind = "systemd".
 	Systemd ProfileSystemd `toml:"systemd,omitempty"`
+	// Settings for kind = "docker".
+	Docker ProfileDocker `toml:"docker,omitempty"`
 	// Settings for kind = "slurm".
 	Slurm ProfileSlurm `toml:"slurm,omitempty"`
 }
@@ -437,6 +439,19 @@ type ProfileSystemd struct {
 	// (DeviceAllow=); with these or a GPU pool a server may open no other
 	// devices but the standard pseudo devices.
 	DeviceAllow []string `toml:"device_allow,omitempty"`
+}
+
+// ProfileDocker overrides spawner.docker for a profile's containers.
+type ProfileDocker struct {
+	// The image, e.g. a CUDA or R stack ("" = spawner.docker.image); it
+	// must hold spawner.command.
+	Image string `toml:"image,omitempty"`
+	// Memory limit, e.g. "8G" (0 = spawner.docker.memory_max).
+	MemoryMax ByteSize `toml:"memory_max,omitempty"`
+	// CPU limit in percent of one CPU (0 = spawner.docker.cpu_quota_percent).
+	CPUQuotaPercent int `toml:"cpu_quota_percent,omitempty"`
+	// Most processes and threads (0 = spawner.docker.pids_max).
+	PidsMax int `toml:"pids_max,omitempty"`
 }
 
 // ProfileSlurm is what a profile's batch jobs ask of Slurm ("" and 0

@@ -280,6 +280,16 @@ cpus = 4
 gpus = 1
 extra = ["--qos=interactive"]
 
+[[spawner.profiles]]
+name = "r"
+kind = "docker"
+gpus = 1
+[spawner.profiles.docker]
+image = "quay.io/jupyter/r-notebook:2026-11-30"
+memory_max = "8G"
+cpu_quota_percent = 200
+pids_max = 512
+
 [[spawner.gpus]]
 index = 0
 device = "/dev/nvidia0"
@@ -294,11 +304,18 @@ func TestProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.Spawner
-	if len(s.Profiles) != 3 || s.Profiles[0].Systemd.MemoryMax != 4<<30 || !s.Profiles[0].Default ||
+	if len(s.Profiles) != 4 || s.Profiles[0].Systemd.MemoryMax != 4<<30 || !s.Profiles[0].Default ||
 		s.Profiles[1].GPUs != 1 || s.Profiles[2].Slurm.Partition != "gpu" || len(s.GPUs) != 2 || s.GPUs[1].Device != "/dev/nvidia1" {
 		t.Errorf("profiles read as %+v, gpus %+v", s.Profiles, s.GPUs)
 	}
-	if got := s.KindsInUse(); !cmp.Equal(got, []string{"sudo", "slurm"}) {
+	if d := s.Profiles[3].Docker; d != (ProfileDocker{Image: "quay.io/jupyter/r-notebook:2026-11-30", MemoryMax: 8 << 30, CPUQuotaPercent: 200, PidsMax: 512}) {
+		t.Errorf("a profile's docker table read as %+v", d)
+	}
+	// Every docker start has its profile's image: the hub needs none.
+	if got := s.DockerImages(); !cmp.Equal(got, []string{"quay.io/jupyter/r-notebook:2026-11-30"}) {
+		t.Errorf("docker images in use %v", got)
+	}
+	if got := s.KindsInUse(); !cmp.Equal(got, []string{"sudo", "slurm", "docker"}) {
 		t.Errorf("kinds in use %v", got)
 	}
 	if s.ProfileKind(s.Profiles[0]) != "sudo" || s.ProfileKind(s.Profiles[2]) != "slurm" {
@@ -325,6 +342,9 @@ func TestProfileProblems(t *testing.T) {
 		{"bad memory", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.slurm]\nmemory = \"8 GB\"\n", "not a Slurm memory size"},
 		{"sbatch injection", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.slurm]\nextra = [\"--qos=x\\n#SBATCH --uid=0\"]\n", "not an sbatch option"},
 		{"hub's own option", "[spawner.slurm]\nextra = [\"--uid=0\"]\n", "set by hubd itself"},
+		{"docker profile without an image", "[[spawner.profiles]]\nname = \"a\"\nkind = \"docker\"\n", "spawner.docker.image: no image"},
+		{"bad profile image", "[[spawner.profiles]]\nname = \"a\"\nkind = \"docker\"\n[spawner.profiles.docker]\nimage = \"--privileged\"\n", "not an image reference"},
+		{"negative pids", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.docker]\npids_max = -1\n", "spawner.profiles.docker.pids_max"},
 		{"bad device rule", "[[spawner.profiles]]\nname = \"a\"\n[spawner.profiles.systemd]\ndevice_allow = [\"/etc/shadow rw\"]\n", "not a device rule"},
 		{"gpu index twice", "[[spawner.gpus]]\nindex = 0\ndevice = \"/dev/nvidia0\"\n[[spawner.gpus]]\nindex = 0\ndevice = \"/dev/nvidia1\"\n", "listed twice"},
 		{"relative gpu device", "[[spawner.gpus]]\nindex = 0\ndevice = \"nvidia0\"\n", "spawner.gpus.device"},

@@ -484,8 +484,11 @@ func (c Config) Validate() error {
 // starts new servers.
 func (v *validator) docker(s Spawner) {
 	d := s.Docker
-	if slices.Contains(s.KindsInUse(), spawner.KindDocker) && d.Image == "" {
+	if d.Image == "" && s.needsHubImage() {
 		v.add("spawner.docker.image", "no image for the docker spawner", "name an image that holds spawner.command, e.g. \"quay.io/jupyter/base-notebook:latest\"")
+	}
+	if d.Image != "" && !imageRE.MatchString(d.Image) {
+		v.add("spawner.docker.image", fmt.Sprintf("%q is not an image reference", d.Image), "write it like \"quay.io/jupyter/base-notebook:latest\"")
 	}
 	if err := spawner.CheckDockerHost(d.Host); err != nil {
 		v.add("spawner.docker.host", err.Error(), "e.g. \"unix:///var/run/docker.sock\"")
@@ -508,6 +511,38 @@ func (v *validator) docker(s Spawner) {
 			v.add("spawner.docker.mounts", err.Error(), "write it like \"/data:/data:ro\"")
 		}
 	}
+}
+
+// imageRE is the form of an image reference: a name with optional
+// registry, tag and digest, nothing an option parser or a shell could
+// take for something else.
+var imageRE = regexp.MustCompile(`^[a-z0-9][A-Za-z0-9._/:@-]*$`)
+
+// needsHubImage reports whether a start would fall back on
+// spawner.docker.image: the hub's kind is docker and no profiles exist, or
+// a docker profile names no image of its own.
+func (s Spawner) needsHubImage() bool {
+	if len(s.Profiles) == 0 {
+		return s.Kind == spawner.KindDocker
+	}
+	return slices.ContainsFunc(s.Profiles, func(p Profile) bool {
+		return s.ProfileKind(p) == spawner.KindDocker && p.Docker.Image == ""
+	})
+}
+
+// DockerImages lists the images docker starts use, each once: the hub's
+// when a start falls back on it, and the profiles' own.
+func (s Spawner) DockerImages() []string {
+	var out []string
+	if s.Docker.Image != "" && s.needsHubImage() {
+		out = append(out, s.Docker.Image)
+	}
+	for _, p := range s.Profiles {
+		if s.ProfileKind(p) == spawner.KindDocker && p.Docker.Image != "" && !slices.Contains(out, p.Docker.Image) {
+			out = append(out, p.Docker.Image)
+		}
+	}
+	return out
 }
 
 // KindsInUse lists the spawner kinds that start servers: spawner.kind and
@@ -590,6 +625,11 @@ func (v *validator) profiles(s Spawner) {
 		}
 		v.atLeast("spawner.profiles.systemd.cpu_quota_percent", p.Systemd.CPUQuotaPercent, 0)
 		v.atLeast("spawner.profiles.systemd.tasks_max", p.Systemd.TasksMax, 0)
+		if p.Docker.Image != "" && !imageRE.MatchString(p.Docker.Image) {
+			v.add("spawner.profiles.docker.image", fmt.Sprintf("profile %s: %q is not an image reference", p.Name, p.Docker.Image), "write it like \"quay.io/jupyter/r-notebook:latest\"")
+		}
+		v.atLeast("spawner.profiles.docker.cpu_quota_percent", p.Docker.CPUQuotaPercent, 0)
+		v.atLeast("spawner.profiles.docker.pids_max", p.Docker.PidsMax, 0)
 		for _, d := range p.Systemd.DeviceAllow {
 			if !deviceRuleRE.MatchString(d) {
 				v.add("spawner.profiles.systemd.device_allow", fmt.Sprintf("profile %s: %q is not a device rule", p.Name, d), "write it like \"/dev/fuse rw\"")

@@ -12,14 +12,13 @@ import (
 // DockerChecker is what doctor asks of the docker spawner.
 type DockerChecker interface {
 	Host() string
-	Image() string
 	Ping(ctx context.Context) (string, error)
 	CheckImage(ctx context.Context, image string) error
 }
 
-// checkDocker checks the engine answers, holds the image, and that its
-// socket is the hub account's to use and nobody else's: the socket is
-// root's equivalent.
+// checkDocker checks the engine answers, holds every image the hub's
+// starts and profiles use, and that its socket is the hub account's to use
+// and nobody else's: the socket is root's equivalent.
 func (o Options) checkDocker(ctx context.Context, d DockerChecker) []Finding {
 	engine := Finding{Check: "docker engine " + d.Host(), Level: OK}
 	v, err := d.Ping(ctx)
@@ -29,11 +28,15 @@ func (o Options) checkDocker(ctx context.Context, d DockerChecker) []Finding {
 		return []Finding{engine, o.checkDockerSocket(d.Host())}
 	}
 	engine.Message = "answers: Engine " + v
-	image := Finding{Check: "docker image " + d.Image(), Level: OK, Message: "on the engine"}
-	if err := d.CheckImage(ctx, d.Image()); err != nil {
-		image.Level, image.Message, image.Fix = Fail, err.Error(), "docker pull "+d.Image()
+	out := []Finding{engine}
+	for _, img := range o.Config.Spawner.DockerImages() {
+		f := Finding{Check: "docker image " + img, Level: OK, Message: "on the engine"}
+		if err := d.CheckImage(ctx, img); err != nil {
+			f.Level, f.Message, f.Fix = Fail, err.Error(), "docker pull "+img
+		}
+		out = append(out, f)
 	}
-	return []Finding{engine, image, o.checkDockerSocket(d.Host())}
+	return append(out, o.checkDockerSocket(d.Host()))
 }
 
 // checkDockerSocket: a socket others may write makes every local user

@@ -23,8 +23,12 @@ func TestCheckDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	o := Options{Config: config.Default(), ConfigPath: "/etc/hubd/hubd.toml", HubUser: "root", Name: DefaultName}
+	cfg := config.Default()
+	cfg.Spawner.Kind = spawner.KindDocker
+	o := Options{Config: cfg, ConfigPath: "/etc/hubd/hubd.toml", HubUser: "root", Name: DefaultName}
+	// dk is the engine at host, with image as the hub's image.
 	dk := func(host, image string) *spawner.Docker {
+		o.Config.Spawner.Docker.Image = image
 		d, err := spawner.NewDocker(spawner.DockerOptions{Host: host, Image: image, HubPort: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -70,6 +74,19 @@ func TestCheckDocker(t *testing.T) {
 	if levels(fs) != "OK FAIL OK" || fs[1].Fix != "docker pull hubtest/missing:1" || !strings.Contains(fs[1].Message, "hubtest/missing:1") {
 		t.Errorf("a missing image: %+v", fs[1])
 	}
+
+	// Profiles with images of their own: each is checked once, the
+	// hub's only while a start can fall back on it.
+	o.Config.Spawner.Profiles = []config.Profile{
+		{Name: "r", Docker: config.ProfileDocker{Image: "hubtest/missing-r:1"}},
+		{Name: "py", Docker: config.ProfileDocker{Image: e.SingleuserImage}},
+		{Name: "py2", Docker: config.ProfileDocker{Image: e.SingleuserImage}},
+	}
+	fs = o.checkDocker(ctx, dk(e.Host, "hubtest/missing-hub:1"))
+	if levels(fs) != "OK FAIL OK OK" || !strings.Contains(fs[1].Check, "hubtest/missing-r:1") || fs[2].Check != "docker image "+e.SingleuserImage {
+		t.Errorf("profiles' images: %+v", fs)
+	}
+	o.Config.Spawner.Profiles = nil
 
 	fs = o.checkDocker(ctx, dk("unix:///run/hubtest-no-docker.sock", "x"))
 	if levels(fs) != "FAIL FAIL" || !strings.Contains(fs[0].Message, "does not answer") {

@@ -188,6 +188,8 @@ func (h *Hub) resources(p config.Profile, gpus []store.GPU) spawner.Resources {
 		SharedDevices: h.sharedDevices,
 		Systemd: spawner.SystemdLimits{MemoryMax: int64(p.Systemd.MemoryMax), CPUQuotaPercent: p.Systemd.CPUQuotaPercent,
 			TasksMax: p.Systemd.TasksMax, DeviceAllow: p.Systemd.DeviceAllow},
+		Docker: spawner.DockerLimits{Image: p.Docker.Image, MemoryMax: int64(p.Docker.MemoryMax),
+			CPUQuotaPercent: p.Docker.CPUQuotaPercent, PidsMax: p.Docker.PidsMax},
 		Slurm: spawner.SlurmJob{Partition: p.Slurm.Partition, Time: p.Slurm.Time, Memory: p.Slurm.Memory,
 			CPUs: p.Slurm.CPUs, GPUs: p.Slurm.GPUs, Extra: p.Slurm.Extra},
 	}

@@ -1,6 +1,7 @@
 package spawner
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -239,9 +240,6 @@ func (d *Docker) Close() error {
 // Host is the engine's address as the client uses it.
 func (d *Docker) Host() string { return d.api.DaemonHost() }
 
-// Image is the image servers run.
-func (d *Docker) Image() string { return d.o.Image }
-
 // engineError explains an engine that cannot be reached.
 func (d *Docker) engineError(err error) error {
 	if client.IsErrConnectionFailed(err) {
@@ -350,10 +348,7 @@ func (d *Docker) Start(ctx context.Context, r Request) (State, error) {
 	if err != nil {
 		return State{}, startFailed(err)
 	}
-	image := d.o.Image
-	if r.Image != "" {
-		image = r.Image
-	}
+	image := cmp.Or(r.Resources.Docker.Image, d.o.Image)
 	acct, _, err := memberAccount(r.User)
 	if err != nil {
 		return State{}, startFailed(err)
@@ -516,19 +511,39 @@ func (d *Docker) containerConfig(r Request, l launch, acct account, image, hub s
 	if d.o.ReadOnlyRoot {
 		host.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,mode=1777"}
 	}
-	if d.o.MemoryMax > 0 {
+	lim := r.Resources.Docker
+	if m := cmp.Or(lim.MemoryMax, d.o.MemoryMax); m > 0 {
 		// No swap beyond the limit: over it, the OOM killer ends the
 		// server rather than the host swapping for it.
-		host.Memory, host.MemorySwap = d.o.MemoryMax, d.o.MemoryMax
+		host.Memory, host.MemorySwap = m, m
 	}
-	if d.o.CPUQuotaPercent > 0 {
-		host.NanoCPUs = int64(d.o.CPUQuotaPercent) * 1e7
+	if c := cmp.Or(lim.CPUQuotaPercent, d.o.CPUQuotaPercent); c > 0 {
+		host.NanoCPUs = int64(c) * 1e7
 	}
-	if d.o.PidsMax > 0 {
-		n := int64(d.o.PidsMax)
+	if p := cmp.Or(lim.PidsMax, d.o.PidsMax); p > 0 {
+		n := int64(p)
 		host.PidsLimit = &n
 	}
+	host.Devices = gpuDevices(r.Resources)
 	return cfg, host, nil
+}
+
+// gpuDevices are the device nodes a container gets for its GPUs: its own
+// GPUs of the hub's pool and the driver's shared nodes, at the same
+// paths. The engine allows the container's device cgroup only these (and
+// the standard pseudo devices), so a server never opens another's GPU.
+func gpuDevices(r Resources) []container.DeviceMapping {
+	if len(r.GPUs) == 0 {
+		return nil
+	}
+	var out []container.DeviceMapping
+	for _, g := range r.GPUs {
+		out = append(out, container.DeviceMapping{PathOnHost: g.Device, PathInContainer: g.Device, CgroupPermissions: "rwm"})
+	}
+	for _, p := range r.SharedDevices {
+		out = append(out, container.DeviceMapping{PathOnHost: p, PathInContainer: p, CgroupPermissions: "rwm"})
+	}
+	return out
 }
 
 // containerEnv is the server's environment as a container needs it: it

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hubd/hubd/internal/testlab/dockerlab"
 	"github.com/hubd/hubd/internal/testutil"
@@ -258,9 +261,66 @@ func TestDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("ProfileResources", func(t *testing.T) {
+		// A profile's image (the lab image under another name), its own
+		// limits over the hub's, and one GPU of the pool: a stand-in
+		// character device, the only one of the pool the container gets.
+		image := "hubtest/profile:1"
+		if _, err := l.e.Docker("tag", l.e.SingleuserImage, image); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.e.Docker("rmi", image) })
+		gpu0, gpu1 := "/dev/hubtest-dk-gpu0", "/dev/hubtest-dk-gpu1"
+		for _, p := range []string{gpu0, gpu1} {
+			os.Remove(p)
+			if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(p) })
+		}
+		r := l.request("profile")
+		r.Env["CUDA_VISIBLE_DEVICES"] = "0"
+		r.Resources = Resources{Profile: "r", Restrict: true,
+			GPUs:   []GPU{{Index: 0, Device: gpu0}},
+			Docker: DockerLimits{Image: image, MemoryMax: 128 << 20, PidsMax: 64}}
+		st, err := d.Start(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Stop(ctx, dkAlice, st, time.Second) })
+		rec := l.e.Inspect(t, st.Container)
+		for _, c := range []struct {
+			path []string
+			want any
+		}{
+			{[]string{"Config", "Image"}, image},
+			{[]string{"HostConfig", "Memory"}, float64(128 << 20)},
+			{[]string{"HostConfig", "PidsLimit"}, float64(64)},
+			// What the profile leaves unset stays the hub's.
+			{[]string{"HostConfig", "NanoCpus"}, float64(5e8)},
+		} {
+			if got := dockerlab.Field(rec, c.path...); got != c.want {
+				t.Errorf("%s = %v, want %v", strings.Join(c.path, "."), got, c.want)
+			}
+		}
+		pid := int(dockerlab.Field(rec, "State", "Pid").(float64))
+		root := fmt.Sprintf("/proc/%d/root", pid)
+		var dev syscall.Stat_t
+		if err := syscall.Stat(root+gpu0, &dev); err != nil || dev.Mode&syscall.S_IFMT != syscall.S_IFCHR {
+			t.Errorf("the container's GPU %s: %v, mode %o", gpu0, err, dev.Mode)
+		}
+		if err := syscall.Stat(root+gpu1, &dev); err == nil {
+			t.Errorf("the container sees %s, a GPU it was not given", gpu1)
+		}
+		env := string((testutil.Proc{PID: pid}).Read("environ"))
+		if !strings.Contains(env, "CUDA_VISIBLE_DEVICES=0\x00") {
+			t.Errorf("CUDA_VISIBLE_DEVICES not in the server's environment")
+		}
+	})
+
 	t.Run("MissingImage", func(t *testing.T) {
 		r := l.request("noimage")
-		r.Image = "hubtest/missing:1"
+		r.Resources.Docker.Image = "hubtest/missing:1"
 		_, err := d.Start(ctx, r)
 		if err == nil || !strings.Contains(err.Error(), "image hubtest/missing:1 is not on the Docker Engine") {
 			t.Errorf("Start with a missing image: %v", err)
@@ -269,7 +329,7 @@ func TestDocker(t *testing.T) {
 
 	t.Run("CommandNotInImage", func(t *testing.T) {
 		r := l.request("broken")
-		r.Image = dockerlab.BrokenImage
+		r.Resources.Docker.Image = dockerlab.BrokenImage
 		// The engine's init starts and then fails to run the command: the
 		// start, or the watch right after it, says so.
 		var reason, out string

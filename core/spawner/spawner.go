@@ -78,9 +78,6 @@ type Request struct {
 	// Dynamic: the user has no Linux account; only the systemd spawner
 	// can run such a server (a dynamic user), the others refuse it.
 	Dynamic bool
-	// Image is the container image for spawners that run one ("" = the
-	// spawner's own setting).
-	Image string
 	// Shares are the shared folders the user belongs to at this start: a
 	// link ~/shares/<name> for the spawners that run servers on the host,
 	// a mount at the same path in a container.
@@ -110,6 +107,7 @@ type Resources struct {
 	// (the driver's control nodes), those that exist.
 	SharedDevices []string
 	Systemd       SystemdLimits
+	Docker        DockerLimits
 	Slurm         SlurmJob
 }
 
@@ -128,6 +126,15 @@ type SystemdLimits struct {
 	// DeviceAllow are further device nodes the server may use, each
 	// "<path> <r|w|m...>" as systemd writes DeviceAllow=.
 	DeviceAllow []string
+}
+
+// DockerLimits override spawner.docker's image and limits for one
+// server; "" and zero keep the configured ones.
+type DockerLimits struct {
+	Image           string
+	MemoryMax       int64 // bytes
+	CPUQuotaPercent int
+	PidsMax         int
 }
 
 // SlurmJob is what a batch job asks of Slurm; "" and 0 leave Slurm's
