@@ -57,7 +57,11 @@ func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 	log := h.log.With("user", srv.User, "server", srv.Name)
 	state := StateOf(srv)
 	if !state.Started() {
-		h.markGone(ctx, srv, "the hub stopped before the server had started")
+		reason := "the hub stopped before the server had started"
+		if h.reclaim(ctx, srv) > 0 {
+			reason = "the hub stopped before it had recorded the server, which was then stopped"
+		}
+		h.markGone(ctx, srv, reason)
 		return false
 	}
 	sp := h.spawners[state.Kind]
@@ -109,6 +113,28 @@ func (h *Hub) reattachOne(ctx context.Context, srv store.Server) bool {
 	}
 	log.Debug("re-attached", "addr", state.Addr(), "pid", state.PID, "unit", state.Unit, "container", state.Container, "job", state.JobID)
 	return true
+}
+
+// reclaim stops a server that a start launched but never recorded (the
+// hub was killed in between), so nothing runs that no hub tracks. It
+// reports how many processes, units or containers it stopped.
+func (h *Hub) reclaim(ctx context.Context, srv store.Server) int {
+	r, ok := h.spawners[srv.Spawner].(spawner.Reclaimer)
+	if !ok {
+		return 0
+	}
+	env := h.serverEnv(srv.User, srv, "", nil)
+	o := spawner.Orphan{User: srv.User, Server: srv.Name, Env: map[string]string{}}
+	for _, k := range []string{"JUPYTERHUB_API_URL", "JUPYTERHUB_USER", "JUPYTERHUB_SERVER_NAME", "JUPYTERHUB_SERVICE_URL"} {
+		if v, ok := env[k]; ok {
+			o.Env[k] = v
+		}
+	}
+	n, err := r.Reclaim(ctx, o, h.cfg.Spawner.StopTimeout.D())
+	if err != nil {
+		h.log.Warn("re-attach: looking for a server the hub had not recorded", "user", srv.User, "server", srv.Name, "err", err)
+	}
+	return n
 }
 
 // PollServer asks a server's spawner what it knows of a server that has a

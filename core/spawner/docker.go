@@ -105,6 +105,7 @@ func (d *Docker) OnHubAddr(f func(addr string) error) {
 
 var (
 	_ Spawner    = (*Docker)(nil)
+	_ Reclaimer  = (*Docker)(nil)
 	_ Watcher    = (*Docker)(nil)
 	_ Reattacher = (*Docker)(nil)
 	_ Usager     = (*Docker)(nil)
@@ -376,7 +377,7 @@ func (d *Docker) Start(ctx context.Context, r Request) (State, error) {
 			}
 		}
 	}
-	if err := d.removeLeftover(ctx, name); err != nil {
+	if _, err := d.removeLeftover(ctx, name); err != nil {
 		return State{}, startFailed(err)
 	}
 	created, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: host})
@@ -759,20 +760,34 @@ func (d *Docker) remove(name string) {
 // left (a hub that crashed mid-start, a server that died while the hub
 // was down), but only one that is a hubd server: anything else of that
 // name is the admin's, and the start fails instead.
-func (d *Docker) removeLeftover(ctx context.Context, name string) error {
+func (d *Docker) removeLeftover(ctx context.Context, name string) (bool, error) {
 	res, err := d.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return d.engineError(err)
+		return false, d.engineError(err)
 	}
 	if res.Container.Config == nil || res.Container.Config.Labels[LabelUser] == "" {
-		return fmt.Errorf("a container named %s exists and is not a hubd server: remove or rename it, or change spawner.docker.name_prefix", name)
+		return false, fmt.Errorf("a container named %s exists and is not a hubd server: remove or rename it, or change spawner.docker.name_prefix", name)
 	}
 	d.log.Warn("a container of the same name exists from an earlier run; removing it", "container", name)
 	d.remove(name)
-	return nil
+	return true, nil
+}
+
+// Reclaim implements Reclaimer: the server's container, found by its
+// name, removed.
+func (d *Docker) Reclaim(ctx context.Context, o Orphan, _ time.Duration) (int, error) {
+	name, err := d.ContainerName(o.User, o.Server)
+	if err != nil {
+		return 0, err
+	}
+	removed, err := d.removeLeftover(ctx, name)
+	if !removed {
+		return 0, err
+	}
+	return 1, nil
 }
 
 // Usage is a server's resource use, as its container's cgroup has it.

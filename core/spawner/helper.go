@@ -32,6 +32,7 @@ const (
 	actionStart       = "start"
 	actionStop        = "stop"
 	actionStatus      = "status"
+	actionReclaim     = "reclaim"
 	actionSlurmSubmit = "slurm-submit"
 	actionSlurmCancel = "slurm-cancel"
 )
@@ -64,7 +65,7 @@ type helperRequest struct {
 	Port       int               `json:"port,omitempty"`
 	Shares     []Share           `json:"shares,omitempty"`
 
-	// stop, status
+	// stop, status, reclaim (which matches servers by Env instead of a pid)
 	PID       int    `json:"pid,omitempty"`
 	PIDStart  uint64 `json:"pid_start,omitempty"`
 	TimeoutMS int64  `json:"timeout_ms,omitempty"`
@@ -93,6 +94,7 @@ type helperReply struct {
 	Signalled bool   `json:"signalled,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 	JobID     string `json:"job_id,omitempty"` // slurm-submit
+	Reclaimed int    `json:"reclaimed,omitempty"`
 }
 
 // Exit codes of the helper besides 0.
@@ -152,9 +154,9 @@ func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, send func
 		// What follows the request on stdin is only ever its end.
 		return helperStart(req, acct, serverOutput(stderr), io.MultiReader(dec.Buffered(), stdin), send, log)
 	case actionStop:
-		timeout := time.Duration(req.TimeoutMS) * time.Millisecond
-		if timeout <= 0 || timeout > maxStopTimeout {
-			return failed(fmt.Errorf("stop timeout %v out of range (0, %v]", timeout, maxStopTimeout)), helperBadRequest
+		timeout, err := req.stopTimeout()
+		if err != nil {
+			return failed(err), helperBadRequest
 		}
 		res, err := terminate(ctx, req.PID, req.PIDStart, acct.uid, timeout)
 		if err != nil {
@@ -162,6 +164,22 @@ func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, send func
 		}
 		log.Info("stop", "pid", req.PID, "signalled", res.signalled, "note", res.note)
 		return &helperReply{OK: true, Signalled: res.signalled, Reason: res.note}, 0
+	case actionReclaim:
+		timeout, err := req.stopTimeout()
+		if err != nil {
+			return failed(err), helperBadRequest
+		}
+		// Only servers of this member's own: the hub's API URL and the
+		// member's name must be among what is matched.
+		if req.Env["JUPYTERHUB_API_URL"] == "" || req.Env["JUPYTERHUB_USER"] != acct.name {
+			return failed(errors.New("reclaim needs JUPYTERHUB_API_URL and this member's JUPYTERHUB_USER to match")), helperBadRequest
+		}
+		n, err := reclaim(ctx, acct.uid, req.Env, timeout)
+		if err != nil {
+			return failed(err), helperFailed
+		}
+		log.Info("reclaim", "stopped", n)
+		return &helperReply{OK: true, Reclaimed: n}, 0
 	case actionStatus:
 		id, err := identify(req.PID, req.PIDStart, acct.uid)
 		if err != nil {
@@ -186,9 +204,18 @@ func runHelper(ctx context.Context, stdin io.Reader, stderr io.Writer, send func
 		log.Info("cancelled batch job", "job", req.JobID)
 		return &helperReply{OK: true}, 0
 	default:
-		return failed(fmt.Errorf("unknown action %q (want %s, %s, %s, %s or %s)", req.Action,
-			actionStart, actionStop, actionStatus, actionSlurmSubmit, actionSlurmCancel)), helperBadRequest
+		return failed(fmt.Errorf("unknown action %q (want %s, %s, %s, %s, %s or %s)", req.Action,
+			actionStart, actionStop, actionStatus, actionReclaim, actionSlurmSubmit, actionSlurmCancel)), helperBadRequest
 	}
+}
+
+// stopTimeout is the SIGTERM wait a stop or reclaim asks for, bounded.
+func (req helperRequest) stopTimeout() (time.Duration, error) {
+	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
+	if timeout <= 0 || timeout > maxStopTimeout {
+		return 0, fmt.Errorf("stop timeout %v out of range (0, %v]", timeout, maxStopTimeout)
+	}
+	return timeout, nil
 }
 
 func failed(err error) *helperReply { return &helperReply{Error: err.Error()} }

@@ -1,6 +1,7 @@
 package spawner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -36,8 +37,9 @@ type localChild struct {
 }
 
 var (
-	_ Spawner = (*Local)(nil)
-	_ Watcher = (*Local)(nil)
+	_ Spawner   = (*Local)(nil)
+	_ Watcher   = (*Local)(nil)
+	_ Reclaimer = (*Local)(nil)
 )
 
 // NewLocal returns a local spawner.
@@ -152,4 +154,14 @@ func (l *Local) forget(pid int) {
 	l.mu.Lock()
 	delete(l.children, pid)
 	l.mu.Unlock()
+}
+
+// Reclaim implements Reclaimer: the hub's own processes whose environment
+// names the server.
+func (l *Local) Reclaim(ctx context.Context, o Orphan, timeout time.Duration) (int, error) {
+	n, err := reclaim(ctx, os.Getuid(), o.Env, cmp.Or(timeout, defaultStopTimeout))
+	if n > 0 {
+		l.log.Info("stopped a server the hub had not recorded", "user", o.User, "server", o.Server, "count", n)
+	}
+	return n, err
 }

@@ -127,6 +127,60 @@ func TestLocalPollReportsExit(t *testing.T) {
 	}
 }
 
+// TestLocalReclaim: a hub killed between starting a server and recording
+// it leaves the process running; the next hub's spawner finds it by its
+// environment and stops it with its session, and leaves the server of
+// another name, and another hub's, alone.
+func TestLocalReclaim(t *testing.T) {
+	sp := NewLocal(LocalOptions{Logger: testLogger(t)})
+	start := func(server, api string) State {
+		r := localRequest(t, 1, "/bin/sh", "-c", "sleep 600 & exec sleep 600")
+		r.Env["JUPYTERHUB_API_URL"], r.Env["JUPYTERHUB_SERVER_NAME"] = api, server
+		st, err := sp.Start(t.Context(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopOnCleanup(t, sp, r.User, st)
+		return st
+	}
+	const api = "http://127.0.0.1:18081/hub/api"
+	lost := start("", api)
+	named := start("gpu", api)
+	otherHub := start("", "http://127.0.0.1:18082/hub/api")
+	testutil.WaitFor(t, "the servers to run their own command", func() bool {
+		for _, st := range []State{lost, named, otherHub} {
+			if !strings.Contains(string((testutil.Proc{PID: st.PID}).Read("cmdline")), "sleep") {
+				return false
+			}
+		}
+		return true
+	})
+
+	next := NewLocal(LocalOptions{Logger: testLogger(t)})
+	o := Orphan{User: "hubtest-sp-local", Env: map[string]string{
+		"JUPYTERHUB_API_URL": api, "JUPYTERHUB_SERVER_NAME": "",
+		"JUPYTERHUB_SERVICE_URL": localRequest(t, 1, "x").Env["JUPYTERHUB_SERVICE_URL"],
+	}}
+	n, err := next.Reclaim(t.Context(), o, 5*time.Second)
+	if err != nil || n != 1 {
+		t.Fatalf("Reclaim = %d, %v; want the one lost server", n, err)
+	}
+	testutil.WaitFor(t, "the lost server and its session to end", func() bool {
+		return len(sessionLeft(t, lost.PID)) == 0
+	})
+	for _, st := range []State{named, otherHub} {
+		if s, err := sp.Poll(t.Context(), "hubtest-sp-local", st); err != nil || !s.Running {
+			t.Errorf("a server Reclaim was not asked for (pid %d) is gone: %+v %v", st.PID, s, err)
+		}
+	}
+	if n, err := next.Reclaim(t.Context(), o, 5*time.Second); err != nil || n != 0 {
+		t.Errorf("a second Reclaim = %d, %v; want nothing left", n, err)
+	}
+	if _, err := next.Reclaim(t.Context(), Orphan{User: "hubtest-sp-local"}, time.Second); err == nil {
+		t.Error("Reclaim with no environment to match must refuse, not stop every server")
+	}
+}
+
 func TestLocalRefusesBadRequests(t *testing.T) {
 	sp := NewLocal(LocalOptions{Logger: testLogger(t)})
 	for name, mod := range map[string]func(*Request){

@@ -191,3 +191,58 @@ func sessionMembers(sid int, pidStart uint64, uid int) ([]int, error) {
 	}
 	return out, nil
 }
+
+// serversByEnv lists the session leaders of uid (servers are started in a
+// session of their own) whose environment holds every pair of env: the
+// servers of one start, found without a recorded pid. A process whose
+// environment cannot be read is not one.
+func serversByEnv(uid int, env map[string]string) ([]procID, error) {
+	if len(env) == 0 {
+		return nil, errors.New("no environment to match: that would match every server")
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list /proc: %w", err)
+	}
+	var out []procID
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		st, err := readStat(pid)
+		if err != nil || st.SID != pid || st.exited() {
+			continue
+		}
+		if owner, err := readUID(pid); err != nil || owner != uid {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			continue
+		}
+		if environHas(b, env) {
+			out = append(out, procID{pid: pid, start: st.StartTime})
+		}
+	}
+	return out, nil
+}
+
+// procID is a process by pid and start time.
+type procID struct {
+	pid   int
+	start uint64
+}
+
+// environHas reports whether a NUL-separated environment block holds
+// every pair of want.
+func environHas(block []byte, want map[string]string) bool {
+	found := 0
+	for kv := range bytes.SplitSeq(block, []byte{0}) {
+		k, v, ok := bytes.Cut(kv, []byte{'='})
+		if w, in := want[string(k)]; ok && in && w == string(v) {
+			found++
+		}
+	}
+	return found == len(want)
+}

@@ -307,3 +307,23 @@ func waitGone(ctx context.Context, pid int, pidStart uint64, uid int, timeout ti
 		}
 	}
 }
+
+// reclaim stops every server of uid that env identifies (see
+// serversByEnv) and reports how many it signalled.
+func reclaim(ctx context.Context, uid int, env map[string]string, timeout time.Duration) (int, error) {
+	procs, err := serversByEnv(uid, env)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range procs {
+		res, err := terminate(ctx, p.pid, p.start, uid, timeout)
+		if err != nil {
+			return n, fmt.Errorf("stop pid %d: %w", p.pid, err)
+		}
+		if res.signalled {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -230,6 +230,24 @@ type Reattacher interface {
 	Reattach(s State, logPath string)
 }
 
+// Reclaimer is implemented by spawners that can find a server a start
+// launched but the hub never recorded (the hub was killed between the
+// two) and stop it, so a crash mid-start leaves no server nobody tracks.
+// Reclaim reports how many it stopped. Slurm needs none: a job whose
+// address report the hub refuses ends itself.
+type Reclaimer interface {
+	Reclaim(ctx context.Context, o Orphan, timeout time.Duration) (int, error)
+}
+
+// Orphan names a server that may run unrecorded: its user and server
+// name, and environment variables it was started with that belong to it
+// alone (the hub's API URL and the server's own URL), for the spawners
+// that find servers by their processes.
+type Orphan struct {
+	User, Server string
+	Env          map[string]string
+}
+
 // Usager is implemented by spawners that measure a server's resource use
 // themselves (a container's cgroup) rather than through its process
 // session.

@@ -3,6 +3,7 @@ package spawner
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,8 +46,9 @@ type Sudo struct {
 }
 
 var (
-	_ Spawner = (*Sudo)(nil)
-	_ Watcher = (*Sudo)(nil)
+	_ Spawner   = (*Sudo)(nil)
+	_ Watcher   = (*Sudo)(nil)
+	_ Reclaimer = (*Sudo)(nil)
 )
 
 // NewSudo returns a sudo spawner.
@@ -277,6 +279,26 @@ func (s *Sudo) Stop(ctx context.Context, userName string, st State, timeout time
 	}
 	s.log.Info("server stopped", "user", userName, "pid", st.PID, "signalled", reply.Signalled, "note", reply.Reason)
 	return nil
+}
+
+// Reclaim implements Reclaimer through the helper, which as the member
+// finds the member's processes whose environment names the server.
+func (s *Sudo) Reclaim(ctx context.Context, o Orphan, timeout time.Duration) (int, error) {
+	if err := names.Check(o.User); err != nil {
+		return 0, fmt.Errorf("user %s: %w", names.Quote(o.User), err)
+	}
+	var diag bytes.Buffer
+	reply, err := s.call(ctx, o.User, helperRequest{
+		V: protocolVersion, Action: actionReclaim, User: o.User, Env: o.Env,
+		TimeoutMS: cmp.Or(timeout, defaultStopTimeout).Milliseconds(),
+	}, &diag, diag.String)
+	if err != nil {
+		return 0, fmt.Errorf("look for %s's unrecorded server: %w", o.User, withOutput(err, diag.String()))
+	}
+	if reply.Reclaimed > 0 {
+		s.log.Info("stopped a server the hub had not recorded", "user", o.User, "server", o.Server, "count", reply.Reclaimed)
+	}
+	return reply.Reclaimed, nil
 }
 
 // Poll implements Spawner from /proc alone (see proc.go for why).

@@ -110,6 +110,39 @@ func sudoAsHub(t *testing.T) {
 		})
 		stopAndCheck(t, sp, spAlice, st)
 	})
+	t.Run("ReclaimUnrecorded", func(t *testing.T) {
+		// A hub killed mid-start: the next one finds the member's server
+		// by its environment, through the helper, and stops it with its
+		// session; another member's server of the same environment (a
+		// name that is not theirs) is out of the helper's reach.
+		api := "http://127.0.0.1:18091/hub/api"
+		r := sleeper(t, spAlice)
+		r.Command, r.Args = []string{"/bin/sh"}, []string{"-c", "sleep 600 & exec sleep 600"}
+		r.Env["JUPYTERHUB_API_URL"], r.Env["JUPYTERHUB_USER"] = api, spAlice
+		lost := start(t, sp, r)
+		rb := sleeper(t, spBob)
+		rb.Env["JUPYTERHUB_API_URL"], rb.Env["JUPYTERHUB_USER"] = api, spAlice
+		bob := start(t, sp, rb)
+		waitFor(t, "the server runs its command", 10*time.Second, func() (bool, error) {
+			return len(sessionLeft(t, lost.PID)) == 2, nil
+		})
+		o := Orphan{User: spAlice, Env: map[string]string{"JUPYTERHUB_API_URL": api, "JUPYTERHUB_USER": spAlice}}
+		n, err := sp.Reclaim(t.Context(), o, 5*time.Second)
+		if err != nil || n != 1 {
+			t.Fatalf("Reclaim = %d, %v; want alice's one server", n, err)
+		}
+		if left := sessionLeft(t, lost.PID); len(left) != 0 {
+			t.Errorf("processes of the reclaimed server's session left: %v", left)
+		}
+		if s, err := sp.Poll(t.Context(), spBob, bob); err != nil || !s.Running {
+			t.Errorf("bob's server: %+v %v", s, err)
+		}
+		// The helper refuses to match without the member's own name.
+		o.Env["JUPYTERHUB_USER"] = spBob
+		if _, err := sp.Reclaim(t.Context(), o, time.Second); err == nil || !strings.Contains(err.Error(), "JUPYTERHUB_USER") {
+			t.Errorf("Reclaim naming another user: %v", err)
+		}
+	})
 	t.Run("StartTimeMismatchNeverSignalled", func(t *testing.T) {
 		st := start(t, sp, sleeper(t, spAlice))
 		wrong := st

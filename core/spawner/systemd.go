@@ -92,8 +92,9 @@ type Systemd struct {
 }
 
 var (
-	_ Spawner = (*Systemd)(nil)
-	_ Watcher = (*Systemd)(nil)
+	_ Spawner   = (*Systemd)(nil)
+	_ Watcher   = (*Systemd)(nil)
+	_ Reclaimer = (*Systemd)(nil)
 )
 
 // connectTimeout bounds connecting to the system bus.
@@ -583,6 +584,32 @@ func (s *Systemd) Poll(ctx context.Context, userName string, st State) (Status, 
 	}
 	reason, code := s.failure(st.Unit, props)
 	return Status{ExitCode: code, Reason: reason}, nil
+}
+
+// Reclaim implements Reclaimer: the server's unit, found by its name,
+// stopped.
+func (s *Systemd) Reclaim(ctx context.Context, o Orphan, timeout time.Duration) (int, error) {
+	unit, err := s.UnitName(o.User, o.Server)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := s.bus(ctx)
+	if err != nil {
+		return 0, err
+	}
+	props, err := conn.GetUnitPropertiesContext(ctx, unit)
+	if err != nil {
+		return 0, busError(err, "read unit "+unit)
+	}
+	if props["LoadState"] != "loaded" {
+		return 0, nil
+	}
+	// A unit that has ended is cleaned up all the same, but not counted.
+	ran := props["ActiveState"] != "inactive" && props["ActiveState"] != "failed"
+	if err := s.Stop(ctx, o.User, State{Kind: KindSystemd, Unit: unit}, timeout); err != nil || !ran {
+		return 0, err
+	}
+	return 1, nil
 }
 
 func (s *Systemd) checkState(userName string, st State) error {
