@@ -17,16 +17,25 @@ member, through the one sudoers rule it installs:
 
     hub ALL=(%jupyterhub) NOPASSWD: /usr/local/bin/hubd spawn-helper
 
-It reads one JSON request on stdin and writes one JSON reply on stdout:
+It reads one JSON request on stdin and writes JSON replies on stdout:
 
-    {"v":1,"action":"start","user":"alice","command":["/usr/bin/jupyterhub-singleuser"],
+    {"v":2,"action":"start","user":"alice","command":["/usr/bin/jupyterhub-singleuser"],
      "args":[],"env":{"JUPYTERHUB_API_TOKEN":"…"},"working_dir":"~","path":"/usr/bin:/bin",
-     "port":41234,"grace_ms":1000}
-    {"v":1,"action":"stop","user":"alice","pid":1234,"pid_start":567890,"timeout_ms":10000}
-    {"v":1,"action":"status","user":"alice","pid":1234,"pid_start":567890}
+     "port":41234}
+    {"v":2,"action":"stop","user":"alice","pid":1234,"pid_start":567890,"timeout_ms":10000}
+    {"v":2,"action":"status","user":"alice","pid":1234,"pid_start":567890}
+    {"v":2,"action":"reclaim","user":"alice","timeout_ms":10000,
+     "env":{"JUPYTERHUB_API_URL":"http://127.0.0.1:8081/hub/api","JUPYTERHUB_USER":"alice"}}
+    {"v":2,"action":"slurm-submit","user":"alice","program":"/usr/bin/sbatch","script":"…"}
+    {"v":2,"action":"slurm-cancel","user":"alice","program":"/usr/bin/scancel","job_id":"42"}
 
     {"ok":true,"pid":1234,"pid_start":567890,"running":true}
-    {"ok":false,"error":"…","exit_code":1}
+    {"ok":false,"error":"…"}
+
+start answers once the server runs and then watches it while the hub keeps
+stdin open, writing a second line if it exits ({"exited":true,"exit_code":1}).
+reclaim stops the member's servers whose environment holds every pair of
+"env": a server a hub crash left unrecorded.
 
 stderr is the server's log file: the helper's diagnostics and the started
 server's output go there. The helper refuses to run as root or as a system
