@@ -23,4 +23,20 @@ async function launch(extra) {
   return { ctx, profile };
 }
 
-module.exports = { launch };
+// hubURLs splits a hub URL argument into base (origin and path, no trailing slash) and basePath (the
+// path alone), the two forms the checks build URLs and expected paths from.
+function hubURLs(arg) {
+  const hub = new URL(arg);
+  const basePath = hub.pathname.replace(/\/+$/, '');
+  return { base: hub.origin + basePath, basePath };
+}
+
+// screenshotTo returns shot(page, name), which saves a full-page screenshot in dir; a screenshot that
+// fails never fails the check.
+function screenshotTo(dir) {
+  return async (page, name) => {
+    await page.screenshot({ path: path.join(dir, name), fullPage: true, timeout: 10000 }).catch(() => {});
+  };
+}
+
+module.exports = { launch, hubURLs, screenshotTo };

@@ -10,8 +10,8 @@
 // offer several profiles (so the form shows) and serve the classic Notebook UI. Needs Debian's chromium and
 // `npm install` in test/browser, as hub-login.js.
 'use strict';
-const path = require('path');
 const { check } = require('./check');
+const { hubURLs, screenshotTo } = require('./chromium');
 const { newNotebook, runCell } = require('./notebook');
 
 const STEP_TIMEOUT_MS = 90000; // one navigation or wait (a Slurm job takes a second or two to land)
@@ -21,13 +21,8 @@ if (process.argv.length !== 7) {
   process.stderr.write('usage: node profile-spawn.js <hub-url> <user> <password> <profile> <screenshot-dir>\n');
   process.exit(2);
 }
-const hub = new URL(hubArg);
-const base = hub.origin + hub.pathname.replace(/\/+$/, '');
-const basePath = hub.pathname.replace(/\/+$/, '');
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(shotDir, name), fullPage: true, timeout: 10000 }).catch(() => {});
-}
+const { base, basePath } = hubURLs(hubArg);
+const shot = screenshotTo(shotDir);
 
 // Every text the progress page shows in #message is kept in sessionStorage, across its reloads.
 function recordProgress() {

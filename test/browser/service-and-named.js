@@ -9,8 +9,8 @@
 // allow named servers and serve the classic Notebook UI (JUPYTERHUB_SINGLEUSER_APP=notebook.notebookapp.NotebookApp).
 // Needs Debian's chromium and `npm install` in test/browser, as hub-login.js.
 'use strict';
-const path = require('path');
 const { check } = require('./check');
+const { hubURLs, screenshotTo } = require('./chromium');
 const { newNotebook, runCell } = require('./notebook');
 
 const STEP_TIMEOUT_MS = 90000; // one navigation or wait (a spawn takes 2-8 s, a kernel start a few more)
@@ -20,13 +20,8 @@ if (process.argv.length !== 8) {
   process.stderr.write('usage: node service-and-named.js <hub-url> <user> <password> <service> <server> <screenshot-dir>\n');
   process.exit(2);
 }
-const hub = new URL(hubArg);
-const base = hub.origin + hub.pathname.replace(/\/+$/, '');
-const basePath = hub.pathname.replace(/\/+$/, '');
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(shotDir, name), fullPage: true, timeout: 10000 }).catch(() => {});
-}
+const { base, basePath } = hubURLs(hubArg);
+const shot = screenshotTo(shotDir);
 
 async function main(page) {
   // Log in, landing on the home page (not the default server's spawn).

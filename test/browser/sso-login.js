@@ -11,6 +11,7 @@
 // chromium and `npm install` in test/browser, as hub-login.js.
 'use strict';
 const { check } = require('./check');
+const { hubURLs } = require('./chromium');
 const { newNotebook, runCell } = require('./notebook');
 
 const STEP_TIMEOUT_MS = 90000; // one navigation or wait (a spawn takes 2-8 s, a kernel start a few more)
@@ -20,9 +21,7 @@ if (process.argv.length !== 7 && process.argv.length !== 8) {
   process.stderr.write('usage: node sso-login.js <hub-url> <provider-user> <password> <hub-user> <screenshot.png> [file]\n');
   process.exit(2);
 }
-const hub = new URL(hubArg);
-const base = hub.origin + hub.pathname.replace(/\/+$/, '');
-const basePath = hub.pathname.replace(/\/+$/, '');
+const { base, basePath } = hubURLs(hubArg);
 
 async function main(page) {
   await page.goto(`${base}/hub/login`);

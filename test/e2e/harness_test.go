@@ -334,6 +334,9 @@ func (c *hubConfig) drop(key string) {
 // add appends tables.
 func (c *hubConfig) add(text string) { c.base = append(c.base, []byte(text)...) }
 
+// path is where start writes the configuration.
+func (c *hubConfig) path() string { return filepath.Join(c.dir, "hubd.toml") }
+
 // socket is the hub's admin socket.
 func (c *hubConfig) socket() string { return filepath.Join(c.dir, "run", "hubd.sock") }
 
@@ -342,7 +345,7 @@ func (c *hubConfig) socket() string { return filepath.Join(c.dir, "run", "hubd.s
 // the end of its log.
 func (c *hubConfig) start(name string) *hubProcess {
 	c.t.Helper()
-	path := filepath.Join(c.dir, "hubd.toml")
+	path := c.path()
 	if err := os.WriteFile(path, c.base, 0o644); err != nil {
 		c.t.Fatal(err)
 	}

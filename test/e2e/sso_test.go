@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/hubd/hubd/core/spawner"
 	"github.com/hubd/hubd/internal/testlab/oidclab"
 )
 
@@ -28,60 +26,19 @@ import (
 // servers) go with the test's host cleanup.
 func ssoHub(t *testing.T, idp *oidclab.Provider, mode string) *hubProcess {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "hubtest-e2e-sso-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	hub, _ := user.Lookup(hubUser)
-	uid, _ := strconv.Atoi(hub.Uid)
-	gid, _ := strconv.Atoi(hub.Gid)
-	for _, d := range []string{dir, dir + "/data", dir + "/logs", dir + "/backups", dir + "/run"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(d, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	secret := filepath.Join(dir, "oidc-secret")
+	c := newHubConfig(t, "hubtest-e2e-sso-")
+	secret := filepath.Join(c.dir, "oidc-secret")
 	if err := os.WriteFile(secret, []byte(idp.Client.Secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(secret, uid, gid); err != nil {
+	if err := os.Chown(secret, env.hub.uid, env.hub.gid); err != nil {
 		t.Fatal(err)
 	}
-	base, err := os.ReadFile(env.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := spawner.FreePort()
-	internal, _ := spawner.FreePort()
-	cfg := strings.ReplaceAll(string(base), env.dataDir, dir)
-	cfg = regexp.MustCompile(`(?m)^listen = .*$`).ReplaceAllString(cfg, fmt.Sprintf(`listen = "127.0.0.1:%d"`, pub))
-	cfg = regexp.MustCompile(`(?m)^internal_listen = .*$`).ReplaceAllString(cfg, fmt.Sprintf(`internal_listen = "127.0.0.1:%d"`, internal))
-	cfg = withSSO(cfg, idp, secret, mode)
-	path := filepath.Join(dir, "hubd.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(helperBin, "config", "check", "--config", path).CombinedOutput(); err != nil {
-		t.Fatalf("sso hub config: %v\n%s", err, out)
-	}
+	c.base = []byte(withSSO(string(c.base), idp, secret, mode))
 	if mode == "create" {
-		installAccountHelperRule(t, path)
+		installAccountHelperRule(t, c.path())
 	}
-	p := &hubProcess{config: path, log: filepath.Join(dir, "hubd.log"), uid: uid, gid: gid, public: fmt.Sprintf("http://127.0.0.1:%d", pub)}
-	if err := p.start(); err != nil {
-		t.Fatalf("start the sso hub: %v\n%s", err, readFile(p.log))
-	}
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("sso hub log:\n%s", readFile(p.log))
-		}
-	})
-	return p
+	return c.start("sso")
 }
 
 // withSSO turns a configuration as `hubd config show` prints it into one
