@@ -48,6 +48,14 @@ group or directory that existed before setup is never removed. Run as root.`)
 		return e.fail("uninstall removes system files, so it must run as root: run `sudo hubd uninstall`")
 	}
 	o, err := e.hostOptions(names)
+	if ce := (*config.Error)(nil); errors.As(err, &ce) {
+		// A configuration edited into an invalid one must not keep the
+		// package from being removed: what setup created is in its
+		// record, and the rest falls back on the default settings.
+		fmt.Fprintf(e.stderr, "hubd: warning: %v\nhubd: uninstalling with the default settings and what setup recorded; a hub or servers running elsewhere than the defaults say must be stopped by hand\n", err)
+		o.Config, err = config.Default(), nil
+		o.Config.Source = o.ConfigPath
+	}
 	if err != nil {
 		return e.fail("%v", err)
 	}
