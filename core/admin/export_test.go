@@ -38,10 +38,18 @@ func (s *Server) SetGPUProbe(path string) { s.gpu = newGPUProbe(path, time.Now) 
 // BackupSlot is held while a backup or prune runs.
 func (s *Server) BackupSlot() chan struct{} { return s.backupSlot }
 
+// Reexeced forgets the restart state as a new hub process starts
+// without it.
+func (s *Server) Reexeced() {
+	s.restartMu.Lock()
+	s.lastRestart, s.restartSeeded = time.Time{}, false
+	s.restartMu.Unlock()
+}
+
 // ForgetLastRestart lifts the restart rate limit.
 func (s *Server) ForgetLastRestart() {
 	s.restartMu.Lock()
-	s.lastRestart = time.Time{}
+	s.lastRestart, s.restartSeeded = time.Time{}, true
 	s.restartMu.Unlock()
 }
 

@@ -100,8 +100,11 @@ type Server struct {
 	// each need the space of the database twice over and gain nothing.
 	backupSlot chan struct{}
 
-	restartMu   sync.Mutex
-	lastRestart time.Time
+	restartMu sync.Mutex
+	// lastRestart is the last restart that went ahead, read from the
+	// audit log at the first request (restartSeeded).
+	lastRestart   time.Time
+	restartSeeded bool
 
 	mu       sync.Mutex
 	l        net.Listener
