@@ -1,10 +1,12 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/hubd/hubd/core/auth"
@@ -53,7 +55,44 @@ func (o Options) checkLDAPLogin(ctx context.Context) []Finding {
 		f.Level, f.Message = Fail, err.Error()
 		f.Fix = "check auth.ldap.bind_dn and the password in " + l.BindPasswordFile
 	}
-	return append(out, f)
+	out = append(out, f)
+	if f.Level != OK {
+		return out
+	}
+	if g, ok := o.checkLDAPGroups(ctx, dir); ok {
+		out = append(out, g)
+	}
+	return out
+}
+
+// checkLDAPGroups: every group auth.ldap.allowed_groups and admin_groups
+// name is in the directory; a misspelt one lets nobody in or makes nobody
+// admin, silently. Nothing when neither lists a group.
+func (o Options) checkLDAPGroups(ctx context.Context, dir *ldapdir.Directory) (Finding, bool) {
+	l := o.Config.Auth.LDAP
+	groups := append(slices.Clone(l.AllowedGroups), l.AdminGroups...)
+	if len(groups) == 0 {
+		return Finding{}, false
+	}
+	f := Finding{Check: "LDAP groups of auth.ldap.allowed_groups and admin_groups", Level: OK}
+	missing, unchecked, err := dir.MissingGroups(ctx, groups)
+	switch {
+	case err != nil:
+		f.Level, f.Message = Warn, "not checked: "+err.Error()
+	case len(missing) > 0:
+		f.Level = Fail
+		f.Message = "not in the directory: " + strings.Join(missing, ", ") + " (nobody gets in or becomes admin through them)"
+		f.Fix = "correct auth.ldap.allowed_groups and admin_groups in " + o.ConfigPath + ": a group's cn under " + cmp.Or(l.GroupSearchBase, "auth.ldap.group_search_base") + ", or its DN"
+	default:
+		f.Message = fmt.Sprintf("%d of %d found", len(groups)-len(unchecked), len(groups))
+	}
+	if len(unchecked) > 0 && err == nil {
+		f.Message += "; not checked without auth.ldap.group_search_base: " + strings.Join(unchecked, ", ")
+		if f.Level == OK {
+			f.Level = Warn
+		}
+	}
+	return f, true
 }
 
 // checkSecretFile: the hub's account reads a secret the configuration

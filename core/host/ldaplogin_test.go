@@ -46,6 +46,20 @@ func TestCheckLDAPLogin(t *testing.T) {
 		t.Errorf("a working setup: %+v %+v", secret, dir)
 	}
 
+	// The groups the rules name: by cn and by DN, one misspelt.
+	l.AllowedGroups = []string{"hubtest-ldapgrp", "hubtest-ldapgrq"}
+	l.AdminGroups = []string{"cn=hubtest-ldapadm," + d.GroupsDN}
+	fs := o.checkLDAPLogin(t.Context())
+	if len(fs) != 3 || fs[2].Level != Fail || !strings.Contains(fs[2].Message, "not in the directory: hubtest-ldapgrq (") ||
+		!strings.Contains(fs[2].Fix, "a group's cn under "+d.GroupsDN) {
+		t.Errorf("a misspelt allowed group: %+v", fs)
+	}
+	l.AllowedGroups = l.AllowedGroups[:1]
+	if fs := o.checkLDAPLogin(t.Context()); len(fs) != 3 || fs[2].Level != OK || fs[2].Message != "2 of 2 found" {
+		t.Errorf("groups that exist: %+v", fs)
+	}
+	l.AllowedGroups, l.AdminGroups = nil, nil
+
 	o.HubUser = "nobody"
 	if secret, _ := check(); secret.Level != Fail || !strings.Contains(secret.Message, "the hub (nobody) cannot read it") {
 		t.Errorf("password file of another account: %+v", secret)

@@ -336,6 +336,44 @@ func firstRDNValue(dn string) string {
 	return parsed.RDNs[0].Attributes[0].Value
 }
 
+// MissingGroups looks up groups the way logins name them (a cn under the
+// group base, or a DN) and lists those the directory does not have.
+// Names it cannot look up (a cn without a group base) come back as
+// unchecked.
+func (d *Directory) MissingGroups(ctx context.Context, names []string) (missing, unchecked []string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, d.c.Timeout)
+	defer cancel()
+	c, err := d.pool.get(ctx)
+	if err != nil {
+		return nil, nil, d.unavailable(ctx, err)
+	}
+	good := false
+	defer func() { d.pool.put(c, good) }()
+	if d.c.BindDN != "" {
+		if err := d.bindService(ctx, c); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, name := range names {
+		base, scope, filter := d.c.GroupBase, ldap.ScopeWholeSubtree, "(cn="+ldap.EscapeFilter(name)+")"
+		if _, err := ldap.ParseDN(name); err == nil && strings.Contains(name, "=") {
+			base, scope, filter = name, ldap.ScopeBaseObject, "(objectClass=*)"
+		} else if base == "" {
+			unchecked = append(unchecked, name)
+			continue
+		}
+		res, err := d.search(ctx, c, base, scope, filter, []string{"cn"}, 0)
+		if err != nil {
+			return nil, nil, fmt.Errorf("look up group %s: %w", name, err)
+		}
+		if len(res) == 0 {
+			missing = append(missing, name)
+		}
+	}
+	good = true
+	return missing, unchecked, nil
+}
+
 // Check connects as the hub will for a login and binds as the service
 // account (without one, reads the root DSE anonymously), saying how long
 // that took: whether the directory answers, and whether the service
