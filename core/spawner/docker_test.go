@@ -369,6 +369,17 @@ func TestDocker(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Start over a leftover: %v", err)
 		}
+		// A start the hub never recorded: Reclaim removes the container
+		// by its name, once.
+		if n, err := d.Reclaim(ctx, Orphan{User: dkAlice, Server: "left"}, time.Second); err != nil || n != 1 {
+			t.Errorf("Reclaim = %d, %v; want the container", n, err)
+		}
+		if out, _ := l.e.Docker("ps", "-aq", "--filter", "name="+st.Container); out != "" {
+			t.Errorf("the reclaimed container is still there: %s", out)
+		}
+		if n, err := d.Reclaim(ctx, Orphan{User: dkAlice, Server: "left"}, time.Second); err != nil || n != 0 {
+			t.Errorf("a second Reclaim = %d, %v", n, err)
+		}
 		d.Stop(ctx, dkAlice, st, time.Second)
 		// Anything else of that name is the admin's: refused, kept.
 		if _, err := l.e.Docker("create", "--name", name, l.e.SingleuserImage, "true"); err != nil {

@@ -610,6 +610,24 @@ func testSystemdLeftovers(t *testing.T, ns *nsSystemd, sp *Systemd) {
 	})
 	st = sdStart(t, sp, sleeper(t, sdAlice))
 	sdStopAndCheck(t, ns, sp, sdAlice, st)
+
+	// A start the hub never recorded: Reclaim finds the unit by its name
+	// and stops it; nothing is left to find the second time, and another
+	// server's unit is not this one.
+	st = sdStart(t, sp, sleeper(t, sdAlice))
+	if n, err := sp.Reclaim(t.Context(), Orphan{User: sdAlice, Server: "gpu"}, time.Second); err != nil || n != 0 {
+		t.Errorf("Reclaim of a server that never ran = %d, %v", n, err)
+	}
+	if n, err := sp.Reclaim(t.Context(), Orphan{User: sdAlice}, 5*time.Second); err != nil || n != 1 {
+		t.Fatalf("Reclaim = %d, %v; want the one unit", n, err)
+	}
+	if s, err := sp.Poll(t.Context(), sdAlice, st); err != nil || s.Running {
+		t.Errorf("the reclaimed unit still runs: %+v %v", s, err)
+	}
+	if n, err := sp.Reclaim(t.Context(), Orphan{User: sdAlice}, time.Second); err != nil || n != 0 {
+		t.Errorf("a second Reclaim = %d, %v", n, err)
+	}
+	sdStopAndCheck(t, ns, sp, sdAlice, st)
 }
 
 // testSystemdOddNames: escaped unit names work for real, and values with
