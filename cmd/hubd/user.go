@@ -13,6 +13,7 @@ func cmdUser(ctx context.Context, e *env, args []string) int {
 	actions := map[string]func(context.Context, *env, []string) int{
 		"list":   userList,
 		"admin":  userAdmin,
+		"unlink": userUnlink,
 		"delete": userDelete,
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -21,6 +22,7 @@ func cmdUser(ctx context.Context, e *env, args []string) int {
 Actions:
   list     show the hub's users: login method, admin and why, account, last seen, server
   admin    make a user an admin by hand, or --revoke it
+  unlink   free a user's name from the login it is bound to (to move them to SSO)
   delete   stop a user's servers and delete the user (with --yes)
 
 Users are managed by the running hub through its admin socket; only admins
@@ -34,7 +36,7 @@ Run `+"`hubd user <action> --help`"+` for an action's flags.
 	}
 	act, ok := actions[args[0]]
 	if !ok {
-		return e.fail("unknown user action %q; use %s", args[0], words("list", "admin", "delete"))
+		return e.fail("unknown user action %q; use %s", args[0], words("list", "admin", "unlink", "delete"))
 	}
 	return act(ctx, e, args[1:])
 }
@@ -123,6 +125,26 @@ at their next login, and the command says so.`)
 	if res.Note != "" {
 		fmt.Fprintf(e.stderr, "note: %s\n", res.Note)
 	}
+	return 0
+}
+
+func userUnlink(ctx context.Context, e *env, args []string) int {
+	fs := e.flags("user unlink", "user unlink NAME", `
+A user's name is bound to the first login that took it (PAM, an SSO
+subject, an LDAP entry), so another login mapping to the same name is
+refused. Unlink frees it: the next login as NAME, through any method the
+hub offers, takes the name again, and the user keeps their servers,
+tokens, groups and admin grant. This is how members move from Linux
+passwords to single sign-on, or to a new account at the provider.`)
+	c, code, done := e.socketClient(fs, args, 1)
+	if done {
+		return code
+	}
+	res, err := c.Unlink(ctx, fs.Arg(0))
+	if err != nil {
+		return e.fail("%v", err)
+	}
+	fmt.Fprintf(e.stdout, "%s is no longer linked to a login; %s\n", res.User.Name, res.Note)
 	return 0
 }
 

@@ -17,7 +17,8 @@ import (
 // TestUserCommands runs hubd user against a running hub's admin socket:
 // the list says where each admin flag comes from, admin and --revoke
 // change it (the revoke names the rule that decides at the next login),
-// and delete changes nothing without --yes.
+// unlink frees a name from its login, and delete changes nothing without
+// --yes.
 func TestUserCommands(t *testing.T) {
 	cfg := servertest.Config(t, nil)
 	h := servertest.Start(t, cfg, server.Options{})
@@ -56,6 +57,20 @@ func TestUserCommands(t *testing.T) {
 	out, errOut := hubd(0, "user", "admin", "--revoke", "carol")
 	if out != "carol is no longer an admin\n" || !strings.Contains(errOut, "note: auth.oidc.admin_groups: lab-admins made carol an admin") {
 		t.Errorf("user admin --revoke carol: %q %q", out, errOut)
+	}
+	// Unlink frees carol's name from her SSO subject (audited), once;
+	// bob never logged in, so there is nothing to unlink.
+	if out, _ := hubd(0, "user", "unlink", "carol"); !strings.HasPrefix(out, "carol is no longer linked to a login; the next login as carol, through any login method the hub offers (oidc included)") {
+		t.Errorf("user unlink carol: %q", out)
+	}
+	if ev, err := h.Store().Events(ctx, store.EventFilter{Action: "user.unlink"}); err != nil || len(ev) != 1 || ev[0].Target != "carol" || ev[0].Detail != "unlinked from their oidc login" {
+		t.Errorf("audit of the unlink: %+v %v", ev, err)
+	}
+	if _, errOut := hubd(1, "user", "unlink", "carol"); !strings.Contains(errOut, "carol is not linked to a login") {
+		t.Errorf("a second unlink: %q", errOut)
+	}
+	if out, _ := hubd(0, "user", "list"); !strings.Contains(out, "carol  -      ") {
+		t.Errorf("user list after the unlink:\n%s", out)
 	}
 	if _, errOut := hubd(2, "user", "delete", "bob"); !strings.Contains(errOut, "would stop 0 active servers") || !strings.Contains(errOut, "--yes") {
 		t.Errorf("delete without --yes: %q", errOut)

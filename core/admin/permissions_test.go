@@ -82,6 +82,8 @@ func TestPermissions(t *testing.T) {
 		{"GET", "/v1/users", "", ok, ok, forbidden, false},
 		{"GET", "/v1/users?limit=1&offset=1&name=adm", "", ok, ok, forbidden, false},
 		{"POST", "/v1/users/" + m + "/admin", `{"admin":false}`, ok, ok, forbidden, true},
+		// The member has logged in through no method yet: nothing to unlink.
+		{"POST", "/v1/users/" + m + "/unlink", "", http.StatusConflict, http.StatusConflict, forbidden, false},
 		// A successful delete is in TestDeleteUser: here the user must stay.
 		{"DELETE", "/v1/users/hubtest-adm-nobody", "", http.StatusNotFound, http.StatusNotFound, forbidden, false},
 		// Shares: the hub under test runs as root; a refused name is 400

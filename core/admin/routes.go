@@ -58,6 +58,7 @@ var table = []route{
 	{"GET", "/v1/sharedenv", false, (*Server).sharedEnv, false},
 	{"GET", "/v1/users", false, (*Server).listUsers, false},
 	{"POST", "/v1/users/{user}/admin", false, (*Server).setAdmin, false},
+	{"POST", "/v1/users/{user}/unlink", false, (*Server).unlinkUser, false},
 	{"DELETE", "/v1/users/{user}", false, (*Server).deleteUser, false},
 	{"GET", "/v1/shares", false, (*Server).listShares, false},
 	{"POST", "/v1/shares", false, (*Server).createShare, false},

@@ -112,6 +112,32 @@ func (s *Server) setAdmin(w http.ResponseWriter, r *http.Request, who identity) 
 	return nil
 }
 
+// unlinkUser unbinds the user from the login (method and subject) they
+// are bound to, so the next login that maps to their name, through any
+// method, takes it: how a user moves from PAM to single sign-on.
+func (s *Server) unlinkUser(w http.ResponseWriter, r *http.Request, who identity) error {
+	ctx := r.Context()
+	if err := decodeBody(w, r, &struct{}{}); err != nil {
+		return err
+	}
+	u, servers, err := s.targetUser(ctx, r)
+	if err != nil {
+		return err
+	}
+	method, err := s.store.Unbind(ctx, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusConflict, "%s is not linked to a login: their next login links it", u.Name)
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, who, "user.unlink", u.Name, "unlinked from their "+method+" login")
+	u.Method = ""
+	writeJSON(w, http.StatusOK, wire.AdminResult{User: s.wireUser(u, servers),
+		Note: fmt.Sprintf("the next login as %s, through any login method the hub offers (%s included), links the name again", u.Name, method)})
+	return nil
+}
+
 // deleteUser stops the user's servers, then deletes the user, as the REST
 // API's delete does. It is carried through even when the caller hangs up.
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, who identity) error {

@@ -229,9 +229,12 @@ func (a *Admitter) admit(ctx context.Context, ext External, write bool) (Account
 		Method: ext.Method, Subject: ext.Subject, Email: ext.Email})
 	switch {
 	case errors.Is(err, store.ErrNameBound):
-		return Account{}, refuse(ErrNameTaken, fmt.Sprintf(msgNameTaken, name), err)
+		// The log tells the admin the way out; the person sees the page.
+		return Account{}, refuse(ErrNameTaken, fmt.Sprintf(msgNameTaken, name),
+			fmt.Errorf("%w: `hubd user unlink %s` lets the next login take the name", err, name))
 	case errors.Is(err, store.ErrIdentityBound):
-		return Account{}, refuse(ErrNameTaken, msgIdentityMoved, err)
+		return Account{}, refuse(ErrNameTaken, msgIdentityMoved,
+			fmt.Errorf("%w: `hubd user unlink` of that user lets this login take %s", err, names.Quote(name)))
 	case err != nil:
 		return Account{}, refuse(ErrUnavailable, msgUnavailable, fmt.Errorf("record the login of %s: %w", names.Quote(name), err))
 	}

@@ -88,3 +88,23 @@ func (s *Store) BindLogin(ctx context.Context, l Login) (User, error) {
 	}
 	return s.UserByID(ctx, id)
 }
+
+// Unbind removes the identity a user is bound to and says which login
+// method it was (ErrNotFound when the user has none), so the next login
+// that maps to the name, through any method, binds it again: how an admin
+// moves a user from one login method to another. The user keeps their
+// servers, tokens and groups.
+func (s *Store) Unbind(ctx context.Context, userID int64) (method string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT method FROM identities WHERE user_id = ?`, userID).Scan(&method)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM identities WHERE user_id = ?`, userID)
+		return err
+	})
+	return method, err
+}

@@ -285,3 +285,36 @@ func TestGPUAssignments(t *testing.T) {
 		t.Errorf("holders %+v %v", holders, err)
 	}
 }
+
+// TestUnbindMovesAUserToAnotherMethod: a name bound to a PAM login
+// refuses an SSO login of that name until it is unbound; then the SSO
+// login binds it, and the user (their id, admin grant) is the same.
+func TestUnbindMovesAUserToAnotherMethod(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	pam := store.Login{Name: "dave", Account: store.AccountLinux, Method: "pam", Subject: "dave"}
+	sso := store.Login{Name: "dave", Account: store.AccountLinux, Method: "oidc", Subject: "idp#dave"}
+	u, err := s.BindLogin(ctx, pam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetAdmin(ctx, "dave", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BindLogin(ctx, sso); !errors.Is(err, store.ErrNameBound) {
+		t.Fatalf("an SSO login of a PAM user: %v; want ErrNameBound", err)
+	}
+	if m, err := s.Unbind(ctx, u.ID); err != nil || m != "pam" {
+		t.Fatalf("Unbind = %q, %v; want pam", m, err)
+	}
+	if _, err := s.Unbind(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a second Unbind: %v; want ErrNotFound", err)
+	}
+	got, err := s.BindLogin(ctx, sso)
+	if err != nil || got.ID != u.ID || !got.Admin || got.Method != "oidc" {
+		t.Fatalf("the SSO login after Unbind: %+v, %v; want the same user, still admin, now oidc", got, err)
+	}
+	if _, err := s.BindLogin(ctx, pam); !errors.Is(err, store.ErrNameBound) {
+		t.Errorf("the old PAM login after the move: %v; want ErrNameBound", err)
+	}
+}

@@ -228,6 +228,13 @@ func (c *Client) SetAdmin(ctx context.Context, user string, admin bool) (wire.Ad
 	return out, c.call(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(user)+"/admin", nil, wire.AdminRequest{Admin: admin}, &out)
 }
 
+// Unlink unbinds a user from their login so the next login of that name,
+// through any method, binds it (admins only).
+func (c *Client) Unlink(ctx context.Context, user string) (wire.AdminResult, error) {
+	var out wire.AdminResult
+	return out, c.call(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(user)+"/unlink", nil, nil, &out)
+}
+
 // DeleteUser stops the user's servers and deletes the user with their
 // tokens and sessions (admins only); files and Linux accounts stay.
 func (c *Client) DeleteUser(ctx context.Context, user string) (wire.DeletedUser, error) {
