@@ -158,6 +158,19 @@ func TestSSORules(t *testing.T) {
 	if u := s.user(t, "hubtest-oidc2"); u.Admin {
 		t.Error("the refused impostor's admin group reached hubtest-oidc2")
 	}
+	if !strings.Contains(s.logs.String(), "hubd user unlink hubtest-oidc2") {
+		t.Errorf("the refusal's log does not name the way out:\n%s", s.logs.String())
+	}
+	// The admin unlinks the name (hubd user unlink): the other login
+	// takes it and is the same hub user.
+	owner := s.user(t, "hubtest-oidc2")
+	if _, err := s.store.Unbind(t.Context(), owner.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.signIn(t, s.browser(t), "hubtest-impostor", "pw-1", "").want(t, http.StatusFound)
+	if u := s.user(t, "hubtest-oidc2"); u.ID != owner.ID || !u.Admin {
+		t.Errorf("after the unlink: %+v; want user %d, now an admin by the new login's groups", u, owner.ID)
+	}
 }
 
 // TestSSOHostileClaims: claims no Linux name can be, each refused with a
