@@ -32,6 +32,7 @@ type Client interface {
 	SharedEnv(ctx context.Context) (wire.SharedEnv, error)
 	AllUsers(ctx context.Context, name string) ([]wire.User, error)
 	SetAdmin(ctx context.Context, user string, admin bool) (wire.AdminResult, error)
+	Unlink(ctx context.Context, user string) (wire.AdminResult, error)
 	DeleteUser(ctx context.Context, user string) (wire.DeletedUser, error)
 	Shares(ctx context.Context) (wire.Shares, error)
 	CreateShare(ctx context.Context, req wire.ShareRequest) (wire.Share, error)

@@ -205,6 +205,24 @@ func (f *fake) SetAdmin(_ context.Context, user string, admin bool) (wire.AdminR
 	return res, nil
 }
 
+// Unlink frees a listed user's name from their login.
+func (f *fake) Unlink(_ context.Context, user string) (wire.AdminResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.users, func(u wire.User) bool { return u.Name == user })
+	if i < 0 {
+		return wire.AdminResult{}, &client.APIError{Status: 404, Message: "no user " + user + " in the hub"}
+	}
+	u := &f.users[i]
+	if u.Method == "" {
+		return wire.AdminResult{}, &client.APIError{Status: 409, Message: user + " is not linked to a login: their next login links it"}
+	}
+	res := wire.AdminResult{Note: "the next login as " + user + ", through any login method the hub offers (" + u.Method + " included), links the name again"}
+	u.Method = ""
+	res.User = *u
+	return res, nil
+}
+
 // DeleteUser removes a listed user, naming the servers it stopped.
 func (f *fake) DeleteUser(_ context.Context, user string) (wire.DeletedUser, error) {
 	f.mu.Lock()

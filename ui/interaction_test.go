@@ -499,6 +499,24 @@ func TestUsersUnmakeAdminNamesTheRule(t *testing.T) {
 	}
 }
 
+// TestUsersUnlink: u on carol (bound to an SSO login) asks, naming the
+// method, and y frees her name; the list then shows no login method.
+func TestUsersUnlink(t *testing.T) {
+	f := newFake()
+	tm := runUsers(t, f)
+	send(tm, "down", "down", "u")
+	waitScreen(t, tm, "Unlink carol from their oidc login?")
+	send(tm, "y")
+	waitScreen(t, tm, "no longer linked")
+	m := quit(t, tm, false)
+	if !strings.HasPrefix(m.flash, "carol is no longer linked to a login; the next login as carol, through any login method the hub offers (oidc included)") || m.flashErr {
+		t.Errorf("status line = %q (error %v)", m.flash, m.flashErr)
+	}
+	if u, _ := usersOf(m).selected(); u.Name != "carol" || u.Method != "" {
+		t.Errorf("after the refresh the cursor is on %+v", u)
+	}
+}
+
 // TestUsersDeleteNeedsTheName: D asks for the user's name; a wrong one
 // changes nothing, the right one stops the servers and deletes the user.
 func TestUsersDeleteNeedsTheName(t *testing.T) {

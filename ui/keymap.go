@@ -55,6 +55,7 @@ type KeyMap struct {
 	RepairEnv  key.Binding
 	// Users.
 	Admin      key.Binding
+	Unlink     key.Binding
 	DeleteUser key.Binding
 	// Shares.
 	NewShare     key.Binding
@@ -115,6 +116,7 @@ func DefaultKeyMap() KeyMap {
 		RepairEnv:  b("f", "repair env", "f"),
 
 		Admin:      b("a", "make/unmake admin", "a"),
+		Unlink:     b("u", "unlink", "u"),
 		DeleteUser: b("D", "delete user", "D", "delete"),
 
 		NewShare:     b("n", "new share", "n"),
@@ -135,7 +137,7 @@ func DefaultKeyMap() KeyMap {
 // disables them: a disabled binding never matches a key and the help
 // leaves it out, so the two cannot disagree.
 func (k *KeyMap) dangerous() []*key.Binding {
-	return []*key.Binding{&k.Kill, &k.NewBackup, &k.Restore, &k.Upgrade, &k.RepairEnv, &k.RestartHub, &k.Admin, &k.DeleteUser,
+	return []*key.Binding{&k.Kill, &k.NewBackup, &k.Restore, &k.Upgrade, &k.RepairEnv, &k.RestartHub, &k.Admin, &k.Unlink, &k.DeleteUser,
 		&k.NewShare, &k.AddMember, &k.RemoveMember, &k.RepairShare, &k.DeleteShare}
 }
 

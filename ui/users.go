@@ -116,6 +116,8 @@ func (p *usersPage) Update(msg tea.Msg) tea.Cmd {
 			p.list.update(msg)
 		case ok && key.Matches(msg, k.Admin):
 			p.c.ask(adminPrompt(p.c, u))
+		case ok && key.Matches(msg, k.Unlink):
+			p.c.ask(unlinkPrompt(p.c, u))
 		case ok && key.Matches(msg, k.DeleteUser):
 			p.c.ask(deletePrompt(p.c, u))
 		default:
@@ -146,6 +148,32 @@ func adminPrompt(c *Common, u wire.User) prompt {
 		note:     note,
 		label:    "Unmaking " + name + " as an admin…",
 		run:      adminCmd(c.ctx, c.client, u.Name, false),
+	}
+}
+
+// unlinkPrompt frees the selected user's name from the login it is bound
+// to, so another login method may take it.
+func unlinkPrompt(c *Common, u wire.User) prompt {
+	name := clean(u.Name)
+	method := "their login"
+	if u.Method != "" {
+		method = "their " + clean(u.Method) + " login"
+	}
+	return prompt{
+		question: "Unlink " + name + " from " + method + "?",
+		note:     "The next login as " + name + ", through any login method the hub offers, takes the name. " + name + " keeps their servers, tokens, groups and admin grant.",
+		label:    "Unlinking " + name + "…",
+		run:      unlinkCmd(c.ctx, c.client, u.Name),
+	}
+}
+
+func unlinkCmd(ctx context.Context, c Client, user string) tea.Cmd {
+	return func() tea.Msg {
+		res, err := c.Unlink(ctx, user)
+		if err != nil {
+			return opDoneMsg{err: fmt.Errorf("unlink %s: %w", user, err)}
+		}
+		return opDoneMsg{text: clean(user) + " is no longer linked to a login; " + clean(res.Note) + "."}
 	}
 }
 
@@ -217,10 +245,10 @@ func (p *usersPage) Help() helpKeys {
 		return p.list.filterHelp()
 	}
 	return helpKeys{
-		short: []key.Binding{k.Admin, k.DeleteUser, k.Filter, k.Sort},
+		short: []key.Binding{k.Admin, k.Unlink, k.DeleteUser, k.Filter},
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
-			{k.Admin, k.DeleteUser},
+			{k.Admin, k.Unlink, k.DeleteUser},
 			{k.Filter, k.Back, k.Sort, k.Reverse},
 		},
 	}
