@@ -160,6 +160,31 @@ func identify(pid int, pidStart uint64, uid int) (identity, error) {
 	return idRunning, nil
 }
 
+// liveProcs lists the live processes of uid that keep accepts, from
+// their stat line (checked before the owner, which costs another read).
+func liveProcs(uid int, keep func(pid int, st procStat) bool) ([]procID, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list /proc: %w", err)
+	}
+	var out []procID
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		st, err := readStat(pid)
+		if err != nil || st.exited() || !keep(pid, st) {
+			continue // gone meanwhile, a kernel thread we cannot read, or not wanted
+		}
+		if owner, err := readUID(pid); err != nil || owner != uid {
+			continue
+		}
+		out = append(out, procID{pid: pid, start: st.StartTime})
+	}
+	return out, nil
+}
+
 // sessionMembers lists the live processes of uid in the session that the
 // server (pid, pidStart) leads, the leader included when it is alive.
 // While any process keeps a session id, Linux does not hand that number
@@ -167,27 +192,13 @@ func identify(pid int, pidStart uint64, uid int) (identity, error) {
 // than the leader are the server's own descendants even after the leader
 // is gone.
 func sessionMembers(sid int, pidStart uint64, uid int) ([]int, error) {
-	entries, err := os.ReadDir("/proc")
+	procs, err := liveProcs(uid, func(_ int, st procStat) bool { return st.SID == sid && st.StartTime >= pidStart })
 	if err != nil {
-		return nil, fmt.Errorf("list /proc: %w", err)
+		return nil, err
 	}
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !e.IsDir() {
-			continue
-		}
-		st, err := readStat(pid)
-		if err != nil {
-			continue // gone meanwhile, or a kernel thread we cannot read
-		}
-		if st.SID != sid || st.exited() || st.StartTime < pidStart {
-			continue
-		}
-		if owner, err := readUID(pid); err != nil || owner != uid {
-			continue
-		}
-		out = append(out, pid)
+	out := make([]int, len(procs))
+	for i, p := range procs {
+		out[i] = p.pid
 	}
 	return out, nil
 }
@@ -200,29 +211,14 @@ func serversByEnv(uid int, env map[string]string) ([]procID, error) {
 	if len(env) == 0 {
 		return nil, errors.New("no environment to match: that would match every server")
 	}
-	entries, err := os.ReadDir("/proc")
+	leaders, err := liveProcs(uid, func(pid int, st procStat) bool { return st.SID == pid })
 	if err != nil {
-		return nil, fmt.Errorf("list /proc: %w", err)
+		return nil, err
 	}
 	var out []procID
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !e.IsDir() {
-			continue
-		}
-		st, err := readStat(pid)
-		if err != nil || st.SID != pid || st.exited() {
-			continue
-		}
-		if owner, err := readUID(pid); err != nil || owner != uid {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-		if err != nil {
-			continue
-		}
-		if environHas(b, env) {
-			out = append(out, procID{pid: pid, start: st.StartTime})
+	for _, p := range leaders {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/environ"); err == nil && environHas(b, env) {
+			out = append(out, p)
 		}
 	}
 	return out, nil
