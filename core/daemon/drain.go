@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -41,21 +42,41 @@ func (f *FreshConns) Hook(c net.Conn, s http.ConnState) {
 
 // Wait returns once no accepted connection is waiting for its first
 // request, or after limit (a client that connected and sends nothing is
-// not waited for forever).
+// not waited for forever). HTTP/2 connections are not waited for: their
+// state changes reach no hook, and Shutdown's GOAWAY tells their clients
+// which requests to send again.
 func (f *FreshConns) Wait(ctx context.Context, limit time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
 		f.mu.Lock()
-		n, changed := len(f.fresh), f.changed
+		n, changed := 0, f.changed
+		for c := range f.fresh {
+			if !isHTTP2(c) {
+				n++
+			}
+		}
 		f.mu.Unlock()
 		if n == 0 {
 			return
 		}
+		// A TLS handshake that ends in HTTP/2 changes nothing a hook
+		// sees, so look again now and then.
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// isHTTP2 reports whether c finished a TLS handshake that chose HTTP/2.
+func isHTTP2(c net.Conn) bool {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	st := tc.ConnectionState()
+	return st.HandshakeComplete && st.NegotiatedProtocol == "h2"
 }
