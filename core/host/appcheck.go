@@ -92,6 +92,7 @@ type trialServer struct {
 	// tempHome, when set, stood in for a home directory that does not
 	// exist yet, and goes with the server.
 	tempHome string
+	runtime  string // JUPYTER_RUNTIME_DIR, which goes with the server
 	cmd      *exec.Cmd
 	done     chan struct{}
 	out      *lockedBuffer
@@ -112,13 +113,23 @@ func startTrialServer(ctx context.Context, cfg config.Config, member string) (*t
 	if err != nil {
 		return nil, err
 	}
+	// The app's runtime files (its server info, kernel connection
+	// files) go in a directory of the trial's own: a trial stopped
+	// before it cleans up leaves nothing in the member's home.
+	runtime, err := memberTempDir(u, "hubd-doctor-runtime-")
+	if err != nil {
+		removeTemp(tempHome)
+		return nil, err
+	}
 	hubAPI, hubSrv, err := standInHub(cfg.Hub.JupyterHubVersion)
 	if err != nil {
+		removeTemp(tempHome, runtime)
 		return nil, err
 	}
 	port, err := spawner.FreePort()
 	if err != nil {
 		hubSrv.Close()
+		removeTemp(tempHome, runtime)
 		return nil, err
 	}
 	path := cfg.Spawner.Path
@@ -127,6 +138,7 @@ func startTrialServer(ctx context.Context, cfg config.Config, member string) (*t
 	}
 	env := hub.ServerEnv(cfg, hubAPI, member, "", store.RandomID(16), net.JoinHostPort(spawner.DefaultHost, strconv.Itoa(port)))
 	env["PATH"], env["HOME"], env["USER"], env["SHELL"] = path, home, member, "/bin/sh"
+	env["JUPYTER_RUNTIME_DIR"] = runtime
 	argv := append([]string{"--reuid=" + u.Uid, "--regid=" + u.Gid, "--init-groups", "--"}, cfg.Spawner.Command...)
 	argv = append(argv, cfg.Spawner.Args...)
 	cmd := exec.Command("setpriv", argv...)
@@ -144,10 +156,10 @@ func startTrialServer(ctx context.Context, cfg config.Config, member string) (*t
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		hubSrv.Close()
-		removeTempHome(tempHome)
+		removeTemp(tempHome, runtime)
 		return nil, fmt.Errorf("start %s as %s: %w", cfg.Spawner.Command[0], member, err)
 	}
-	t := &trialServer{tempHome: tempHome, cmd: cmd, done: make(chan struct{}), out: out, hub: hubSrv,
+	t := &trialServer{tempHome: tempHome, runtime: runtime, cmd: cmd, done: make(chan struct{}), out: out, hub: hubSrv,
 		base:   fmt.Sprintf("http://127.0.0.1:%d%s", port, hub.ServerPrefix(cfg.Hub.BaseURL, member, "")),
 		client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	go func() { _ = cmd.Wait(); close(t.done) }()
@@ -242,7 +254,7 @@ func (t *trialServer) stop() {
 		<-t.done
 	}
 	_ = t.hub.Close()
-	removeTempHome(t.tempHome)
+	removeTemp(t.tempHome, t.runtime)
 }
 
 // errNoHome: the member has no home, and the hub will not make one.
@@ -258,22 +270,31 @@ func trialHome(u *user.User, createHome bool) (home, tempHome string, err error)
 	if !createHome {
 		return "", "", fmt.Errorf("%w: %s of %s does not exist, and spawner.create_home is off, so %s's server cannot start", errNoHome, u.HomeDir, u.Username, u.Username)
 	}
-	tmp, err := os.MkdirTemp("", "hubd-doctor-home-")
+	tmp, err := memberTempDir(u, "hubd-doctor-home-")
+	return tmp, tmp, err
+}
+
+// memberTempDir makes a private temporary directory owned by u.
+func memberTempDir(u *user.User, prefix string) (string, error) {
+	tmp, err := os.MkdirTemp("", prefix)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	if err := os.Chown(tmp, uid, gid); err != nil {
 		os.RemoveAll(tmp)
-		return "", "", err
+		return "", err
 	}
-	return tmp, tmp, nil
+	return tmp, nil
 }
 
-func removeTempHome(dir string) {
-	if dir != "" {
-		os.RemoveAll(dir)
+// removeTemp removes the temporary directories of a trial server.
+func removeTemp(dirs ...string) {
+	for _, dir := range dirs {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 }
 

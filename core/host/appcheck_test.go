@@ -64,13 +64,22 @@ func TestDoctorSingleUserApp(t *testing.T) {
 		})
 	}
 
-	// A member whose home does not exist yet (a directory user before the
-	// first start): the app runs in a temporary home, which goes again,
-	// and doctor creates nothing; without create_home that is a failure.
+	// The trial servers' runtime files went to directories of their own,
+	// removed with them: nothing in the member's home, nothing left over.
 	u, err := user.Lookup(member)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if left, _ := filepath.Glob(filepath.Join(u.HomeDir, ".local/share/jupyter/runtime/*")); len(left) > 0 {
+		t.Errorf("doctor left runtime files in the member's home: %v", left)
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "hubd-doctor-runtime-*")); len(left) > 0 {
+		t.Errorf("runtime directories left behind: %v", left)
+	}
+
+	// A member whose home does not exist yet (a directory user before the
+	// first start): the app runs in a temporary home, which goes again,
+	// and doctor creates nothing; without create_home that is a failure.
 	if err := os.RemoveAll(u.HomeDir); err != nil {
 		t.Fatal(err)
 	}
