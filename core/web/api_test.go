@@ -24,7 +24,7 @@ import (
 func TestAPIVersionOnEveryResponse(t *testing.T) {
 	e := newEnv(t)
 	for _, p := range []string{"/hub/api", "/hub/api/"} {
-		r := do(t, newClient(t), http.MethodGet, e.url+p, nil).want(t, http.StatusOK)
+		r := do(t, testutil.NewClient(t), http.MethodGet, e.url+p, nil).want(t, http.StatusOK)
 		if diff := cmp.Diff(map[string]any{"version": "3.0.0"}, r.json(t)); diff != "" {
 			t.Errorf("GET %s (-want +got):\n%s", p, diff)
 		}
@@ -33,7 +33,7 @@ func TestAPIVersionOnEveryResponse(t *testing.T) {
 		}
 	}
 	// Errors, redirects, pages and the internal listener carry it too.
-	c := newClient(t)
+	c := testutil.NewClient(t)
 	for _, tc := range []struct {
 		method, url string
 		status      int
@@ -284,7 +284,7 @@ func TestStartStopAPI(t *testing.T) {
 		t.Errorf("second start: %v", msg)
 	}
 	// The route really reaches the server.
-	if r := do(t, newClient(t), http.MethodGet, e.url+"/user/alice/tree", nil).want(t, http.StatusOK); string(r.body) != "mock alice: /user/alice/tree" {
+	if r := do(t, testutil.NewClient(t), http.MethodGet, e.url+"/user/alice/tree", nil).want(t, http.StatusOK); string(r.body) != "mock alice: /user/alice/tree" {
 		t.Errorf("through the proxy: %q", r.body)
 	}
 	if n := len(serverProcs("alice")); n != 1 {

@@ -132,7 +132,7 @@ func TestUnsafeNamesInPaths(t *testing.T) {
 
 func TestUserFallback(t *testing.T) {
 	e := newEnv(t)
-	c := newClient(t)
+	c := testutil.NewClient(t)
 	// No route: browsers go to the hub, which can see their login cookie.
 	r := do(t, c, http.MethodGet, e.url+"/user/alice/tree/x?y=1", nil).want(t, http.StatusFound)
 	if loc := r.Header.Get("Location"); loc != "/hub/user/alice/tree/x?y=1" {
@@ -195,11 +195,11 @@ func TestDeadRoute(t *testing.T) {
 	if err := e.routes.Set(proxy.Route{Prefix: "/user/bob/", Target: "http://" + dead, User: "bob"}); err != nil {
 		t.Fatal(err)
 	}
-	r := do(t, newClient(t), http.MethodGet, e.url+"/user/bob/tree", nil).want(t, http.StatusServiceUnavailable)
+	r := do(t, testutil.NewClient(t), http.MethodGet, e.url+"/user/bob/tree", nil).want(t, http.StatusServiceUnavailable)
 	if !strings.Contains(string(r.body), "not responding") || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("dead route page: %s", r.body)
 	}
-	do(t, newClient(t), http.MethodGet, e.url+"/user/bob/api/status", nil).want(t, http.StatusServiceUnavailable)
+	do(t, testutil.NewClient(t), http.MethodGet, e.url+"/user/bob/api/status", nil).want(t, http.StatusServiceUnavailable)
 }
 
 func TestSpawnExitsAtOnce(t *testing.T) {
@@ -335,7 +335,7 @@ func TestDeadServerNoticed(t *testing.T) {
 		}
 	}
 	testutil.WaitFor(t, "the process to die", func() bool { return len(serverProcs("alice")) == 0 })
-	r := do(t, newClient(t), http.MethodGet, e.url+"/user/alice/tree", nil)
+	r := do(t, testutil.NewClient(t), http.MethodGet, e.url+"/user/alice/tree", nil)
 	if r.StatusCode != http.StatusServiceUnavailable && r.StatusCode != http.StatusFound {
 		t.Fatalf("dead server: status %d", r.StatusCode)
 	}

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/signal"
@@ -277,39 +275,10 @@ func (r reply) want(t *testing.T, status int) reply {
 	return r
 }
 
-// newClient is a client that does not follow redirects, with a cookie jar.
-func newClient(t *testing.T) *http.Client {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// do sends a request; hdr holds header name/value pairs.
+// do sends a request and reads the answer (testutil.Do).
 func do(t *testing.T, c *http.Client, method, u string, body io.Reader, hdr ...string) reply {
 	t.Helper()
-	req, err := http.NewRequest(method, u, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if strings.EqualFold(hdr[i], "Host") {
-			req.Host = hdr[i+1]
-			continue
-		}
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, u, err)
-	}
+	resp, b := testutil.Do(t, c, method, u, body, hdr...)
 	return reply{resp, b}
 }
 
@@ -317,24 +286,8 @@ func do(t *testing.T, c *http.Client, method, u string, body io.Reader, hdr ...s
 // (nil for none; a string or []byte is sent as is).
 func (e *env) api(t *testing.T, method, path, tok string, body any, hdr ...string) reply {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
-	}
-	if rd != nil {
-		hdr = append([]string{"Content-Type", "application/json"}, hdr...)
-	}
-	if tok != "" {
-		hdr = append(hdr, "Authorization", "token "+tok)
-	}
-	return do(t, newClient(t), method, e.url+"/hub/api"+path, rd, hdr...)
+	rd, hdr := testutil.APIRequest(tok, body, hdr...)
+	return do(t, testutil.NewClient(t), method, e.url+"/hub/api"+path, rd, hdr...)
 }
 
 // browser is a person with a cookie jar.
@@ -343,7 +296,7 @@ type browser struct {
 	c *http.Client
 }
 
-func (e *env) browser(t *testing.T) *browser { return &browser{e: e, c: newClient(t)} }
+func (e *env) browser(t *testing.T) *browser { return &browser{e: e, c: testutil.NewClient(t)} }
 
 func (b *browser) get(t *testing.T, path string, hdr ...string) reply {
 	t.Helper()

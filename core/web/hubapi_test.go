@@ -15,6 +15,7 @@ import (
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/store"
 	"github.com/hubd/hubd/core/web"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // named turns named servers on with a limit of two per user.
@@ -45,7 +46,7 @@ func TestNamedServers(t *testing.T) {
 	if m["server"] != nil {
 		t.Errorf("server (the default one) = %v; want null while only a named server runs", m["server"])
 	}
-	r := do(t, newClient(t), http.MethodGet, e.url+"/user/nina/gpu/lab?x=1", nil).want(t, http.StatusOK)
+	r := do(t, testutil.NewClient(t), http.MethodGet, e.url+"/user/nina/gpu/lab?x=1", nil).want(t, http.StatusOK)
 	if got := string(r.body); got != "mock nina: /user/nina/gpu/lab?x=1" {
 		t.Errorf("through the proxy: %q", got)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hubd/hubd/core/web"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 func TestLoginPage(t *testing.T) {
@@ -306,7 +307,7 @@ func TestAuthorizationHeader(t *testing.T) {
 	if c := call("?token=" + good); c != http.StatusForbidden {
 		t.Errorf("?token=: status %d, want 403", c)
 	}
-	r := do(t, newClient(t), http.MethodGet, e.url+"/hub/api/users/alice?token="+good, nil).want(t, http.StatusForbidden)
+	r := do(t, testutil.NewClient(t), http.MethodGet, e.url+"/hub/api/users/alice?token="+good, nil).want(t, http.StatusForbidden)
 	for _, c := range r.Cookies() {
 		t.Errorf("?token= set cookie %s", c.Name)
 	}
@@ -334,7 +335,7 @@ func TestLogout(t *testing.T) {
 		t.Errorf("after logout, home redirects to %q", loc)
 	}
 	// The old cookie, replayed, no longer works: the session is gone.
-	do(t, newClient(t), http.MethodGet, e.url+"/hub/home", nil, "Cookie", web.LoginCookie+"="+old).want(t, http.StatusFound)
+	do(t, testutil.NewClient(t), http.MethodGet, e.url+"/hub/home", nil, "Cookie", web.LoginCookie+"="+old).want(t, http.StatusFound)
 	// The other login is untouched.
 	other.get(t, "/hub/home").want(t, http.StatusOK)
 	// Logging out twice, or without a login, is harmless.

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 // /hub/metrics is JupyterHub 5's: only callers holding read:metrics (admins,
@@ -77,7 +79,7 @@ func (e *env) scrape(t *testing.T, path, tok string) reply {
 	if tok != "" {
 		hdr = []string{"Authorization", "Bearer " + tok}
 	}
-	return do(t, newClient(t), http.MethodGet, e.url+path, nil, hdr...)
+	return do(t, testutil.NewClient(t), http.MethodGet, e.url+path, nil, hdr...)
 }
 
 func grepLines(s string, prefixes ...string) string {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hubd/hubd/core/web"
+	"github.com/hubd/hubd/internal/testutil"
 )
 
 const aliceAuthorize = "/hub/api/oauth2/authorize?client_id=jupyterhub-user-alice&redirect_uri=%2Fuser%2Falice%2Foauth_callback&response_type=code&state=st4te"
@@ -20,7 +21,7 @@ func (e *env) exchange(t *testing.T, clientID, secret, code, redirect string) re
 	t.Helper()
 	form := url.Values{"client_id": {clientID}, "client_secret": {secret}, "grant_type": {"authorization_code"},
 		"code": {code}, "redirect_uri": {redirect}}
-	return do(t, newClient(t), http.MethodPost, e.internal+"/hub/api/oauth2/token", strings.NewReader(form.Encode()),
+	return do(t, testutil.NewClient(t), http.MethodPost, e.internal+"/hub/api/oauth2/token", strings.NewReader(form.Encode()),
 		"Content-Type", "application/x-www-form-urlencoded", "Authorization", "token "+secret)
 }
 
@@ -84,7 +85,7 @@ func TestOAuthFlow(t *testing.T) {
 
 	// /user for the OAuth token: only its own server's access scope plus
 	// the identify scopes, as JupyterHub 3.0.0 answers.
-	m := do(t, newClient(t), http.MethodGet, e.internal+"/hub/api/user", nil, "Authorization", "token "+tok.AccessToken).want(t, http.StatusOK).json(t)
+	m := do(t, testutil.NewClient(t), http.MethodGet, e.internal+"/hub/api/user", nil, "Authorization", "token "+tok.AccessToken).want(t, http.StatusOK).json(t)
 	want := []string{"access:servers!server=alice/", "read:users:groups!user=alice", "read:users:name!user=alice"}
 	if diff := cmp.Diff(want, scopesOf(t, m)); diff != "" {
 		t.Errorf("oauth token scopes (-want +got):\n%s", diff)
@@ -111,7 +112,7 @@ func TestOAuthFlow(t *testing.T) {
 
 	// Logging out revokes the tokens of that login.
 	b.get(t, "/hub/logout").want(t, http.StatusFound)
-	do(t, newClient(t), http.MethodGet, e.internal+"/hub/api/user", nil, "Authorization", "token "+tok.AccessToken).want(t, http.StatusForbidden)
+	do(t, testutil.NewClient(t), http.MethodGet, e.internal+"/hub/api/user", nil, "Authorization", "token "+tok.AccessToken).want(t, http.StatusForbidden)
 }
 
 func TestOAuthOtherUsers(t *testing.T) {

@@ -209,7 +209,7 @@ func TestAddressReport(t *testing.T) {
 		})
 	tok := e.token(t, "rita")
 	report := func(tok string, host string, port int) reply {
-		return do(t, newClient(t), http.MethodPost, e.internal+"/hub/api/users/rita/server/address",
+		return do(t, testutil.NewClient(t), http.MethodPost, e.internal+"/hub/api/users/rita/server/address",
 			strings.NewReader(`{"ip": "`+host+`", "port": `+strconv.Itoa(port)+`}`), "Content-Type", "application/json", "Authorization", "token "+tok)
 	}
 
@@ -241,7 +241,7 @@ func TestAddressReport(t *testing.T) {
 	if r := <-started; r.StatusCode != http.StatusCreated {
 		t.Fatalf("start: %d %s", r.StatusCode, r.body)
 	}
-	r := do(t, newClient(t), http.MethodGet, e.url+"/user/rita/api", nil).want(t, http.StatusOK)
+	r := do(t, testutil.NewClient(t), http.MethodGet, e.url+"/user/rita/api", nil).want(t, http.StatusOK)
 	if string(r.body) != "mock rita: /user/rita/api" {
 		t.Errorf("through the proxy: %s", r.body)
 	}

@@ -268,7 +268,7 @@ func TestStartTimeout(t *testing.T) {
 	if h.srv.Hub().Pending("alice", "") != nil {
 		t.Error("the start is still pending")
 	}
-	if r := do(t, newClient(t), http.MethodGet, h.url+"/user/alice/api/x", nil); r.StatusCode != http.StatusServiceUnavailable {
+	if r := do(t, testutil.NewClient(t), http.MethodGet, h.url+"/user/alice/api/x", nil); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("route after a timed-out start: %d", r.StatusCode)
 	}
 	t.Logf("answer: %d %s; recorded: %q", r.StatusCode, r.body, srv.StopReason)
@@ -483,7 +483,7 @@ func TestRestartReattaches(t *testing.T) {
 	raw.Close()
 
 	second := runHub(t, first.cfg, hubOptions{})
-	if r := do(t, newClient(t), http.MethodGet, second.url+"/user/alice/x", nil).want(t, http.StatusOK); seenBy(t, r).User != "alice" {
+	if r := do(t, testutil.NewClient(t), http.MethodGet, second.url+"/user/alice/x", nil).want(t, http.StatusOK); seenBy(t, r).User != "alice" {
 		t.Errorf("alice's route after the restart: %s", r.body)
 	}
 	ctx := context.Background()
@@ -492,7 +492,7 @@ func TestRestartReattaches(t *testing.T) {
 		if err != nil || srv.State != store.StateFailed {
 			t.Errorf("%s's server after the restart: %s %q %v", u, srv.State, srv.StopReason, err)
 		}
-		if r := do(t, newClient(t), http.MethodGet, second.url+"/user/"+u+"/api/x", nil); r.StatusCode != http.StatusServiceUnavailable {
+		if r := do(t, testutil.NewClient(t), http.MethodGet, second.url+"/user/"+u+"/api/x", nil); r.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("%s's route after the restart: %d", u, r.StatusCode)
 		}
 	}

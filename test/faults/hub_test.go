@@ -9,7 +9,6 @@ package faults
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,7 +17,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/signal"
@@ -376,40 +374,10 @@ func (r reply) json(t *testing.T, v any) {
 	}
 }
 
-// newClient does not follow redirects and keeps cookies.
-func newClient(t *testing.T) *http.Client {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// do sends a request; hdr holds header name/value pairs ("Host" sets the
-// request's Host).
+// do sends a request and reads the answer (testutil.Do).
 func do(t *testing.T, c *http.Client, method, u string, body io.Reader, hdr ...string) reply {
 	t.Helper()
-	req, err := http.NewRequest(method, u, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if strings.EqualFold(hdr[i], "Host") {
-			req.Host = hdr[i+1]
-			continue
-		}
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, u, err)
-	}
+	resp, b := testutil.Do(t, c, method, u, body, hdr...)
 	return reply{resp, b}
 }
 
@@ -417,22 +385,8 @@ func do(t *testing.T, c *http.Client, method, u string, body io.Reader, hdr ...s
 // for none; a string is sent as it is).
 func (h *hub) api(t *testing.T, method, path, tok string, body any, hdr ...string) reply {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
-	}
-	if rd != nil {
-		hdr = append([]string{"Content-Type", "application/json"}, hdr...)
-	}
-	if tok != "" {
-		hdr = append(hdr, "Authorization", "token "+tok)
-	}
-	return do(t, newClient(t), method, h.url+"/hub/api"+path, rd, hdr...)
+	rd, hdr := testutil.APIRequest(tok, body, hdr...)
+	return do(t, testutil.NewClient(t), method, h.url+"/hub/api"+path, rd, hdr...)
 }
 
 // raw writes req verbatim to the public port and reads one answer, for
@@ -466,7 +420,7 @@ type browser struct {
 	c *http.Client
 }
 
-func (h *hub) browser(t *testing.T) *browser { return &browser{h: h, c: newClient(t)} }
+func (h *hub) browser(t *testing.T) *browser { return &browser{h: h, c: testutil.NewClient(t)} }
 
 func (b *browser) get(t *testing.T, path string, hdr ...string) reply {
 	t.Helper()

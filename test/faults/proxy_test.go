@@ -33,7 +33,7 @@ func seenBy(t *testing.T, r reply) seen {
 // included).
 func (h *hub) requests(t *testing.T, user string) int {
 	t.Helper()
-	return seenBy(t, do(t, newClient(t), http.MethodGet, h.url+"/user/"+user+"/count", nil).want(t, http.StatusOK)).Request
+	return seenBy(t, do(t, testutil.NewClient(t), http.MethodGet, h.url+"/user/"+user+"/count", nil).want(t, http.StatusOK)).Request
 }
 
 // Item 13: the route lookup uses exactly the path that is forwarded, on
@@ -79,7 +79,7 @@ func TestProxyPathConfusion(t *testing.T) {
 func TestForwardedHeadersNotTrusted(t *testing.T) {
 	h := startHub(t, hubOptions{})
 	h.start(t, "alice")
-	r := do(t, newClient(t), http.MethodGet, h.url+"/user/alice/x", nil,
+	r := do(t, testutil.NewClient(t), http.MethodGet, h.url+"/user/alice/x", nil,
 		"Connection", "X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto",
 		"X-Forwarded-For", "6.6.6.6", "X-Forwarded-Host", "evil.example", "X-Forwarded-Proto", "https",
 		"Forwarded", "for=6.6.6.6;host=evil.example").want(t, http.StatusOK)
@@ -169,7 +169,7 @@ func TestRequestSmuggling(t *testing.T) {
 		t.Logf("%s: %d", name, r.StatusCode)
 	}
 	for _, user := range []string{"alice", "bob"} {
-		r := do(t, newClient(t), http.MethodGet, h.url+"/user/"+user+"/count", nil).want(t, http.StatusOK)
+		r := do(t, testutil.NewClient(t), http.MethodGet, h.url+"/user/"+user+"/count", nil).want(t, http.StatusOK)
 		for _, p := range seenBy(t, r).Paths {
 			if !strings.HasPrefix(p, "/user/"+user+"/") {
 				t.Errorf("%s's server was asked for %q", user, p)
@@ -406,7 +406,7 @@ func TestHostileTextEscaped(t *testing.T) {
 		"/hub/login?next=" + url.QueryEscape("/hub/"+evil),
 		"/hub/api/users/" + url.PathEscape(evil),
 	} {
-		for _, c := range []*http.Client{admin.c, newClient(t)} {
+		for _, c := range []*http.Client{admin.c, testutil.NewClient(t)} {
 			r := do(t, c, http.MethodGet, h.url+path, nil)
 			if strings.Contains(string(r.body), "<script>alert") {
 				t.Errorf("%s: reflected unescaped (%d):\n%.300s", path, r.StatusCode, r.body)
