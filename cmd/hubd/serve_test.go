@@ -18,6 +18,7 @@ import (
 
 	"github.com/hubd/hubd/core/config"
 	"github.com/hubd/hubd/core/server"
+	"github.com/hubd/hubd/core/server/servertest"
 	"github.com/hubd/hubd/core/store"
 )
 
@@ -85,22 +86,7 @@ enabled = false
 		t.Fatal(err)
 	}
 	e.cfg = cfg
-	ctx := context.Background()
-	st, lock, err := server.OpenState(ctx, cfg, os.Stderr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := st.CreateUser(ctx, "hubtest-admin", true)
-	if err == nil {
-		e.token = store.RandomID(16)
-		_, err = st.CreateToken(ctx, store.Token{UserID: u.ID, Hash: store.HashToken(e.token), Prefix: e.token[:4],
-			Kind: store.TokenAPI, Scopes: `["inherit"]`, Note: "test"})
-	}
-	st.Close()
-	lock.Release()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.token = servertest.AdminToken(t, cfg)
 	return e
 }
 

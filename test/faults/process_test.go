@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -17,8 +16,7 @@ import (
 	"time"
 
 	"github.com/hubd/hubd/core/config"
-	"github.com/hubd/hubd/core/server"
-	"github.com/hubd/hubd/core/store"
+	"github.com/hubd/hubd/core/server/servertest"
 	"github.com/hubd/hubd/internal/testutil"
 )
 
@@ -148,22 +146,8 @@ func newChildHub(t testing.TB, tune ...func(*config.Config)) *childHub {
 	if err := os.WriteFile(h.cfgPath, []byte(text.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	st, lock, err := server.OpenState(ctx, cfg, os.Stderr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := st.CreateUser(ctx, "hubtest-admin", true)
-	if err == nil {
-		h.token = store.RandomID(16)
-		_, err = st.CreateToken(ctx, store.Token{UserID: u.ID, Hash: store.HashToken(h.token), Prefix: h.token[:4],
-			Kind: store.TokenAPI, Scopes: `["inherit"]`, Note: "faults test"})
-	}
-	st.Close()
-	lock.Release()
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.token = servertest.AdminToken(t, cfg)
+	var err error
 	if h.logs, err = os.Create(filepath.Join(dir, "hubd.log")); err != nil {
 		t.Fatal(err)
 	}

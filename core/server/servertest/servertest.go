@@ -145,3 +145,27 @@ func (h *Hub) StopAll(t testing.TB) {
 	}
 	h.Hub().Wait()
 }
+
+// AdminToken creates, before any hub runs on cfg, the admin
+// hubtest-admin and an API token of theirs with all their scopes, for
+// tests that drive a hub in another process through its API.
+func AdminToken(t testing.TB, cfg config.Config) string {
+	t.Helper()
+	ctx := context.Background()
+	st, lock, err := server.OpenState(ctx, cfg, os.Stderr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	defer st.Close()
+	u, err := st.CreateUser(ctx, "hubtest-admin", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := store.RandomID(16)
+	if _, err := st.CreateToken(ctx, store.Token{UserID: u.ID, Hash: store.HashToken(tok), Prefix: tok[:4],
+		Kind: store.TokenAPI, Scopes: `["inherit"]`, Note: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
