@@ -17,12 +17,13 @@ import (
 type FreshConns struct {
 	mu      sync.Mutex
 	fresh   map[net.Conn]struct{}
+	checked map[net.Conn]struct{} // TLS connections Wait is asking for their protocol
 	changed chan struct{}
 }
 
 // NewFreshConns returns an empty tracker.
 func NewFreshConns() *FreshConns {
-	return &FreshConns{fresh: map[net.Conn]struct{}{}, changed: make(chan struct{})}
+	return &FreshConns{fresh: map[net.Conn]struct{}{}, checked: map[net.Conn]struct{}{}, changed: make(chan struct{})}
 }
 
 // Hook is an http.Server ConnState hook.
@@ -33,6 +34,12 @@ func (f *FreshConns) Hook(c net.Conn, s http.ConnState) {
 		f.fresh[c] = struct{}{}
 		return
 	}
+	f.forget(c)
+}
+
+// forget drops c from the fresh connections and wakes Wait; f.mu is held.
+func (f *FreshConns) forget(c net.Conn) {
+	delete(f.checked, c)
 	if _, ok := f.fresh[c]; ok {
 		delete(f.fresh, c)
 		close(f.changed)
@@ -50,33 +57,36 @@ func (f *FreshConns) Wait(ctx context.Context, limit time.Duration) {
 	defer cancel()
 	for {
 		f.mu.Lock()
-		n, changed := 0, f.changed
+		n, changed := len(f.fresh), f.changed
 		for c := range f.fresh {
-			if !isHTTP2(c) {
-				n++
+			if _, asked := f.checked[c]; !asked {
+				if tc, ok := c.(*tls.Conn); ok {
+					f.checked[c] = struct{}{}
+					go f.dropIfHTTP2(tc)
+				}
 			}
 		}
 		f.mu.Unlock()
 		if n == 0 {
 			return
 		}
-		// A TLS handshake that ends in HTTP/2 changes nothing a hook
-		// sees, so look again now and then.
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
-// isHTTP2 reports whether c finished a TLS handshake that chose HTTP/2.
-func isHTTP2(c net.Conn) bool {
-	tc, ok := c.(*tls.Conn)
-	if !ok {
-		return false
+// dropIfHTTP2 forgets c once its TLS handshake has chosen HTTP/2.
+// ConnectionState waits for the handshake, so it runs on a goroutine of
+// its own, never under f.mu: a client that stalls its handshake holds up
+// nothing but this goroutine (until the server's handshake timeout).
+func (f *FreshConns) dropIfHTTP2(c *tls.Conn) {
+	if st := c.ConnectionState(); !st.HandshakeComplete || st.NegotiatedProtocol != "h2" {
+		return
 	}
-	st := tc.ConnectionState()
-	return st.HandshakeComplete && st.NegotiatedProtocol == "h2"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forget(c)
 }
